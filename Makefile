@@ -1,0 +1,40 @@
+# Tristate: `make run` serves the app, `make test` runs the whole suite.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+PY := .venv/bin/python
+SETUP = eval "$$(scripts/bootstrap.sh)"
+TEST_SETUP = eval "$$(SKIP_MIGRATE=1 scripts/bootstrap.sh)"
+
+.PHONY: run test db stop bench lint clean help
+
+help:
+	@echo "make run   - set up everything and serve on http://127.0.0.1:8000"
+	@echo "make test  - set up everything and run the whole test suite"
+	@echo "make db    - start the local PostgreSQL cluster and print DATABASE_URL"
+	@echo "make bench - run the benchmarks (see bench/README.md)"
+	@echo "make stop  - stop the local PostgreSQL cluster"
+
+run:
+	@$(SETUP); \
+	$(PY) manage.py ensure_demo_admin; \
+	echo "Serving Tristate on http://127.0.0.1:8000 (admin: /admin/, API docs: /api/docs/)"; \
+	exec $(PY) manage.py runserver 127.0.0.1:8000
+
+test:
+	@$(TEST_SETUP); \
+	DJANGO_SETTINGS_MODULE=config.settings.test $(PY) -m pytest $(PYTEST_ARGS)
+
+db:
+	@scripts/pg.sh start
+
+stop:
+	@scripts/pg.sh stop
+
+lint:
+	@$(PY) -m ruff check . && $(PY) -m ruff format --check -q . && $(PY) manage.py makemigrations --check --dry-run -v 0
+
+bench:
+	@$(SETUP); $(PY) -m bench $(BENCH_ARGS)
+
+clean:
+	@scripts/pg.sh stop; rm -rf .pgdata .venv .local-db-url .pytest_cache

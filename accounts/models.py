@@ -1,0 +1,233 @@
+"""Accounts: users, their login sessions, invitations, security events, password resets."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
+from django.db import models
+from django.db.models.functions import Lower
+from django.utils import timezone
+
+from core.ids import uuid7
+from core.models import UUIDModel, choices_check
+
+
+class Role(models.TextChoices):
+    ADMIN = "admin", "Admin"
+    USER = "user", "User"
+    VIEWER = "viewer", "Viewer"
+
+
+class UserQuerySet(models.QuerySet):
+    def locked(self, now=None):
+        return self.filter(locked_until__gt=now or timezone.now())
+
+
+class UserManager(BaseUserManager.from_queryset(UserQuerySet)):
+    """Creation goes through accounts.services so it is validated and audited everywhere
+    (createsuperuser included)."""
+
+    use_in_migrations = True
+
+    def get_by_natural_key(self, email):
+        return self.get(email=(email or "").strip().lower())
+
+    def create_user(self, email, password=None, **extra):
+        from accounts.services import user_create
+
+        return user_create(email=email, password=password, actor=None, **extra)
+
+    def create_superuser(self, email, password=None, **extra):
+        from accounts.services import user_create
+
+        extra.setdefault("role", Role.ADMIN)
+        extra.update(is_staff=True, is_superuser=True, verified=True)
+        return user_create(email=email, password=password, actor=None, **extra)
+
+
+class User(AbstractBaseUser, PermissionsMixin):
+    """A person or service account. Logs in with e-mail; role decides API rights,
+    is_staff opens the admin console (role=admin implies it)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
+    # Stored lower-case (check constraint below), so this plain unique index is
+    # case-insensitive uniqueness and serves equality lookups directly.
+    email = models.EmailField(max_length=254, unique=True)
+    name = models.CharField(max_length=200, blank=True, default="")
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.USER)
+    verified = models.BooleanField(default=False)
+    # Envelope-sealed (core.crypto one-column box); never rendered or returned.
+    totp_secret = models.TextField(blank=True, default="")
+    totp_enabled = models.BooleanField(default=False)
+    # RFC 6238 time step of the last accepted code: a code is never accepted twice.
+    totp_last_step = models.BigIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+    failed_login_attempts = models.PositiveIntegerField(default=0)
+    locked_until = models.DateTimeField(null=True, blank=True)
+    settings = models.JSONField(default=dict, blank=True)
+    is_active = models.BooleanField(default=True)
+    is_staff = models.BooleanField(default=False)
+
+    USERNAME_FIELD = "email"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS: list[str] = []
+
+    objects = UserManager()
+
+    class Meta:
+        db_table = "users"
+        ordering = ["email"]
+        indexes = [
+            models.Index(fields=["role"], name="users_role_idx"),
+            models.Index(fields=["verified"], name="users_verified_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(email=Lower("email")), name="users_email_lowercase_check"),
+            choices_check("role", Role, "users"),
+        ]
+
+    def __str__(self) -> str:
+        return self.email
+
+    @property
+    def is_admin_role(self) -> bool:
+        return self.role == Role.ADMIN
+
+    @property
+    def can_write(self) -> bool:
+        return self.role in (Role.ADMIN, Role.USER)
+
+    def is_locked(self, now=None) -> bool:
+        return bool(self.locked_until and self.locked_until > (now or timezone.now()))
+
+
+class SessionQuerySet(models.QuerySet):
+    def active(self, now=None):
+        return self.filter(revoked_at__isnull=True, expires_at__gt=now or timezone.now())
+
+
+class Session(models.Model):
+    """A login: one refresh token (stored as its SHA-256 only) and the access tokens
+    minted from it. Revoking the row kills both at once."""
+
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="sessions", db_index=False)
+    refresh_token_hash = models.CharField(max_length=64, unique=True)
+    expires_at = models.DateTimeField()
+    device_info = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_reason = models.CharField(max_length=32, blank=True, default="")
+    # Set when this session was rotated into a new one: presenting its refresh token
+    # again is token theft.
+    replaced_by = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+    )
+
+    objects = SessionQuerySet.as_manager()
+
+    class Meta:
+        db_table = "sessions"
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["user"], name="sessions_user_idx"),
+            models.Index(fields=["expires_at"], name="sessions_expires_at_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"session {self.pk} of {self.user_id}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None and self.expires_at > timezone.now()
+
+
+class InvitationQuerySet(models.QuerySet):
+    def expired(self, now=None):
+        return self.filter(expires_at__lte=now or timezone.now())
+
+
+class Invitation(UUIDModel):
+    """A registration code (stored as its SHA-256 only) for a role, usable max_uses times."""
+
+    code_hash = models.CharField(max_length=64, unique=True)
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.USER)
+    max_uses = models.PositiveIntegerField(default=1)
+    uses = models.PositiveIntegerField(default=0)
+    expires_at = models.DateTimeField()
+    created_by = models.ForeignKey(
+        User, null=True, on_delete=models.SET_NULL, related_name="invitations_created", db_index=False
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = InvitationQuerySet.as_manager()
+
+    class Meta:
+        db_table = "invitations"
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["expires_at"], name="invitations_expires_at_idx"),
+            models.Index(fields=["created_by"], name="invitations_created_by_idx"),
+        ]
+        constraints = [
+            choices_check("role", Role, "invitations"),
+            # The last line of defence for "uses never exceeds max_uses".
+            models.CheckConstraint(
+                condition=models.Q(uses__lte=models.F("max_uses")), name="invitations_uses_within_max_check"
+            ),
+            models.CheckConstraint(condition=models.Q(max_uses__gte=1), name="invitations_max_uses_positive_check"),
+        ]
+
+
+class EventStatus(models.TextChoices):
+    SUCCESS = "success", "Success"
+    FAILURE = "failure", "Failure"
+
+
+class SecurityEvent(models.Model):
+    """Security-relevant happenings (logins, lockouts, token reuse, ...), with IP and
+    user agent. Append-only; each is also an entry in the audit chain."""
+
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
+    user = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="security_events", db_index=False
+    )
+    action = models.CharField(max_length=64)
+    resource = models.CharField(max_length=200, blank=True, default="")
+    status = models.CharField(max_length=16, choices=EventStatus.choices)
+    details = models.JSONField(default=dict, blank=True)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "audit_logs"
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["user"], name="audit_logs_user_idx"),
+            models.Index(fields=["action"], name="audit_logs_action_idx"),
+            models.Index(fields=["created_at"], name="audit_logs_created_at_idx"),
+        ]
+        constraints = [choices_check("status", EventStatus, "audit_logs")]
+
+    def __str__(self) -> str:
+        return f"{self.action} ({self.status})"
+
+
+class PasswordReset(UUIDModel):
+    """A single-use reset token (stored as its SHA-256 only)."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="password_resets", db_index=False)
+    token_hash = models.CharField(max_length=64, unique=True)
+    expires_at = models.DateTimeField()
+    used = models.BooleanField(default=False)
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "password_resets"
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["user"], name="password_resets_user_idx"),
+            models.Index(fields=["expires_at"], name="password_resets_expires_at_idx"),
+        ]

@@ -1,0 +1,87 @@
+"""Token formats. Secrets are random (>= 256 bits from `secrets`), shown once, and
+stored only as SHA-256 hashes, so a database dump lets nobody log in.
+
+Access token: `<session id, base64url>.<expiry, unix seconds>.<HMAC-SHA256, base64url>`,
+keyed by a key derived from SECRET_KEY. It names its session, and every request checks
+that session row (one indexed lookup), so revoking a session kills its access tokens at
+once, with no grace period.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+import uuid
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.utils import timezone
+
+
+def new_secret() -> str:
+    """A fresh 256-bit random secret, URL-safe."""
+    return secrets.token_urlsafe(32)
+
+
+def hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _access_key() -> bytes:
+    return hashlib.sha256(b"tristate.access-token|" + settings.SECRET_KEY.encode()).digest()
+
+
+def mint_access_token(session_id: uuid.UUID, *, now: datetime | None = None) -> tuple[str, datetime]:
+    expires = (now or timezone.now()) + settings.ACCESS_TOKEN_TTL
+    head = f"{_b64(session_id.bytes)}.{int(expires.timestamp())}"
+    mac = hmac.new(_access_key(), head.encode("ascii"), hashlib.sha256).digest()
+    return f"{head}.{_b64(mac)}", expires.replace(microsecond=0)
+
+
+def parse_access_token(token: str, *, now: datetime | None = None) -> uuid.UUID | None:
+    """The session id of a well-formed, correctly signed, unexpired token, else None."""
+    try:
+        sid_text, exp_text, mac_text = token.split(".")
+        head = f"{sid_text}.{exp_text}"
+        expected = hmac.new(_access_key(), head.encode("ascii"), hashlib.sha256).digest()
+        if not hmac.compare_digest(expected, _unb64(mac_text)):
+            return None
+        if int(exp_text) <= int((now or timezone.now()).timestamp()):
+            return None
+        return uuid.UUID(bytes=_unb64(sid_text))
+    except (ValueError, TypeError, UnicodeEncodeError):
+        return None
+
+
+# last_used is refreshed at most this often, so authenticated reads do not all write.
+LAST_USED_GRANULARITY = timedelta(minutes=1)
+
+
+def resolve_access_token(token: str):
+    """The live accounts.Session (with its user) behind an access token, or None."""
+    from accounts.models import Session
+
+    session_id = parse_access_token(token)
+    if session_id is None:
+        return None
+    now = timezone.now()
+    session = (
+        Session.objects.select_related("user")
+        .filter(pk=session_id, revoked_at__isnull=True, expires_at__gt=now, user__is_active=True)
+        .first()
+    )
+    if session is None:
+        return None
+    if session.last_used is None or now - session.last_used > LAST_USED_GRANULARITY:
+        Session.objects.filter(pk=session.pk).update(last_used=now)
+    return session

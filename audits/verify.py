@@ -1,0 +1,231 @@
+"""Chain verification: recompute every entry's HMACs and links, report the first break.
+
+Streams the chain in chain_seq order through a server-side cursor (bounded memory).
+Detects an edited entry (entry_hmac or signature no longer matches), a deleted or
+re-ordered entry (chain_seq gap or prev_hash mismatch), a tail re-chained without the key
+(signatures do not verify), and, given a checkpoint exported earlier, a cut tail (the
+checkpointed entry is missing or different). Gaps left by retention are accepted only
+where a signed `partition_dropped` entry accounts for exactly those positions.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.db import connection, transaction
+
+from audits import signing
+from audits.chain import chain_head
+
+DROPPED_ENTITY = "audit_log"
+DROPPED_ACTION = "partition_dropped"
+
+
+@dataclass
+class Break:
+    id: int | None
+    ts: datetime | None
+    chain_seq: int | None
+    reason: str
+    expected: str | None = None
+    found: str | None = None
+
+    def as_dict(self) -> dict:
+        return {
+            "id": self.id,
+            "ts": self.ts.isoformat() if self.ts else None,
+            "chain_seq": self.chain_seq,
+            "reason": self.reason,
+            "expected": self.expected,
+            "found": self.found,
+        }
+
+
+@dataclass
+class VerifyResult:
+    checked: int = 0
+    first_broken: Break | None = None
+    pending: int = 0
+    pending_invalid: list[int] = field(default_factory=list)
+    head_seq: int = 0
+    head_signature: str = signing.GENESIS
+
+    @property
+    def ok(self) -> bool:
+        return self.first_broken is None and not self.pending_invalid
+
+    def as_dict(self) -> dict:
+        broken = self.first_broken.as_dict() if self.first_broken else None
+        if broken is None and self.pending_invalid:
+            broken = {
+                "id": self.pending_invalid[0],
+                "ts": None,
+                "chain_seq": None,
+                "reason": "entry written without the signing key (entry_hmac mismatch)",
+                "expected": None,
+                "found": None,
+            }
+        return {
+            "ok": self.ok,
+            "checked": self.checked,
+            "first_broken": broken,
+            "pending": self.pending,
+            "head": {"chain_seq": self.head_seq, "signature": self.head_signature},
+        }
+
+
+def _dropped_runs(cursor) -> dict[int, tuple[int, str]]:
+    """first_seq → (last_seq, last_signature) of every run of positions removed by retention."""
+    cursor.execute(
+        "SELECT payload FROM audits.audit_log WHERE entity = %s AND action = %s AND chain_seq IS NOT NULL",
+        [DROPPED_ENTITY, DROPPED_ACTION],
+    )
+    runs: dict[int, tuple[int, str]] = {}
+    for (payload,) in cursor.fetchall():
+        payload = payload if isinstance(payload, dict) else json.loads(payload)
+        for first, last, last_sig in payload.get("runs", []):
+            runs[int(first)] = (int(last), str(last_sig))
+    return runs
+
+
+def _explained_gap(runs, after_seq: int, before_seq: int, prev_hash: str) -> bool:
+    """Do dropped runs tile positions after_seq+1 .. before_seq-1, ending in prev_hash?"""
+    position, last_sig = after_seq + 1, None
+    while position < before_seq:
+        run = runs.get(position)
+        if run is None:
+            return False
+        position, last_sig = run[0] + 1, run[1]
+    return position == before_seq and last_sig == prev_hash
+
+
+def _check_pending(cursor, result: VerifyResult, key: bytes) -> None:
+    cursor.execute(
+        "SELECT id, ts, entity, action, actor, payload, entry_hmac FROM audits.audit_log "
+        "WHERE chain_seq IS NULL ORDER BY id"
+    )
+    for entry_id, ts, entity, action, actor, payload, mac in cursor.fetchall():
+        result.pending += 1
+        if signing.entry_hmac(key, signing.content(entry_id, ts, entity, action, actor, payload)) != mac:
+            result.pending_invalid.append(entry_id)
+
+
+def verify_chain(
+    *, since: datetime | None = None, checkpoint: dict | None = None, progress=None, fetch_size: int = 20_000
+) -> VerifyResult:
+    key = signing.signing_key()
+    result = VerifyResult()
+    with transaction.atomic(), connection.cursor() as cursor:
+        # One snapshot for the whole walk, so entries sealed meanwhile do not shift it.
+        cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        runs = _dropped_runs(cursor)
+        start_seq = 0
+        if since is not None:
+            cursor.execute(
+                "SELECT min(chain_seq) FROM audits.audit_log WHERE ts >= %s AND chain_seq IS NOT NULL", [since]
+            )
+            start_seq = cursor.fetchone()[0] or 0
+            if not start_seq:
+                _check_pending(cursor, result, key)
+                return result
+        result.head_seq, result.head_signature = chain_head(cursor)
+        _check_pending(cursor, result, key)
+        stream = connection.chunked_cursor()
+        stream.itersize = fetch_size
+        stream.execute(
+            "SELECT chain_seq, id, ts, entity, action, actor, payload, entry_hmac, prev_hash, signature "
+            "FROM audits.audit_log WHERE chain_seq IS NOT NULL AND chain_seq >= %s ORDER BY chain_seq",
+            [start_seq],
+        )
+        last_seq, last_sig = (None, None) if since is not None else (0, signing.GENESIS)
+        content, entry_mac, link = signing.content, signing.entry_hmac, signing.link_signature
+        for seq, entry_id, ts, entity, action, actor, payload, mac, prev_hash, sig in stream:
+            body = content(entry_id, ts, entity, action, actor, payload)
+            problem = None
+            if entry_mac(key, body) != mac:
+                problem = Break(entry_id, ts, seq, "entry content does not match its entry_hmac (edited)")
+            elif last_seq is not None and seq != last_seq + 1:
+                if seq == last_seq:
+                    problem = Break(entry_id, ts, seq, "two entries share one chain position")
+                elif not _explained_gap(runs, last_seq, seq, prev_hash):
+                    problem = Break(
+                        entry_id,
+                        ts,
+                        seq,
+                        f"entries {last_seq + 1}..{seq - 1} of the chain are missing (deleted)",
+                        expected=str(last_seq + 1),
+                        found=str(seq),
+                    )
+            elif last_sig is not None and prev_hash != last_sig:
+                problem = Break(
+                    entry_id,
+                    ts,
+                    seq,
+                    "prev_hash does not match the previous entry's signature",
+                    expected=last_sig,
+                    found=prev_hash,
+                )
+            if problem is None and link(key, body, seq, prev_hash) != sig:
+                problem = Break(entry_id, ts, seq, "signature does not verify (re-chained or edited)", found=sig)
+            if problem is not None:
+                result.first_broken = problem
+                break
+            result.checked += 1
+            last_seq, last_sig = seq, sig
+            if progress is not None and result.checked % 10_000 == 0:
+                progress(10_000)
+        stream.close()
+        if result.first_broken is None and checkpoint is not None:
+            result.first_broken = _check_against_checkpoint(cursor, checkpoint, key)
+    return result
+
+
+def _check_against_checkpoint(cursor, checkpoint: dict, key: bytes) -> Break | None:
+    doc = {k: v for k, v in checkpoint.items() if k != "mac"}
+    if signing.sign_document(key, doc) != checkpoint.get("mac"):
+        return Break(None, None, None, "the checkpoint file is not signed with this AUDIT_SIGNING_KEY")
+    seq = int(doc["chain_seq"])
+    cursor.execute("SELECT id, ts, signature FROM audits.audit_log WHERE chain_seq = %s", [seq])
+    row = cursor.fetchone()
+    if row is None:
+        head_seq, _ = chain_head(cursor)
+        return Break(
+            doc.get("id"),
+            None,
+            seq,
+            f"the chain was cut: checkpoint position {seq} is gone (head is {head_seq})",
+            expected=doc.get("signature"),
+        )
+    if row[2] != doc["signature"] or row[0] != doc["id"]:
+        return Break(
+            row[0],
+            row[1],
+            seq,
+            "entry at the checkpoint position differs (tail re-chained)",
+            expected=doc["signature"],
+            found=row[2],
+        )
+    return None
+
+
+def make_checkpoint() -> dict:
+    """The current chain head, signed, for keeping outside the database."""
+    from django.utils import timezone
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT chain_seq, id, ts, signature FROM audits.audit_log WHERE chain_seq IS NOT NULL "
+            "ORDER BY chain_seq DESC LIMIT 1"
+        )
+        row = cursor.fetchone()
+    seq, entry_id, ts, sig = row if row else (0, None, None, signing.GENESIS)
+    doc = {
+        "chain_seq": seq,
+        "id": entry_id,
+        "ts": signing.ts_text(ts) if ts else None,
+        "signature": sig,
+        "exported_at": signing.ts_text(timezone.now()),
+    }
+    return {**doc, "mac": signing.sign_document(signing.signing_key(), doc)}

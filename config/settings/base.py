@@ -1,0 +1,233 @@
+"""Settings shared by every environment. Everything configurable comes from the environment
+(see `.env.example` for the full, commented list)."""
+
+from datetime import timedelta
+from urllib.parse import unquote
+
+from config.env import BASE_DIR, env, local_database_url
+
+# --- Core -------------------------------------------------------------------------------
+SECRET_KEY = env("SECRET_KEY")
+DEBUG = env.bool("DEBUG", default=False)
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+# The domain apps, in dependency order. Each one's tables live in the PostgreSQL schema
+# of the same name (see core/db/backends/postgresql).
+DOMAIN_APPS = ["accounts", "audits", "projects", "experiments", "quarantine", "providers", "production"]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "core",
+    *DOMAIN_APPS,
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "core.middleware.ApiGuardMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+ASGI_APPLICATION = "config.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database ---------------------------------------------------------------------------
+_db_url = env.str("DATABASE_URL", default="") or local_database_url()
+if not _db_url:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured("DATABASE_URL is not set and no local cluster is known (run `make db`).")
+
+
+def _database(url: str) -> dict:
+    db = env.db_url_config(url)
+    # A unix-socket directory may be given URL-encoded as the host (%2Ftmp%2F...).
+    db["HOST"] = unquote(db.get("HOST") or "")
+    db["ENGINE"] = "core.db.backends.postgresql"
+    db["ATOMIC_REQUESTS"] = False
+    db["CONN_HEALTH_CHECKS"] = True
+    options = db.setdefault("OPTIONS", {})
+    options["statement_timeout_ms"] = env.int("DB_STATEMENT_TIMEOUT_MS", default=30_000)
+    options["lock_timeout_ms"] = env.int("DB_LOCK_TIMEOUT_MS", default=10_000)
+    if env.bool("DB_POOL", default=False):
+        # Django's built-in psycopg pool; CONN_MAX_AGE must stay 0 with it.
+        options["pool"] = {
+            "min_size": env.int("DB_POOL_MIN_SIZE", default=2),
+            "max_size": env.int("DB_POOL_MAX_SIZE", default=10),
+            "timeout": env.int("DB_POOL_TIMEOUT", default=10),
+        }
+        db["CONN_MAX_AGE"] = 0
+    else:
+        db["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+    return db
+
+
+DATABASES = {"default": _database(_db_url)}
+_replica_url = env.str("DATABASE_REPLICA_URL", default="")
+if _replica_url:
+    DATABASES["replica"] = _database(_replica_url)
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Auth -------------------------------------------------------------------------------
+AUTH_USER_MODEL = "accounts.User"
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    # Legacy import: bcrypt hashes verify and are upgraded to Argon2id at the next login.
+    "django.contrib.auth.hashers.BCryptPasswordHasher",
+    "django.contrib.auth.hashers.BCryptSHA256PasswordHasher",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+AUTHENTICATION_BACKENDS = ["accounts.backends.EmailBackend"]
+LOGIN_URL = "admin:login"
+
+ACCESS_TOKEN_TTL = timedelta(seconds=env.int("ACCESS_TOKEN_TTL_SECONDS", default=15 * 60))
+REFRESH_TOKEN_TTL = timedelta(seconds=env.int("REFRESH_TOKEN_TTL_SECONDS", default=30 * 24 * 3600))
+LOGIN_MAX_FAILURES = env.int("LOGIN_MAX_FAILURES", default=5)
+LOGIN_LOCKOUT_SECONDS = env.int("LOGIN_LOCKOUT_SECONDS", default=15 * 60)
+OPEN_REGISTRATION = env.bool("OPEN_REGISTRATION", default=False)
+PASSWORD_RESET_TTL = timedelta(seconds=env.int("PASSWORD_RESET_TTL_SECONDS", default=3600))
+EMAIL_VERIFICATION_TTL = timedelta(seconds=env.int("EMAIL_VERIFICATION_TTL_SECONDS", default=3 * 24 * 3600))
+TOTP_ISSUER = env.str("TOTP_ISSUER", default="Tristate")
+# Behind a load balancer that sets X-Forwarded-For, take the client IP from it.
+TRUST_X_FORWARDED_FOR = env.bool("TRUST_X_FORWARDED_FOR", default=False)
+FRONTEND_URL = env.str("FRONTEND_URL", default="http://127.0.0.1:8000")
+
+# --- Secrets kept outside the database ---------------------------------------------------
+AUDIT_SIGNING_KEY = env.str("AUDIT_SIGNING_KEY")
+# "id:base64key,id:base64key": the first key wraps new data keys, the others only unwrap.
+KMS_MASTER_KEYS = env.str("KMS_MASTER_KEYS")
+KMS_BACKEND = env.str("KMS_BACKEND", default="core.crypto.LocalKMS")
+LEGACY_ENCRYPTION_KEY = env.str("LEGACY_ENCRYPTION_KEY", default="")
+
+# --- Domain rules ----------------------------------------------------------------------
+EVALUATION_MIN_CONFIDENCE = env.float("EVALUATION_MIN_CONFIDENCE", default=0.7)
+QUOTA_DEFAULT_DAILY_REQUESTS = env.int("QUOTA_DEFAULT_DAILY_REQUESTS", default=1000)
+QUOTA_DEFAULT_MONTHLY_REQUESTS = env.int("QUOTA_DEFAULT_MONTHLY_REQUESTS", default=20000)
+QUOTA_DEFAULT_DAILY_COST_USD = env.str("QUOTA_DEFAULT_DAILY_COST_USD", default="10.00")
+QUOTA_DEFAULT_MONTHLY_COST_USD = env.str("QUOTA_DEFAULT_MONTHLY_COST_USD", default="200.00")
+QUOTA_TIMEZONE = env.str("QUOTA_TIMEZONE", default="UTC")
+AUDIT_PARTITIONS_AHEAD = env.int("AUDIT_PARTITIONS_AHEAD", default=3)
+
+# --- REST framework ---------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "core.authentication.BearerAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["core.permissions.RoleBasedAccess"],
+    "DEFAULT_PARSER_CLASSES": ["core.parsers.StrictJSONParser"],
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
+    "DEFAULT_PAGINATION_CLASS": "core.pagination.PagePagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_FILTER_BACKENDS": [
+        "django_filters.rest_framework.DjangoFilterBackend",
+        "rest_framework.filters.OrderingFilter",
+    ],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "core.api.errors.exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.AnonRateThrottle",
+        "rest_framework.throttling.UserRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": env.str("THROTTLE_ANON", default="120/minute"),
+        "user": env.str("THROTTLE_USER", default="6000/minute"),
+        "auth": env.str("THROTTLE_AUTH", default="30/minute"),
+    },
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
+    "COERCE_DECIMAL_TO_STRING": True,
+    "DATETIME_FORMAT": "iso-8601",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Tristate API",
+    "DESCRIPTION": "System of record for the three-zone AI code-review platform "
+    "(v1 experimentation, v2 production, v3 quarantine).",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "ENUM_NAME_OVERRIDES": {},
+    "APPEND_COMPONENTS": {
+        "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}},
+    },
+    "SECURITY": [{"bearerAuth": []}],
+}
+
+# Bodies above this answer 400 `request_too_large` (checked before parsing).
+API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
+
+# --- I18N / static / e-mail ----------------------------------------------------------------
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+
+vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Tristate <noreply@tristate.local>")
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "django.request": {"level": "ERROR"},
+    },
+}

@@ -1,0 +1,6 @@
+"""Developer machine: `make run`. DEBUG on, console e-mail."""
+
+from .base import *
+from .base import env
+
+DEBUG = env.bool("DEBUG", default=True)

@@ -1,0 +1,25 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from rest_framework.permissions import AllowAny
+
+from core.views import healthz
+
+admin.site.site_header = "Tristate operations console"
+admin.site.site_title = "Tristate"
+admin.site.index_title = "Operations"
+
+# The OpenAPI document and its viewers describe the API; they expose no data, so no login.
+_public = {"permission_classes": [AllowAny], "authentication_classes": []}
+
+urlpatterns = [
+    path("healthz", healthz, name="healthz"),
+    path("admin/", admin.site.urls),
+    path("api/schema/", SpectacularAPIView.as_view(**_public), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema", **_public), name="swagger-ui"),
+    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema", **_public), name="redoc"),
+    path("api/v1/", include("config.api_urls")),
+]
+
+handler404 = "core.api.errors.handler404"
+handler500 = "core.api.errors.handler500"

@@ -1,0 +1,80 @@
+"""Shared fixtures: users of every role, and API clients authenticated as them with real
+Bearer tokens (the same login sessions production uses)."""
+
+import pytest
+from rest_framework.test import APIClient
+
+from core.testing import bearer_client
+
+
+@pytest.fixture
+def make_user(db):
+    """make_user(role="user", email=None, **fields) → a verified, active user."""
+    from accounts.models import User
+    from accounts.services import user_create
+
+    counter = {"n": 0}
+
+    def make(role: str = "user", email: str | None = None, password: str = "correct horse battery", **fields) -> User:
+        counter["n"] += 1
+        email = email or f"{role}{counter['n']}-{User.objects.count()}@example.com"
+        fields.setdefault("verified", True)
+        return user_create(email=email, password=password, role=role, validate=False, actor=None, **fields)
+
+    return make
+
+
+@pytest.fixture
+def admin_user(make_user):
+    return make_user("admin", name="Ada Admin")
+
+
+@pytest.fixture
+def other_admin(make_user):
+    return make_user("admin", name="Otto Admin")
+
+
+@pytest.fixture
+def regular_user(make_user):
+    return make_user("user", name="Uma User")
+
+
+@pytest.fixture
+def other_user(make_user):
+    return make_user("user", name="Oscar Other")
+
+
+@pytest.fixture
+def viewer_user(make_user):
+    return make_user("viewer", name="Vera Viewer")
+
+
+@pytest.fixture
+def api_client_for(db):
+    """api_client_for(user) → an APIClient sending that user's real Bearer token."""
+    return bearer_client
+
+
+@pytest.fixture
+def anon_client():
+    return APIClient()
+
+
+@pytest.fixture
+def admin_client_api(admin_user):
+    return bearer_client(admin_user)
+
+
+@pytest.fixture
+def user_client(regular_user):
+    return bearer_client(regular_user)
+
+
+@pytest.fixture
+def other_user_client(other_user):
+    return bearer_client(other_user)
+
+
+@pytest.fixture
+def viewer_client(viewer_user):
+    return bearer_client(viewer_user)

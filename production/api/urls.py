@@ -1,0 +1,7 @@
+"""API routes of the production app."""
+
+from core.routers import OptionalSlashRouter
+
+router = OptionalSlashRouter()
+
+urlpatterns = [*router.urls]

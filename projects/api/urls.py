@@ -1,0 +1,7 @@
+"""API routes of the projects app."""
+
+from core.routers import OptionalSlashRouter
+
+router = OptionalSlashRouter()
+
+urlpatterns = [*router.urls]

@@ -1,0 +1,7 @@
+"""API routes of the quarantine app."""
+
+from core.routers import OptionalSlashRouter
+
+router = OptionalSlashRouter()
+
+urlpatterns = [*router.urls]

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class QuarantineConfig(AppConfig):
+    name = "quarantine"
+    verbose_name = "Quarantine (v3 zone)"

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Shared set-up for `make run` and `make test`: virtualenv, dependencies, database,
+# .env with fresh secrets, migrations. Safe and fast to re-run.
+# Prints `export DATABASE_URL=...` lines for the caller to eval, nothing else on stdout.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
+cd "$ROOT"
+log() { echo "[setup] $*" >&2; }
+
+PYTHON_BIN="${PYTHON:-$(command -v python3.11 || command -v python3)}"
+VENV="$ROOT/.venv"
+if [[ ! -x "$VENV/bin/python" ]]; then
+  log "creating virtualenv with $PYTHON_BIN"
+  "$PYTHON_BIN" -m venv "$VENV"
+fi
+REQ_HASH="$(cat requirements.txt requirements-dev.txt | sha1sum | cut -c1-40)"
+if [[ "$(cat "$VENV/.requirements-hash" 2>/dev/null)" != "$REQ_HASH" ]]; then
+  log "installing requirements"
+  "$VENV/bin/pip" install -q --disable-pip-version-check -r requirements-dev.txt >&2
+  echo "$REQ_HASH" > "$VENV/.requirements-hash"
+fi
+
+if [[ ! -f .env ]]; then
+  log "writing .env with fresh random secrets"
+  "$VENV/bin/python" scripts/make_env.py > .env
+  chmod 600 .env
+fi
+
+if [[ -z "${DATABASE_URL:-}" ]]; then
+  DATABASE_URL="$(scripts/pg.sh start | tail -n 1 | sed 's/^DATABASE_URL=//')"
+fi
+export DATABASE_URL
+echo "export DATABASE_URL='$DATABASE_URL'"
+
+if [[ "${SKIP_MIGRATE:-0}" != "1" ]]; then
+  log "applying migrations"
+  "$VENV/bin/python" manage.py migrate --noinput -v 0 >&2
+fi
