@@ -45,6 +45,10 @@ logger = logging.getLogger("tristate.audit")
 SEQUENCER_LOCK = 7301002
 DEFAULT_BATCH = 2000
 
+# Pending entries this process found forged: skipped by later batches, so a few bad rows
+# cannot make every audited write re-check them.
+_refused_ids: set[int] = set()
+
 
 def chain_head(cursor) -> tuple[int, str]:
     """(chain_seq, signature) of the newest sealed entry, or (0, GENESIS)."""
@@ -59,8 +63,8 @@ def _seal_batch(cursor, batch_size: int) -> int:
     """Seal up to batch_size pending entries. Caller holds the sequencer lock."""
     cursor.execute(
         "SELECT id, ts, entity, action, actor, payload, entry_hmac FROM audits.audit_log "
-        "WHERE chain_seq IS NULL ORDER BY id LIMIT %s",
-        [batch_size],
+        "WHERE chain_seq IS NULL AND id <> ALL(%s) ORDER BY id LIMIT %s",
+        [sorted(_refused_ids), batch_size],
     )
     rows = cursor.fetchall()
     if not rows:
@@ -71,9 +75,11 @@ def _seal_batch(cursor, batch_size: int) -> int:
     counts: Counter = Counter()
     refused = 0
     for entry_id, ts, entity, action, actor, payload, mac in rows:
-        body = signing.content(entry_id, ts, entity, action, actor, payload)
+        body = signing.content(entry_id, ts, entity, action, actor, signing.payload_value(payload))
         if signing.entry_hmac(key, body) != mac:
             refused += 1
+            if len(_refused_ids) < 10_000:
+                _refused_ids.add(entry_id)
             continue
         seq += 1
         signature = signing.link_signature(key, body, seq, prev)
@@ -81,7 +87,11 @@ def _seal_batch(cursor, batch_size: int) -> int:
         counts[(ts.date(), entity, action)] += 1
         prev = signature
     if refused:
-        logger.error("audit sequencer: %d pending entries have a bad entry_hmac and were not sealed", refused)
+        logger.error(
+            "audit sequencer: %d pending entries have a bad entry_hmac (not written with the signing key); "
+            "they are not sealed and verification reports them",
+            refused,
+        )
     for part, items in per_partition.items():
         ids, seqs, prevs, sigs = (list(col) for col in zip(*items, strict=True))
         cursor.execute(
@@ -102,11 +112,14 @@ def _seal_batch(cursor, batch_size: int) -> int:
             "ON CONFLICT (day, entity, action) DO UPDATE SET count = audit_daily_counts.count + EXCLUDED.count",
             [days, entities, actions, numbers],
         )
-    return len(rows) - refused if refused < len(rows) else 0
+    return len(rows) - refused
 
 
 def _pending_exists(cursor) -> bool:
-    cursor.execute("SELECT EXISTS (SELECT 1 FROM audits.audit_log WHERE chain_seq IS NULL)")
+    cursor.execute(
+        "SELECT EXISTS (SELECT 1 FROM audits.audit_log WHERE chain_seq IS NULL AND id <> ALL(%s))",
+        [sorted(_refused_ids)],
+    )
     return cursor.fetchone()[0]
 
 

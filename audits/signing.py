@@ -28,6 +28,11 @@ def ts_text(ts: datetime) -> str:
     return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def payload_value(raw):
+    """jsonb as Django's raw cursors return it (text) → the JSON value."""
+    return json.loads(raw) if isinstance(raw, str | bytes) else raw
+
+
 def content(entry_id: int, ts: datetime, entity: str, action: str, actor, payload) -> bytes:
     # payload is already normalized (core.canonical.normalize) when written, and jsonb
     # gives back the same value, so plain sorted json.dumps is canonical here.

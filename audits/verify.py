@@ -82,9 +82,9 @@ def _dropped_runs(cursor) -> dict[int, tuple[int, str]]:
         "SELECT payload FROM audits.audit_log WHERE entity = %s AND action = %s AND chain_seq IS NOT NULL",
         [DROPPED_ENTITY, DROPPED_ACTION],
     )
+    rows = [(signing.payload_value(p),) for (p,) in cursor.fetchall()]
     runs: dict[int, tuple[int, str]] = {}
-    for (payload,) in cursor.fetchall():
-        payload = payload if isinstance(payload, dict) else json.loads(payload)
+    for (payload,) in rows:
         for first, last, last_sig in payload.get("runs", []):
             runs[int(first)] = (int(last), str(last_sig))
     return runs
@@ -108,7 +108,8 @@ def _check_pending(cursor, result: VerifyResult, key: bytes) -> None:
     )
     for entry_id, ts, entity, action, actor, payload, mac in cursor.fetchall():
         result.pending += 1
-        if signing.entry_hmac(key, signing.content(entry_id, ts, entity, action, actor, payload)) != mac:
+        body = signing.content(entry_id, ts, entity, action, actor, signing.payload_value(payload))
+        if signing.entry_hmac(key, body) != mac:
             result.pending_invalid.append(entry_id)
 
 
@@ -141,8 +142,9 @@ def verify_chain(
         )
         last_seq, last_sig = (None, None) if since is not None else (0, signing.GENESIS)
         content, entry_mac, link = signing.content, signing.entry_hmac, signing.link_signature
+        loads = json.loads
         for seq, entry_id, ts, entity, action, actor, payload, mac, prev_hash, sig in stream:
-            body = content(entry_id, ts, entity, action, actor, payload)
+            body = content(entry_id, ts, entity, action, actor, loads(payload))
             problem = None
             if entry_mac(key, body) != mac:
                 problem = Break(entry_id, ts, seq, "entry content does not match its entry_hmac (edited)")
