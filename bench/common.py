@@ -1,0 +1,169 @@
+"""Shared helpers for the benchmarks (not tests): timing, percentiles, a gunicorn server on
+loopback, a raw psycopg connection for the floor, and one results file.
+
+Every benchmark runs against its own database (`<dbname>_bench` on the same server as
+DATABASE_URL) so development data is never touched. Run one with
+`.venv/bin/python -m bench <name>` or all with `make bench`.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS_DIR = ROOT / "bench" / "results"
+
+
+def percentile(values: list[float], pct: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    k = (len(ordered) - 1) * pct / 100
+    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
+def summarize_ms(samples_s: list[float]) -> dict:
+    ms = [s * 1000 for s in samples_s]
+    return {"p50_ms": percentile(ms, 50), "p95_ms": percentile(ms, 95), "p99_ms": percentile(ms, 99),
+            "mean_ms": statistics.fmean(ms) if ms else float("nan"), "n": len(ms)}
+
+
+def time_calls(fn, n: int, warmup: int = 20) -> list[float]:
+    for _ in range(warmup):
+        fn()
+    samples = []
+    for _ in range(n):
+        start = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - start)
+    return samples
+
+
+@dataclass
+class Figure:
+    name: str
+    value: float
+    unit: str
+    target: str = ""
+    met: bool | None = None
+    floor: float | None = None  # the raw-SQL baseline measured in the same run
+    note: str = ""
+
+    @property
+    def ratio(self) -> float | None:
+        if self.floor in (None, 0) or self.value in (None, 0):
+            return None
+        return self.value / self.floor
+
+
+@dataclass
+class Report:
+    section: str
+    figures: list[Figure] = field(default_factory=list)
+
+    def add(self, *args, **kwargs) -> Figure:
+        fig = Figure(*args, **kwargs)
+        self.figures.append(fig)
+        print(f"  {fig.name:<52} {fig.value:>12.2f} {fig.unit:<10} {fig.target:<14} "
+              f"{'' if fig.met is None else ('met' if fig.met else 'MISSED'):<7}"
+              f"{'' if fig.ratio is None else f'ratio to floor {fig.ratio:.2f}'} {fig.note}", flush=True)
+        return fig
+
+    def save(self) -> Path:
+        RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+        path = RESULTS_DIR / f"{self.section}.json"
+        path.write_text(json.dumps({"section": self.section, "figures": [asdict(f) | {"ratio": f.ratio} for f in self.figures]},
+                                   indent=1, default=str))
+        return path
+
+
+def setup_django(migrate: bool = True) -> None:
+    """Point Django at the benchmark database, creating and migrating it when needed."""
+    import environ
+    import psycopg
+
+    sys.path.insert(0, str(ROOT))
+    from config.env import env, local_database_url
+
+    base_url = os.environ.get("TRISTATE_BASE_DATABASE_URL") or env.str("DATABASE_URL", default="") or local_database_url()
+    cfg = environ.Env.db_url_config(base_url)
+    from urllib.parse import unquote
+
+    host, port, user, password = unquote(cfg.get("HOST") or ""), cfg.get("PORT") or 5432, cfg.get("USER"), cfg.get("PASSWORD")
+    bench_name = cfg["NAME"] if cfg["NAME"].endswith("_bench") else cfg["NAME"] + "_bench"
+    with psycopg.connect(host=host, port=port, user=user, password=password, dbname="postgres", autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [bench_name]).fetchone():
+            conn.execute(f'CREATE DATABASE "{bench_name}"')
+    os.environ["TRISTATE_BASE_DATABASE_URL"] = base_url
+    os.environ["DATABASE_URL"] = base_url.rsplit("/", 1)[0] + "/" + bench_name
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.bench")
+    import django
+
+    django.setup()
+    if migrate:
+        from django.core.management import call_command
+
+        call_command("migrate", verbosity=0)
+
+
+def raw_connection():
+    """A plain psycopg connection to the benchmark database (for the raw-SQL floor)."""
+    import psycopg
+    from django.db import connection
+
+    params = connection.get_connection_params()
+    params.pop("cursor_factory", None)
+    params.pop("context", None)
+    params.pop("prepare_threshold", None)
+    return psycopg.connect(**{k: v for k, v in params.items() if k in {"host", "port", "user", "password", "dbname", "options"}},
+                           autocommit=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def gunicorn(workers: int = 4, threads: int = 1):
+    """Serve the app with gunicorn on a loopback port; yields the base URL."""
+    port = free_port()
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.bench"}
+    proc = subprocess.Popen(
+        [str(ROOT / ".venv/bin/gunicorn"), "config.wsgi:application", "-b", f"127.0.0.1:{port}",
+         "-w", str(workers), "--threads", str(threads), "--log-level", "warning"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 30
+    while True:
+        try:
+            with urllib.request.urlopen(base + "/healthz", timeout=1) as r:
+                if r.status == 200:
+                    break
+        except Exception:
+            if proc.poll() is not None:
+                raise RuntimeError("gunicorn exited: " + proc.stderr.read().decode()[-2000:])
+            if time.time() > deadline:
+                proc.kill()
+                raise RuntimeError("gunicorn did not become healthy")
+            time.sleep(0.2)
+    try:
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
