@@ -11,6 +11,11 @@ from core.ids import uuid7
 from core.models import UUIDModel, choices_check
 
 
+def totp_context(user_id) -> str:
+    """Associated data sealing a user's TOTP secret (core.crypto box): binds it to the row."""
+    return f"users.totp_secret|{user_id}"
+
+
 class Role(models.TextChoices):
     ADMIN = "admin", "Admin"
     USER = "user", "User"

@@ -15,7 +15,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts import tokens
-from accounts.models import EventStatus, Role, SecurityEvent, Session, User
+from accounts.models import EventStatus, Role, SecurityEvent, Session, User, totp_context
 from audits.services import audit_record
 from core.exceptions import (
     AccountLocked,
@@ -321,3 +321,37 @@ def login(*, request, email: str, password: str, otp: str | None = None) -> Issu
     """API login: checks credentials, then opens a session."""
     user = password_login(request=request, email=email, password=password, otp=otp)
     return session_create(user=user, request=request)
+
+
+# ---------------------------------------------------------------------------------------
+# Key rotation
+
+
+def totp_secrets_rewrap(*, batch_size: int = 500, dry_run: bool = False, actor=None) -> int:
+    """Re-wrap every TOTP secret's data key under the current master key (the sealed
+    secret itself is untouched). Batched, each batch its own audited transaction, so an
+    interrupted run resumes where it stopped: rows already under the current key are
+    skipped. Returns how many secrets were (or, with dry_run, would be) re-wrapped."""
+    from core import crypto
+
+    current = crypto.get_kms().current_key_id()
+    prefix = f"{crypto.VERSION}:{current}:"
+    done = 0
+    last_id = None
+    while True:
+        with transaction.atomic():
+            qs = User.objects.exclude(totp_secret="").exclude(totp_secret__startswith=prefix).order_by("pk")
+            if last_id is not None:
+                qs = qs.filter(pk__gt=last_id)
+            batch = list(qs.select_for_update(of=("self",)).only("pk", "totp_secret")[:batch_size])
+            if not batch:
+                return done
+            last_id = batch[-1].pk
+            for user in batch:
+                user.totp_secret = crypto.rewrap_box(user.totp_secret, context=totp_context(user.pk))
+            if not dry_run:
+                User.objects.bulk_update(batch, ["totp_secret"])
+                audit_record(
+                    entity="user", action="totp_rewrap", actor=actor, payload={"count": len(batch), "kek_id": current}
+                )
+            done += len(batch)

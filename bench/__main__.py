@@ -2,6 +2,7 @@
 
 With no name, every benchmark module runs in turn. Results go to bench/results/.
 """
+
 import importlib
 import pkgutil
 import sys
@@ -14,7 +15,9 @@ SKIP = {"common", "__main__"}
 
 def available() -> list[str]:
     here = Path(__file__).parent
-    return sorted(m.name for m in pkgutil.iter_modules([str(here)]) if m.name not in SKIP and not m.name.startswith("_"))
+    return sorted(
+        m.name for m in pkgutil.iter_modules([str(here)]) if m.name not in SKIP and not m.name.startswith("_")
+    )
 
 
 def main(argv: list[str]) -> int:

@@ -5,6 +5,7 @@ Every benchmark runs against its own database (`<dbname>_bench` on the same serv
 DATABASE_URL) so development data is never touched. Run one with
 `.venv/bin/python -m bench <name>` or all with `make bench`.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -34,8 +35,13 @@ def percentile(values: list[float], pct: float) -> float:
 
 def summarize_ms(samples_s: list[float]) -> dict:
     ms = [s * 1000 for s in samples_s]
-    return {"p50_ms": percentile(ms, 50), "p95_ms": percentile(ms, 95), "p99_ms": percentile(ms, 99),
-            "mean_ms": statistics.fmean(ms) if ms else float("nan"), "n": len(ms)}
+    return {
+        "p50_ms": percentile(ms, 50),
+        "p95_ms": percentile(ms, 95),
+        "p99_ms": percentile(ms, 99),
+        "mean_ms": statistics.fmean(ms) if ms else float("nan"),
+        "n": len(ms),
+    }
 
 
 def time_calls(fn, n: int, warmup: int = 20) -> list[float]:
@@ -74,16 +80,24 @@ class Report:
     def add(self, *args, **kwargs) -> Figure:
         fig = Figure(*args, **kwargs)
         self.figures.append(fig)
-        print(f"  {fig.name:<52} {fig.value:>12.2f} {fig.unit:<10} {fig.target:<14} "
-              f"{'' if fig.met is None else ('met' if fig.met else 'MISSED'):<7}"
-              f"{'' if fig.ratio is None else f'ratio to floor {fig.ratio:.2f}'} {fig.note}", flush=True)
+        print(
+            f"  {fig.name:<52} {fig.value:>12.2f} {fig.unit:<10} {fig.target:<14} "
+            f"{'' if fig.met is None else ('met' if fig.met else 'MISSED'):<7}"
+            f"{'' if fig.ratio is None else f'ratio to floor {fig.ratio:.2f}'} {fig.note}",
+            flush=True,
+        )
         return fig
 
     def save(self) -> Path:
         RESULTS_DIR.mkdir(parents=True, exist_ok=True)
         path = RESULTS_DIR / f"{self.section}.json"
-        path.write_text(json.dumps({"section": self.section, "figures": [asdict(f) | {"ratio": f.ratio} for f in self.figures]},
-                                   indent=1, default=str))
+        path.write_text(
+            json.dumps(
+                {"section": self.section, "figures": [asdict(f) | {"ratio": f.ratio} for f in self.figures]},
+                indent=1,
+                default=str,
+            )
+        )
         return path
 
 
@@ -95,13 +109,22 @@ def setup_django(migrate: bool = True) -> None:
     sys.path.insert(0, str(ROOT))
     from config.env import env, local_database_url
 
-    base_url = os.environ.get("TRISTATE_BASE_DATABASE_URL") or env.str("DATABASE_URL", default="") or local_database_url()
+    base_url = (
+        os.environ.get("TRISTATE_BASE_DATABASE_URL") or env.str("DATABASE_URL", default="") or local_database_url()
+    )
     cfg = environ.Env.db_url_config(base_url)
     from urllib.parse import unquote
 
-    host, port, user, password = unquote(cfg.get("HOST") or ""), cfg.get("PORT") or 5432, cfg.get("USER"), cfg.get("PASSWORD")
+    host, port, user, password = (
+        unquote(cfg.get("HOST") or ""),
+        cfg.get("PORT") or 5432,
+        cfg.get("USER"),
+        cfg.get("PASSWORD"),
+    )
     bench_name = cfg["NAME"] if cfg["NAME"].endswith("_bench") else cfg["NAME"] + "_bench"
-    with psycopg.connect(host=host, port=port, user=user, password=password, dbname="postgres", autocommit=True) as conn:
+    with psycopg.connect(
+        host=host, port=port, user=user, password=password, dbname="postgres", autocommit=True
+    ) as conn:
         if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [bench_name]).fetchone():
             conn.execute(f'CREATE DATABASE "{bench_name}"')
     os.environ["TRISTATE_BASE_DATABASE_URL"] = base_url
@@ -125,8 +148,10 @@ def raw_connection():
     params.pop("cursor_factory", None)
     params.pop("context", None)
     params.pop("prepare_threshold", None)
-    return psycopg.connect(**{k: v for k, v in params.items() if k in {"host", "port", "user", "password", "dbname", "options"}},
-                           autocommit=True)
+    return psycopg.connect(
+        **{k: v for k, v in params.items() if k in {"host", "port", "user", "password", "dbname", "options"}},
+        autocommit=True,
+    )
 
 
 def free_port() -> int:
@@ -141,9 +166,22 @@ def gunicorn(workers: int = 4, threads: int = 1):
     port = free_port()
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.bench"}
     proc = subprocess.Popen(
-        [str(ROOT / ".venv/bin/gunicorn"), "config.wsgi:application", "-b", f"127.0.0.1:{port}",
-         "-w", str(workers), "--threads", str(threads), "--log-level", "warning"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        [
+            str(ROOT / ".venv/bin/gunicorn"),
+            "config.wsgi:application",
+            "-b",
+            f"127.0.0.1:{port}",
+            "-w",
+            str(workers),
+            "--threads",
+            str(threads),
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     base = f"http://127.0.0.1:{port}"
     deadline = time.time() + 30
