@@ -5,6 +5,8 @@ refuses every UPDATE/DELETE/TRUNCATE except the sequencer's one-time seal."""
 
 from django.db import models
 
+from core.ids import uuid7
+
 
 class _AuditColumns(models.Model):
     ts = models.DateTimeField()
@@ -71,3 +73,26 @@ class Statistic(models.Model):
 
     def __str__(self) -> str:
         return f"{self.day} {self.entity}.{self.action}: {self.count}"
+
+
+class Verification(models.Model):
+    """One run of chain verification (command or API), for the operations dashboard."""
+
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    source = models.CharField(max_length=16)
+    ok = models.BooleanField()
+    checked = models.BigIntegerField()
+    pending = models.BigIntegerField(default=0)
+    head_seq = models.BigIntegerField(default=0)
+    since = models.DateTimeField(null=True, blank=True)
+    first_broken = models.JSONField(null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        db_table = "audit_verifications"
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["created_at"], name="audit_verif_created_idx")]
+
+    def __str__(self) -> str:
+        return f"{'OK' if self.ok else 'BROKEN'} {self.checked} entries at {self.created_at:%Y-%m-%d %H:%M}"

@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
-from django.db import connection
+from django.db import connection, transaction
 
 PARTITION_RE = re.compile(r"^audit_log_(\d{4})_(\d{2})$")
 
@@ -39,7 +39,10 @@ def ensure_partition(month: date, *, cursor=None) -> bool:
             return ensure_partition(month, cursor=cur)
     cursor.execute("SELECT audits.audit_log_ensure_partition(%s)", [month_start(month)])
     created = bool(cursor.fetchone()[0])
-    _known_months.add((month.year, month.month))
+    # Remember the month only once it is certainly committed: a partition created inside a
+    # transaction that rolls back is gone again.
+    key = (month.year, month.month)
+    transaction.on_commit(lambda: _known_months.add(key))
     return created
 
 

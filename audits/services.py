@@ -7,7 +7,7 @@ import re
 from datetime import UTC, datetime
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from audits import chain, partitions, signing
@@ -96,3 +96,33 @@ def audit_record(
         )
     chain.schedule_after_commit()
     return entry_id
+
+
+@transaction.atomic
+def verification_record(*, result, source: str, since: datetime | None = None, duration_ms: int = 0, actor=None):
+    """Keep the outcome of a verification run (dashboard: last verification) and audit it."""
+    from audits.models import Verification
+
+    data = result.as_dict()
+    row = Verification.objects.create(
+        source=source,
+        ok=result.ok,
+        checked=result.checked,
+        pending=result.pending,
+        head_seq=result.head_seq,
+        since=since,
+        first_broken=data["first_broken"],
+        duration_ms=duration_ms,
+    )
+    audit_record(
+        entity="audit_log",
+        action="verified",
+        actor=actor,
+        payload={
+            "ok": result.ok,
+            "checked": result.checked,
+            "head_seq": result.head_seq,
+            "first_broken_id": (data["first_broken"] or {}).get("id"),
+        },
+    )
+    return row

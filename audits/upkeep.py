@@ -14,6 +14,7 @@ transaction-pooling PgBouncer.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -38,13 +39,14 @@ class UpkeepReport:
 
     def lines(self) -> list[str]:
         verb = "would " if self.dry_run else ""
+        done = "would be " if self.dry_run else ""
         if self.busy:
             return ["another audit_partitions run holds the upkeep lock; nothing done"]
         out = [f"{verb}create {name}" for name in self.created]
         out += [f"{verb}drop {name}" for name in self.dropped]
         out += [f"skip {reason}" for reason in self.skipped]
         out.append(
-            f"audit partitions: {len(self.created)} {verb}created, {len(self.dropped)} {verb}dropped"
+            f"audit partitions: {len(self.created)} {done}created, {len(self.dropped)} {done}dropped"
             + (f", {len(self.skipped)} skipped" if self.skipped else "")
         )
         return out
@@ -82,10 +84,14 @@ def _partition_checkpoint(cursor, name: str) -> dict:
     return {"rows": rows, "runs": _merge_runs(runs)}
 
 
-def _recorded_drop(cursor, name: str) -> bool:
+def _recorded_drop(cursor, name: str, runs: list) -> bool:
+    """Did an earlier, interrupted run already record this very content? (A month's
+    partition can be created again later, e.g. by importing old events, so the name
+    alone is not enough.)"""
     cursor.execute(
-        "SELECT 1 FROM audits.audit_log WHERE entity = %s AND action = %s AND payload->>'partition' = %s LIMIT 1",
-        [DROPPED_ENTITY, DROPPED_ACTION, name],
+        "SELECT 1 FROM audits.audit_log WHERE entity = %s AND action = %s AND payload->>'partition' = %s "
+        "AND payload->'runs' = %s::jsonb LIMIT 1",
+        [DROPPED_ENTITY, DROPPED_ACTION, name, json.dumps(runs)],
     )
     return cursor.fetchone() is not None
 
@@ -97,8 +103,8 @@ def _retire(info: partitions.PartitionInfo, report: UpkeepReport, actor) -> None
         if cursor.fetchone()[0]:
             report.skipped.append(f"{name}: it holds entries not yet sealed into the chain")
             return
-        if not _recorded_drop(cursor, name):
-            summary = _partition_checkpoint(cursor, name)
+        summary = _partition_checkpoint(cursor, name)
+        if not _recorded_drop(cursor, name, summary["runs"]):
             audit_record(
                 entity=DROPPED_ENTITY,
                 action=DROPPED_ACTION,

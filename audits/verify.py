@@ -118,9 +118,11 @@ def verify_chain(
 ) -> VerifyResult:
     key = signing.signing_key()
     result = VerifyResult()
+    outermost = not connection.in_atomic_block
     with transaction.atomic(), connection.cursor() as cursor:
-        # One snapshot for the whole walk, so entries sealed meanwhile do not shift it.
-        cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        if outermost:
+            # One snapshot for the whole walk, so entries sealed meanwhile do not shift it.
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
         runs = _dropped_runs(cursor)
         start_seq = 0
         if since is not None:
@@ -189,6 +191,8 @@ def _check_against_checkpoint(cursor, checkpoint: dict, key: bytes) -> Break | N
     if signing.sign_document(key, doc) != checkpoint.get("mac"):
         return Break(None, None, None, "the checkpoint file is not signed with this AUDIT_SIGNING_KEY")
     seq = int(doc["chain_seq"])
+    if seq == 0:
+        return None  # checkpoint of an empty chain: nothing can have been cut
     cursor.execute("SELECT id, ts, signature FROM audits.audit_log WHERE chain_seq = %s", [seq])
     row = cursor.fetchone()
     if row is None:

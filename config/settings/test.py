@@ -5,11 +5,12 @@ import base64
 import os
 import secrets
 
-# Tests must run on a clean clone even before `.env` exists; child processes spawned by
-# concurrency tests inherit these through the environment, so they share the keys.
+# Fixed, test-only keys (they protect nothing): the test database is reused between runs
+# (--reuse-db), and what one run signed or sealed must still verify and open in the next.
+# Child processes of concurrency tests inherit them through the environment.
 os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
-os.environ.setdefault("AUDIT_SIGNING_KEY", secrets.token_urlsafe(48))
-os.environ.setdefault("KMS_MASTER_KEYS", "k1:" + base64.b64encode(secrets.token_bytes(32)).decode())
+os.environ["AUDIT_SIGNING_KEY"] = "test-only-audit-signing-key"
+os.environ["KMS_MASTER_KEYS"] = "test1:" + base64.b64encode(b"test-only-master-key-32-bytes!!!").decode()
 
 from .base import *
 from .base import DATABASES, REST_FRAMEWORK

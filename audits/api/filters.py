@@ -1,0 +1,21 @@
+import django_filters
+
+from audits.models import AuditLogRow, Statistic
+
+
+class AuditLogFilter(django_filters.FilterSet):
+    ts_after = django_filters.IsoDateTimeFilter(field_name="ts", lookup_expr="gte")
+    ts_before = django_filters.IsoDateTimeFilter(field_name="ts", lookup_expr="lt")
+
+    class Meta:
+        model = AuditLogRow
+        fields = ["entity", "action", "actor", "ts_after", "ts_before"]
+
+
+class StatisticFilter(django_filters.FilterSet):
+    day_after = django_filters.DateFilter(field_name="day", lookup_expr="gte")
+    day_before = django_filters.DateFilter(field_name="day", lookup_expr="lte")
+
+    class Meta:
+        model = Statistic
+        fields = ["entity", "action", "day_after", "day_before"]
