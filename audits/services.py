@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import json
 import re
+import threading
 from datetime import UTC, datetime
+from decimal import Decimal
+from uuid import UUID
 
-from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 from django.utils import timezone
 
-from audits import chain, partitions, signing
-from core import canonical
+from audits import chain, jsonb, partitions, signing
 from core.exceptions import ValidationFailed
-from core.parsers import find_nul
+
+_NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 
 # Keys that name secrets. Matched per word of a key (split on _, -, ., camelCase) so
 # that "tokens_input" or "key_last_4_chars" pass while "refresh_token" does not.
@@ -22,49 +23,65 @@ _SECRET_PHRASES = ("api_key", "private_key", "access_key", "refresh", "authoriza
 _WORD_SPLIT = re.compile(r"[_\-.\s]+|(?<=[a-z0-9])(?=[A-Z])")
 
 
-def _secret_key_path(value, path: str = "") -> str | None:
-    if isinstance(value, dict):
-        for key, item in value.items():
-            key_text = str(key)
-            lowered = key_text.lower()
-            words = {w.lower() for w in _WORD_SPLIT.split(key_text) if w}
-            if words & _SECRET_WORDS or any(p in lowered.replace("-", "_") for p in _SECRET_PHRASES):
-                return f"{path}.{key_text}" if path else key_text
-            found = _secret_key_path(item, f"{path}.{key_text}" if path else key_text)
-            if found:
-                return found
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            found = _secret_key_path(item, f"{path}[{index}]")
-            if found:
-                return found
-    return None
-
-
 class SecretInAuditPayload(ValidationFailed):
     code = "secret_in_audit_payload"
 
 
-def _validate(entity: str, action: str, payload) -> dict:
-    if not entity or len(entity) > 64 or not action or len(action) > 64:
-        raise ValidationFailed("Audit entity and action are 1-64 characters.")
+def _is_secret_key(key: str) -> bool:
+    lowered = key.lower()
+    if any(phrase in lowered.replace("-", "_") for phrase in _SECRET_PHRASES):
+        return True
+    return any(word.lower() in _SECRET_WORDS for word in _WORD_SPLIT.split(key) if word)
+
+
+def _plain(value, path: str):
+    """The payload as plain JSON types, refusing secret-named keys on the way."""
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            key = str(key)
+            where = f"{path}.{key}" if path else key
+            if _is_secret_key(key):
+                raise SecretInAuditPayload(f"Audit payloads never hold secrets; refused key '{where}'.")
+            out[key] = _plain(item, where)
+        return out
+    if isinstance(value, list | tuple):
+        return [_plain(item, f"{path}[{i}]") for i, item in enumerate(value)]
+    if value is None or isinstance(value, str | bool | int | float):
+        return value
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value.tzinfo else value.isoformat()
+    if isinstance(value, UUID | Decimal):
+        return str(value)
+    if hasattr(value, "isoformat"):  # date, time
+        return value.isoformat()
+    raise ValidationFailed(f"Audit payload value at '{path}' is not JSON ({type(value).__name__}).")
+
+
+def payload_text(payload) -> str:
+    """Validate a payload and return its jsonb text (what is stored and signed)."""
     if not isinstance(payload, dict):
         raise ValidationFailed("Audit payload must be a JSON object.")
-    where = _secret_key_path(payload)
-    if where:
-        raise SecretInAuditPayload(f"Audit payloads never hold secrets; refused key '{where}'.")
     try:
-        normalized = canonical.normalize(canonical_jsonable(payload))
-    except (TypeError, ValueError) as exc:
-        raise ValidationFailed(f"Audit payload is not JSON: {exc}") from None
-    if find_nul(normalized) or "\x00" in entity or "\x00" in action:
-        raise ValidationFailed("Audit entries cannot hold NUL characters.")
-    return normalized
+        return jsonb.render(_plain(payload, ""))
+    except jsonb.NotStorable as exc:
+        raise ValidationFailed(f"Audit payload cannot be stored: {exc}.") from None
 
 
-def canonical_jsonable(value):
-    """Plain JSON types only: UUIDs, dates, decimals and the like become strings."""
-    return json.loads(json.dumps(value, cls=DjangoJSONEncoder, allow_nan=False))
+# Entry ids are taken from the sequence in blocks, one block per connection, so an append
+# costs one round trip (the INSERT) instead of two. Ids stay unique; their order across
+# processes is not the chain order anyway (chain_seq is).
+_ID_BLOCK = 64
+_ids = threading.local()
+
+
+def _next_id(cursor) -> int:
+    pool = getattr(_ids, "pool", None)
+    if not pool or getattr(_ids, "conn", None) is not connection.connection:
+        cursor.execute("SELECT nextval('audits.audit_log_id_seq') FROM generate_series(1, %s)", [_ID_BLOCK])
+        _ids.pool = [row[0] for row in cursor.fetchall()][::-1]
+        _ids.conn = connection.connection
+    return _ids.pool.pop()
 
 
 def audit_record(
@@ -75,24 +92,26 @@ def audit_record(
     `actor` is a user (or user id) or None for the system. `ts` defaults to now; an
     explicit, older ts (legacy import) creates that month's partition on the spot. The
     entry is sealed into the hash chain right after the transaction commits (see
-    audits.chain). Refuses payloads whose keys name secrets (passwords, tokens, keys).
+    audits.chain). Refuses payloads whose keys name secrets (passwords, tokens, keys),
+    values jsonb cannot hold, and entity/action names outside [A-Za-z0-9_.:-]{1,64}.
     """
-    normalized = _validate(entity, action, payload or {})
+    if not (isinstance(entity, str) and _NAME.match(entity) and isinstance(action, str) and _NAME.match(action)):
+        raise ValidationFailed("Audit entity and action are 1-64 characters of A-Z a-z 0-9 _ . : -")
+    text = payload_text(payload or {})
     actor_id = getattr(actor, "pk", actor)
+    actor_text = str(actor_id) if actor_id else None
     when = (ts or timezone.now()).astimezone(UTC)
-    key = signing.signing_key()
     with connection.cursor() as cursor:
         if ts is None:
             partitions.ensure_partition_for(when, cursor=cursor)
         else:
             partitions.ensure_partition(when.date(), cursor=cursor)
-        cursor.execute("SELECT nextval('audits.audit_log_id_seq')")
-        entry_id = cursor.fetchone()[0]
-        body = signing.content(entry_id, when, entity, action, actor_id, normalized)
+        entry_id = _next_id(cursor)
+        body = signing.content(entry_id, signing.ts_text(when), entity, action, actor_text, text)
         cursor.execute(
             "INSERT INTO audits.audit_log (id, ts, entity, action, actor, payload, entry_hmac) "
             "VALUES (%s, %s, %s, %s, %s, %s::jsonb, %s)",
-            [entry_id, when, entity, action, actor_id, canonical.dumps(normalized), signing.entry_hmac(key, body)],
+            [entry_id, when, entity, action, actor_text, text, signing.entry_hmac(signing.signing_key(), body)],
         )
     chain.schedule_after_commit()
     return entry_id

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.db import connection, transaction
 
@@ -82,7 +82,7 @@ def _dropped_runs(cursor) -> dict[int, tuple[int, str]]:
         "SELECT payload FROM audits.audit_log WHERE entity = %s AND action = %s AND chain_seq IS NOT NULL",
         [DROPPED_ENTITY, DROPPED_ACTION],
     )
-    rows = [(signing.payload_value(p),) for (p,) in cursor.fetchall()]
+    rows = [(json.loads(p),) for (p,) in cursor.fetchall()]
     runs: dict[int, tuple[int, str]] = {}
     for (payload,) in rows:
         for first, last, last_sig in payload.get("runs", []):
@@ -103,19 +103,39 @@ def _explained_gap(runs, after_seq: int, before_seq: int, prev_hash: str) -> boo
 
 def _check_pending(cursor, result: VerifyResult, key: bytes) -> None:
     cursor.execute(
-        "SELECT id, ts, entity, action, actor, payload, entry_hmac FROM audits.audit_log "
-        "WHERE chain_seq IS NULL ORDER BY id"
+        f"SELECT id, {signing.TS_SQL}, entity, action, actor::text, payload::text, entry_hmac "
+        "FROM audits.audit_log WHERE chain_seq IS NULL ORDER BY id"
     )
     for entry_id, ts, entity, action, actor, payload, mac in cursor.fetchall():
         result.pending += 1
-        body = signing.content(entry_id, ts, entity, action, actor, signing.payload_value(payload))
-        if signing.entry_hmac(key, body) != mac:
+        if signing.entry_hmac(key, signing.content(entry_id, ts, entity, action, actor, payload)) != mac:
             result.pending_invalid.append(entry_id)
 
 
-def verify_chain(
-    *, since: datetime | None = None, checkpoint: dict | None = None, progress=None, fetch_size: int = 20_000
-) -> VerifyResult:
+def _stream_chain(cursor, start_seq: int):
+    """Sealed entries in chain order, as tuples of text, through COPY (no per-row type
+    conversion: the fields are hashed as PostgreSQL prints them)."""
+    sql = (
+        f"COPY (SELECT chain_seq, id, {signing.TS_SQL}, entity, action, actor, payload::text, entry_hmac, "
+        f"prev_hash, signature FROM audits.audit_log WHERE chain_seq IS NOT NULL AND chain_seq >= {int(start_seq)} "
+        "ORDER BY chain_seq) TO STDOUT"
+    )
+    tail = b""
+    with cursor.cursor.copy(sql) as copy:
+        for block in copy:
+            lines = (tail + bytes(block)).split(b"\n")
+            tail = lines.pop()
+            for line in lines:
+                yield line.decode("utf-8").split("\t")
+    if tail:
+        yield tail.decode("utf-8").split("\t")
+
+
+def _as_ts(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+
+
+def verify_chain(*, since: datetime | None = None, checkpoint: dict | None = None, progress=None) -> VerifyResult:
     key = signing.signing_key()
     result = VerifyResult()
     outermost = not connection.in_atomic_block
@@ -135,52 +155,41 @@ def verify_chain(
                 return result
         result.head_seq, result.head_signature = chain_head(cursor)
         _check_pending(cursor, result, key)
-        stream = connection.chunked_cursor()
-        stream.itersize = fetch_size
-        stream.execute(
-            "SELECT chain_seq, id, ts, entity, action, actor, payload, entry_hmac, prev_hash, signature "
-            "FROM audits.audit_log WHERE chain_seq IS NOT NULL AND chain_seq >= %s ORDER BY chain_seq",
-            [start_seq],
-        )
         last_seq, last_sig = (None, None) if since is not None else (0, signing.GENESIS)
         content, entry_mac, link = signing.content, signing.entry_hmac, signing.link_signature
-        loads = json.loads
-        for seq, entry_id, ts, entity, action, actor, payload, mac, prev_hash, sig in stream:
-            body = content(entry_id, ts, entity, action, actor, loads(payload))
+        checked = 0
+        for seq_text, id_text, ts, entity, action, actor, payload, mac, prev_hash, sig in _stream_chain(
+            cursor, start_seq
+        ):
+            seq = int(seq_text)
+            if "\\" in payload:
+                payload = payload.replace("\\\\", "\\")  # COPY doubles backslashes
+            body = content(id_text, ts, entity, action, None if actor == "\\N" else actor, payload)
             problem = None
             if entry_mac(key, body) != mac:
-                problem = Break(entry_id, ts, seq, "entry content does not match its entry_hmac (edited)")
+                problem = "entry content does not match its entry_hmac (edited)", None, None
             elif last_seq is not None and seq != last_seq + 1:
                 if seq == last_seq:
-                    problem = Break(entry_id, ts, seq, "two entries share one chain position")
+                    problem = "two entries share one chain position", None, None
                 elif not _explained_gap(runs, last_seq, seq, prev_hash):
-                    problem = Break(
-                        entry_id,
-                        ts,
-                        seq,
+                    problem = (
                         f"entries {last_seq + 1}..{seq - 1} of the chain are missing (deleted)",
-                        expected=str(last_seq + 1),
-                        found=str(seq),
+                        str(last_seq + 1),
+                        str(seq),
                     )
             elif last_sig is not None and prev_hash != last_sig:
-                problem = Break(
-                    entry_id,
-                    ts,
-                    seq,
-                    "prev_hash does not match the previous entry's signature",
-                    expected=last_sig,
-                    found=prev_hash,
-                )
+                problem = "prev_hash does not match the previous entry's signature", last_sig, prev_hash
             if problem is None and link(key, body, seq, prev_hash) != sig:
-                problem = Break(entry_id, ts, seq, "signature does not verify (re-chained or edited)", found=sig)
+                problem = "signature does not verify (re-chained or edited)", None, sig
             if problem is not None:
-                result.first_broken = problem
+                reason, expected, found = problem
+                result.first_broken = Break(int(id_text), _as_ts(ts), seq, reason, expected=expected, found=found)
                 break
-            result.checked += 1
+            checked += 1
             last_seq, last_sig = seq, sig
-            if progress is not None and result.checked % 10_000 == 0:
+            if progress is not None and checked % 10_000 == 0:
                 progress(10_000)
-        stream.close()
+        result.checked = checked
         if result.first_broken is None and checkpoint is not None:
             result.first_broken = _check_against_checkpoint(cursor, checkpoint, key)
     return result

@@ -12,7 +12,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection, connections, transaction
 
-from audits import signing
+from audits import jsonb, signing
 from audits.chain import chain_pending
 from audits.models import AuditEntry
 from audits.services import audit_record
@@ -71,7 +71,14 @@ def test_tail_rechained_without_the_key_is_detected(five_entries):
     prev, seq = five_entries[1].signature, five_entries[1].chain_seq
     for entry in five_entries[3:]:
         seq += 1
-        body = signing.content(entry.id, entry.ts, entry.entity, entry.action, entry.actor, entry.payload)
+        body = signing.content(
+            entry.id,
+            signing.ts_text(entry.ts),
+            entry.entity,
+            entry.action,
+            str(entry.actor) if entry.actor else None,
+            jsonb.render(entry.payload),
+        )
         sig = hmac.new(fake_key, b"link|%d|%s|" % (seq, prev.encode()) + body, hashlib.sha256).hexdigest()
         _tamper(
             "UPDATE audits.audit_log SET chain_seq = %s, prev_hash = %s, signature = %s WHERE id = %s",
@@ -188,3 +195,23 @@ def test_checkpoint_command_round_trip(tmp_path, capsys):
     assert oct(out.stat().st_mode & 0o777) == "0o600"
     call_command("verify_audit_chain", "--checkpoint", str(out))
     assert "OK:" in capsys.readouterr().out
+
+
+@pytest.mark.django_db(transaction=True)
+def test_background_sealer_thread_seals_after_commit(settings):
+    import time
+
+    from audits.chain import sealer_thread
+
+    settings.AUDIT_SEALER = "thread"
+    settings.AUDIT_SEALER_WINDOW_SECONDS = 0.01
+    try:
+        with transaction.atomic():
+            ids = [audit_record(entity="sealer", action="thread", payload={"n": n}) for n in range(20)]
+        deadline = time.monotonic() + 10
+        while AuditEntry.objects.filter(id__in=ids, chain_seq__isnull=True).exists():
+            assert time.monotonic() < deadline, "the sealer thread did not seal within 10 s"
+            time.sleep(0.02)
+    finally:
+        sealer_thread.stop()
+    assert verify_chain().ok

@@ -147,6 +147,12 @@ QUOTA_DEFAULT_DAILY_COST_USD = env.str("QUOTA_DEFAULT_DAILY_COST_USD", default="
 QUOTA_DEFAULT_MONTHLY_COST_USD = env.str("QUOTA_DEFAULT_MONTHLY_COST_USD", default="200.00")
 QUOTA_TIMEZONE = env.str("QUOTA_TIMEZONE", default="UTC")
 AUDIT_PARTITIONS_AHEAD = env.int("AUDIT_PARTITIONS_AHEAD", default=3)
+# Who seals committed audit entries into the chain: "thread" (a background thread per
+# process), "inline" (the writer, right after commit) or "off" (manage.py audit_seal --loop).
+AUDIT_SEALER = env.str("AUDIT_SEALER", default="thread")
+AUDIT_SEALER_IDLE_SECONDS = env.float("AUDIT_SEALER_IDLE_SECONDS", default=2.0)
+# The sealer thread gathers the commits of this window into one batch.
+AUDIT_SEALER_WINDOW_SECONDS = env.float("AUDIT_SEALER_WINDOW_SECONDS", default=0.05)
 
 # --- REST framework ---------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -24,6 +24,9 @@ PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.BCryptPasswordHasher",
     "django.contrib.auth.hashers.BCryptSHA256PasswordHasher",
 ]
+# Seal right after each commit, in the writing thread: deterministic, and no background
+# thread holds a connection to the test database when pytest drops it.
+AUDIT_SEALER = "inline"
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 # Throttling is tested explicitly where it matters; elsewhere it would make tests flaky.
 REST_FRAMEWORK = {
