@@ -14,8 +14,9 @@ place in the chain:
        It takes a transaction-scoped advisory lock with pg_try_advisory_xact_lock; if
        another process holds it, that process is sealing and will see this entry (3).
        The holder reads pending entries in id order, checks each entry_hmac, computes
-       chain_seq = head + 1, ..., prev_hash and signature, and seals them with one
-       UPDATE per partition (the only UPDATE the table's trigger allows, once).
+       chain_seq = head + 1, ..., prev_hash and signature, and seals them per partition
+       through audits.audit_log_seal(), a SECURITY DEFINER function (the application
+       role has no UPDATE privilege on the log; the trigger allows this change, once).
     3. After committing a batch the holder looks for pending entries again and loops. A
        sealer that failed to get the lock did so while the holder held it, i.e. after
        its entry was committed, so the holder's look after releasing sees that entry:
@@ -104,13 +105,12 @@ def _seal_batch(cursor, batch_size: int) -> int:
     for part, items in per_partition.items():
         ids, seqs, prevs, sigs = (list(col) for col in zip(*items, strict=True))
         cursor.execute(
-            f"UPDATE audits.{part} AS a SET chain_seq = v.seq, prev_hash = v.prev, signature = v.sig "
-            "FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::text[]) AS v(id, seq, prev, sig) "
-            "WHERE a.id = v.id AND a.chain_seq IS NULL",
-            [ids, seqs, prevs, sigs],
+            "SELECT audits.audit_log_seal(%s, %s::bigint[], %s::bigint[], %s::text[], %s::text[])",
+            [part, ids, seqs, prevs, sigs],
         )
-        if cursor.rowcount != len(items):
-            raise RuntimeError(f"audit sequencer sealed {cursor.rowcount} of {len(items)} entries in {part}")
+        sealed = cursor.fetchone()[0]
+        if sealed != len(items):
+            raise RuntimeError(f"audit sequencer sealed {sealed} of {len(items)} entries in {part}")
     if counts:
         days, entities, actions, numbers = (
             list(col) for col in zip(*((*k, n) for k, n in counts.items()), strict=True)
