@@ -2,8 +2,8 @@
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 PY := .venv/bin/python
-SETUP = eval "$$(scripts/bootstrap.sh)"
-TEST_SETUP = eval "$$(SKIP_MIGRATE=1 scripts/bootstrap.sh)"
+SETUP = scripts/bootstrap.sh
+TEST_SETUP = SKIP_MIGRATE=1 scripts/bootstrap.sh
 
 .PHONY: run test db stop bench lint clean help
 
@@ -37,4 +37,4 @@ bench:
 	@$(SETUP); $(PY) -m bench $(BENCH_ARGS)
 
 clean:
-	@scripts/pg.sh stop; rm -rf .pgdata .venv .local-db-url .pytest_cache
+	@scripts/pg.sh stop; rm -rf .pgdata .venv .local-db.env .pytest_cache

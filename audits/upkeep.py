@@ -18,7 +18,8 @@ import json
 from dataclasses import dataclass, field
 from datetime import date
 
-from django.db import connection, transaction
+from django.conf import settings
+from django.db import connection, connections, transaction
 from django.utils import timezone
 
 from audits import partitions
@@ -117,7 +118,8 @@ def _retire(info: partitions.PartitionInfo, report: UpkeepReport, actor) -> None
                 },
             )
     chain_pending(wait=True)  # the checkpoint is sealed before the rows go
-    with connection.cursor() as cursor:
+    # Detaching and dropping need the table's owner (the app role owns nothing).
+    with connections["owner" if "owner" in settings.DATABASES else "default"].cursor() as cursor:
         if info.detach_pending:
             cursor.execute(f"ALTER TABLE audits.audit_log DETACH PARTITION audits.{name} FINALIZE")
         else:

@@ -129,6 +129,8 @@ def setup_django(migrate: bool = True) -> None:
             conn.execute(f'CREATE DATABASE "{bench_name}"')
     os.environ["TRISTATE_BASE_DATABASE_URL"] = base_url
     os.environ["DATABASE_URL"] = base_url.rsplit("/", 1)[0] + "/" + bench_name
+    os.environ.pop("DATABASE_OWNER_URL", None)
+    os.environ.pop("DATABASE_REPLICA_URL", None)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.bench")
     import django
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Shared set-up for `make run` and `make test`: virtualenv, dependencies, database,
 # .env with fresh secrets, migrations. Safe and fast to re-run.
-# Prints `export DATABASE_URL=...` lines for the caller to eval, nothing else on stdout.
+# With DATABASE_URL unset, the project-local cluster is started and its URLs are written
+# to .local-db.env, which config/env.py reads.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
 cd "$ROOT"
@@ -27,12 +28,11 @@ if [[ ! -f .env ]]; then
 fi
 
 if [[ -z "${DATABASE_URL:-}" ]]; then
-  DATABASE_URL="$(scripts/pg.sh start | tail -n 1 | sed 's/^DATABASE_URL=//')"
+  scripts/pg.sh start >/dev/null
 fi
-export DATABASE_URL
-echo "export DATABASE_URL='$DATABASE_URL'"
 
 if [[ "${SKIP_MIGRATE:-0}" != "1" ]]; then
   log "applying migrations"
+  # As the owner role when DATABASE_OWNER_URL is set (then the app role's grants follow).
   "$VENV/bin/python" manage.py migrate --noinput -v 0 >&2
 fi

@@ -19,7 +19,7 @@ PG_PORT="${PG_PORT:-5432}"
 HASH="$(printf '%s' "$ROOT" | sha1sum | cut -c1-10)"
 # Short socket path: unix socket paths are limited to ~107 characters.
 SOCK_DIR="${PG_SOCKET_DIR:-/tmp/tristate-sock-$HASH}"
-URL_FILE="$ROOT/.local-db-url"
+URL_FILE="$ROOT/.local-db.env"
 
 log() { echo "[pg] $*" >&2; }
 
@@ -117,12 +117,31 @@ if ! pgctl status >/dev/null 2>&1; then
       -o "-k $SOCK_DIR -p $PG_PORT -c listen_addresses='$LISTEN'" >/dev/null
 fi
 
-PSQL=("${RUN_AS[@]}" "$BINDIR/psql" -h "$SOCK_DIR" -p "$PG_PORT" -U postgres -d postgres -Atq)
+PSQL=("${RUN_AS[@]}" "$BINDIR/psql" -h "$SOCK_DIR" -p "$PG_PORT" -U postgres -d postgres -Atq -v ON_ERROR_STOP=1)
+# Two roles, as in production: the owner runs migrations and partition upkeep; the
+# application role owns nothing and gets only the privileges `manage.py db_roles` grants.
+"${PSQL[@]}" <<SQL
+DO \$\$ BEGIN
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'tristate_owner') THEN
+    CREATE ROLE tristate_owner LOGIN CREATEDB;
+  END IF;
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'tristate_app') THEN
+    CREATE ROLE tristate_app LOGIN;
+  END IF;
+END \$\$;
+SQL
 if [[ "$("${PSQL[@]}" -c "SELECT 1 FROM pg_database WHERE datname = '$DB_NAME'")" != "1" ]]; then
-  "${PSQL[@]}" -c "CREATE DATABASE \"$DB_NAME\""
+  "${PSQL[@]}" -c "CREATE DATABASE \"$DB_NAME\" OWNER tristate_owner"
 fi
 
 ENC_SOCK="$(printf '%s' "$SOCK_DIR" | sed 's#/#%2F#g')"
-URL="postgres://postgres@$ENC_SOCK:$PG_PORT/$DB_NAME"
-printf '%s\n' "$URL" > "$URL_FILE"
-echo "DATABASE_URL=$URL"
+BASE="$ENC_SOCK:$PG_PORT/$DB_NAME"
+{
+  echo "# Written by scripts/pg.sh for the project-local cluster; used when DATABASE_URL is unset."
+  echo "DATABASE_URL=postgres://tristate_app@$BASE"
+  echo "DATABASE_OWNER_URL=postgres://tristate_owner@$BASE"
+  # The cluster's superuser: the test suite uses it (it creates test databases and roles).
+  echo "DATABASE_ADMIN_URL=postgres://postgres@$BASE"
+} > "$URL_FILE"
+echo "DATABASE_OWNER_URL=postgres://tristate_owner@$BASE"
+echo "DATABASE_URL=postgres://tristate_app@$BASE"

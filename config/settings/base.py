@@ -4,7 +4,7 @@
 from datetime import timedelta
 from urllib.parse import unquote
 
-from config.env import BASE_DIR, env, local_database_url
+from config.env import BASE_DIR, env
 
 # --- Core -------------------------------------------------------------------------------
 SECRET_KEY = env("SECRET_KEY")
@@ -64,8 +64,11 @@ TEMPLATES = [
 ]
 
 # --- Database ---------------------------------------------------------------------------
-_db_url = env.str("DATABASE_URL", default="") or local_database_url()
-if not _db_url:
+# Three connections, two of them optional:
+#   default  DATABASE_URL          the application role (owns nothing; least privilege)
+#   owner    DATABASE_OWNER_URL    migrations, partition upkeep, db_roles (owns the schema)
+#   replica  DATABASE_REPLICA_URL  a streaming replica for read-only traffic (core.db.routers)
+if not env.str("DATABASE_URL", default=""):
     from django.core.exceptions import ImproperlyConfigured
 
     raise ImproperlyConfigured("DATABASE_URL is not set and no local cluster is known (run `make db`).")
@@ -81,6 +84,9 @@ def _database(url: str) -> dict:
     options = db.setdefault("OPTIONS", {})
     options["statement_timeout_ms"] = env.int("DB_STATEMENT_TIMEOUT_MS", default=30_000)
     options["lock_timeout_ms"] = env.int("DB_LOCK_TIMEOUT_MS", default=10_000)
+    # Behind PgBouncer in transaction mode startup options are refused; the search path
+    # then comes from the role (manage.py db_roles sets it). See docs/scaling.md.
+    options["search_path_in_options"] = not env.bool("DB_PGBOUNCER", default=False)
     if env.bool("DB_POOL", default=False):
         # Django's built-in psycopg pool; CONN_MAX_AGE must stay 0 with it.
         options["pool"] = {
@@ -94,11 +100,20 @@ def _database(url: str) -> dict:
     return db
 
 
-DATABASES = {"default": _database(_db_url)}
-_replica_url = env.str("DATABASE_REPLICA_URL", default="")
-if _replica_url:
-    DATABASES["replica"] = _database(_replica_url)
+DATABASES = {"default": _database(env.str("DATABASE_URL"))}
+if env.str("DATABASE_OWNER_URL", default="") and env.str("DATABASE_OWNER_URL") != env.str("DATABASE_URL"):
+    DATABASES["owner"] = _database(env.str("DATABASE_OWNER_URL"))
+    DATABASES["owner"]["CONN_MAX_AGE"] = 0
+    DATABASES["owner"]["OPTIONS"].pop("pool", None)
+    DATABASES["owner"]["TEST"] = {"MIRROR": "default"}
+if env.str("DATABASE_REPLICA_URL", default=""):
+    DATABASES["replica"] = _database(env.str("DATABASE_REPLICA_URL"))
     DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+DATABASE_ROUTERS = ["core.db.routers.PrimaryReplicaRouter"]
+# After a request writes, its user's reads stay on the primary this long (read-your-writes).
+REPLICA_STICKY_SECONDS = env.float("REPLICA_STICKY_SECONDS", default=5.0)
+# A replica lagging more than this is skipped.
+REPLICA_MAX_LAG_SECONDS = env.float("REPLICA_MAX_LAG_SECONDS", default=10.0)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

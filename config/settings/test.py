@@ -12,6 +12,14 @@ os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
 os.environ["AUDIT_SIGNING_KEY"] = "test-only-audit-signing-key"
 os.environ["KMS_MASTER_KEYS"] = "test1:" + base64.b64encode(b"test-only-master-key-32-bytes!!!").decode()
 
+from config.env import LOCAL_CLUSTER, env
+
+if LOCAL_CLUSTER and env.str("DATABASE_ADMIN_URL", default=""):
+    # The local cluster's superuser creates the test database and the roles some tests
+    # switch to; the application and owner roles are exercised by SET ROLE in those tests.
+    os.environ["DATABASE_URL"] = env.str("DATABASE_ADMIN_URL")
+    os.environ.pop("DATABASE_OWNER_URL", None)
+
 from .base import *
 from .base import DATABASES, REST_FRAMEWORK
 

@@ -1,0 +1,88 @@
+"""Per-request state deciding whether reads may use the replica (see core.db.routers).
+
+The replica is used only inside `replica_reads()` (entered by ReplicaMiddleware for safe
+requests whose view allows it), so nothing reads from it by accident.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import logging
+import threading
+import time
+
+from django.conf import settings
+
+logger = logging.getLogger("tristate.db")
+
+_allowed: contextvars.ContextVar[bool] = contextvars.ContextVar("replica_reads_allowed", default=False)
+_wrote: contextvars.ContextVar[bool] = contextvars.ContextVar("request_wrote", default=False)
+
+_health_lock = threading.Lock()
+_health = {"checked": 0.0, "ok": False}
+_HEALTH_TTL = 2.0
+
+
+def replica_configured() -> bool:
+    return "replica" in settings.DATABASES
+
+
+def _replica_healthy() -> bool:
+    now = time.monotonic()
+    if now - _health["checked"] < _HEALTH_TTL:
+        return _health["ok"]
+    with _health_lock:
+        if now - _health["checked"] < _HEALTH_TTL:
+            return _health["ok"]
+        ok = False
+        try:
+            from django.db import connections
+
+            with connections["replica"].cursor() as cursor:
+                cursor.execute(
+                    "SELECT pg_is_in_recovery(), "
+                    "COALESCE(EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()), 0)"
+                )
+                in_recovery, lag = cursor.fetchone()
+            # An idle primary makes replay timestamps look old: lag only counts when WAL
+            # is waiting to be replayed.
+            ok = bool(in_recovery) and (float(lag) <= settings.REPLICA_MAX_LAG_SECONDS or _caught_up(connections))
+        except Exception as exc:
+            logger.warning("replica unavailable, reading from the primary: %s", exc.__class__.__name__)
+            from django.db import connections
+
+            with contextlib.suppress(Exception):
+                connections["replica"].close()
+        if ok != _health["ok"]:
+            logger.warning("replica %s", "back in use" if ok else "out of use; reads go to the primary")
+        _health.update(checked=now, ok=ok)
+        return ok
+
+
+def _caught_up(connections) -> bool:
+    with connections["replica"].cursor() as cursor:
+        cursor.execute("SELECT pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn()")
+        return bool(cursor.fetchone()[0])
+
+
+def reads_may_use_replica() -> bool:
+    return _allowed.get() and not _wrote.get() and replica_configured() and _replica_healthy()
+
+
+def mark_write() -> None:
+    _wrote.set(True)
+
+
+@contextlib.contextmanager
+def replica_reads():
+    token_allowed, token_wrote = _allowed.set(True), _wrote.set(False)
+    try:
+        yield
+    finally:
+        _allowed.reset(token_allowed)
+        _wrote.reset(token_wrote)
+
+
+def forget_health() -> None:
+    _health.update(checked=0.0, ok=False)
