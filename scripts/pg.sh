@@ -129,6 +129,7 @@ DO \$\$ BEGIN
     CREATE ROLE tristate_app LOGIN;
   END IF;
 END \$\$;
+ALTER ROLE tristate_app SET search_path = public, accounts, audits, projects, experiments, quarantine, providers, production;
 SQL
 if [[ "$("${PSQL[@]}" -c "SELECT 1 FROM pg_database WHERE datname = '$DB_NAME'")" != "1" ]]; then
   "${PSQL[@]}" -c "CREATE DATABASE \"$DB_NAME\" OWNER tristate_owner"

@@ -56,14 +56,23 @@ def grant_statements(conn, *, app_role: str, owner_role: str) -> list[str]:
         present = {row[0] for row in cursor.fetchall()}
     # A schema appears with its app's first table; `migrate` re-runs these grants after.
     schemas = [schema for schema in all_schemas if schema in present]
-    out = [
-        f"DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{app_role}') "
-        f"THEN CREATE ROLE {app} LOGIN; END IF; END $$",
-        f"ALTER ROLE {app} NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS",
-        f"GRANT CONNECT ON DATABASE {dbname} TO {app}",
-        # PgBouncer (transaction mode) refuses startup options: the role carries the path.
-        f"ALTER ROLE {app} SET search_path = {', '.join(all_schemas)}",
-    ]
+    with conn.cursor() as cursor:
+        cursor.execute("SELECT rolsuper, rolcreaterole FROM pg_roles WHERE rolname = current_user")
+        is_super, can_create_roles = cursor.fetchone()
+        cursor.execute("SELECT rolsuper FROM pg_roles WHERE rolname = %s", [app_role])
+        row = cursor.fetchone()
+    out = []
+    if row is None or can_create_roles or is_super:
+        # Creating or reshaping a role needs CREATEROLE; without it, the role must exist
+        # (the DBA or scripts/pg.sh made it) and only the grants below are (re)applied.
+        out += [
+            f"DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{app_role}') "
+            f"THEN CREATE ROLE {app} LOGIN; END IF; END $$",
+            f"ALTER ROLE {app} NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS",
+            # PgBouncer (transaction mode) refuses startup options: the role carries the path.
+            f"ALTER ROLE {app} SET search_path = {', '.join(all_schemas)}",
+        ]
+    out.append(f"GRANT CONNECT ON DATABASE {dbname} TO {app}")
     for schema in schemas:
         s = _q(conn, schema)
         out.append(f"GRANT USAGE ON SCHEMA {s} TO {app}")
