@@ -5,7 +5,7 @@ PY := .venv/bin/python
 SETUP = scripts/bootstrap.sh
 TEST_SETUP = SKIP_MIGRATE=1 scripts/bootstrap.sh
 
-.PHONY: run test db stop bench lint clean help
+.PHONY: run test db stop bench lint clean help backup restore
 
 help:
 	@echo "make run   - set up everything and serve on http://127.0.0.1:8000"
@@ -13,6 +13,8 @@ help:
 	@echo "make db    - start the local PostgreSQL cluster and print DATABASE_URL"
 	@echo "make bench - run the benchmarks (see bench/README.md)"
 	@echo "make stop  - stop the local PostgreSQL cluster"
+	@echo "make backup [OUT=file]           - pg_dump of the whole database"
+	@echo "make restore FILE=x [DBNAME=db]  - restore a backup into an empty database"
 
 run:
 	@$(SETUP); \
@@ -32,6 +34,13 @@ stop:
 
 lint:
 	@$(PY) -m ruff check . && $(PY) -m ruff format --check -q . && $(PY) manage.py makemigrations --check --dry-run -v 0
+
+backup:
+	@$(SETUP); $(PY) manage.py backup $(if $(OUT),--out $(OUT))
+
+restore:
+	@test -n "$(FILE)" || { echo "usage: make restore FILE=backups/x.dump [DBNAME=fresh_db]"; exit 2; }
+	@$(SETUP); $(PY) manage.py restore "$(FILE)" $(if $(DBNAME),--dbname $(DBNAME))
 
 bench:
 	@$(SETUP); $(PY) -m bench $(BENCH_ARGS)
