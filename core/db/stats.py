@@ -35,7 +35,8 @@ def table_stats() -> list[dict]:
     return _rows(
         """
         SELECT s.schemaname AS schema, s.relname AS table, pg_total_relation_size(s.relid)::bigint AS bytes,
-               GREATEST(c.reltuples, 0)::bigint AS row_estimate, s.n_live_tup AS live_tuples, s.n_dead_tup AS dead_tuples,
+               GREATEST(c.reltuples, 0)::bigint AS row_estimate, s.n_live_tup AS live_tuples,
+               s.n_dead_tup AS dead_tuples,
                GREATEST(s.last_vacuum, s.last_autovacuum) AS last_vacuum,
                GREATEST(s.last_analyze, s.last_autoanalyze) AS last_analyze,
                s.seq_scan, s.idx_scan
