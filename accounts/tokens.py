@@ -5,6 +5,11 @@ Access token: `<session id, base64url>.<expiry, unix seconds>.<HMAC-SHA256, base
 keyed by a key derived from SECRET_KEY. It names its session, and every request checks
 that session row (one indexed lookup), so revoking a session kills its access tokens at
 once, with no grace period.
+
+E-mail verification token: Django's signing (HMAC-SHA256 under SECRET_KEY, with a
+timestamp) of the user id and the address being verified. Nothing is stored: it proves
+only that its holder read that mailbox, and it stops working when the address changes
+or EMAIL_VERIFICATION_TTL passes.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import uuid
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.core import signing
 from django.utils import timezone
 
 
@@ -85,3 +91,20 @@ def resolve_access_token(token: str):
     if session.last_used is None or now - session.last_used > LAST_USED_GRANULARITY:
         Session.objects.filter(pk=session.pk).update(last_used=now)
     return session
+
+
+EMAIL_VERIFY_SALT = "tristate.accounts.verify-email"
+
+
+def make_email_verification_token(user) -> str:
+    return signing.dumps({"u": str(user.pk), "e": user.email}, salt=EMAIL_VERIFY_SALT)
+
+
+def read_email_verification_token(token: str) -> tuple[uuid.UUID, str]:
+    """(user id, e-mail) of a valid token. Raises signing.SignatureExpired when it is
+    older than EMAIL_VERIFICATION_TTL, signing.BadSignature when it is not ours."""
+    data = signing.loads(token, salt=EMAIL_VERIFY_SALT, max_age=settings.EMAIL_VERIFICATION_TTL.total_seconds())
+    try:
+        return uuid.UUID(data["u"]), str(data["e"])
+    except (KeyError, TypeError, ValueError):
+        raise signing.BadSignature("malformed verification token") from None

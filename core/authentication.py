@@ -4,6 +4,7 @@ Access tokens are short-lived and bound to a login session (accounts.Session): e
 request checks the session row, so revoking a session stops its access token at once.
 """
 
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.exceptions import AuthenticationFailed
 
@@ -30,3 +31,13 @@ class BearerAuthentication(BaseAuthentication):
 
     def authenticate_header(self, request) -> str:
         return 'Bearer realm="api"'
+
+
+class BearerAuthenticationScheme(OpenApiAuthenticationExtension):
+    """Documents BearerAuthentication in the OpenAPI document (security scheme bearerAuth)."""
+
+    target_class = BearerAuthentication
+    name = "bearerAuth"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "http", "scheme": "bearer", "description": "Access token from POST /api/v1/auth/login."}

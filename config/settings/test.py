@@ -20,7 +20,7 @@ DEBUG = False
 PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.MD5PasswordHasher",
     "django.contrib.auth.hashers.Argon2PasswordHasher",
-    "django.contrib.auth.hashers.BCryptPasswordHasher",
+    "accounts.hashers.BCryptPasswordHasher",
     "django.contrib.auth.hashers.BCryptSHA256PasswordHasher",
 ]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
