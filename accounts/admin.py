@@ -5,7 +5,6 @@ hashes) are never rendered; security events and password resets are read-only.""
 from __future__ import annotations
 
 from django.contrib import admin, messages
-from django.db import transaction
 from django.http import HttpResponseRedirect
 from django.utils import timezone
 
@@ -18,17 +17,28 @@ admin.site.login_form = AdminLoginForm
 
 
 class ServiceSavedAdmin(admin.ModelAdmin):
-    """save_model calls a service; when the service refuses (a rule the form cannot see,
-    such as "the last active administrator"), the change is rolled back, the reason
-    shown, and the form page reloaded instead of a success message."""
+    """save_model calls a service. When the service refuses (a rule the form cannot see,
+    such as "the last active administrator"), its own atomic block has already rolled
+    back: the reason is shown, no admin log entry is written, and the form page reloads
+    instead of a success message."""
 
     def refuse(self, request, exc: DomainError) -> None:
         details = "; ".join(
-            f"{k}: {' '.join(map(str, v)) if isinstance(v, list) else v}" for k, v in exc.details.items()
+            f"{key}: {' '.join(map(str, value)) if isinstance(value, list) else value}"
+            for key, value in exc.details.items()
         )
         self.message_user(request, f"Not saved: {exc.message} {details}".strip(), messages.ERROR)
-        transaction.set_rollback(True)
         request._service_refused = True
+
+    def log_addition(self, request, obj, message):
+        if not getattr(request, "_service_refused", False):
+            return super().log_addition(request, obj, message)
+        return None
+
+    def log_change(self, request, obj, message):
+        if not getattr(request, "_service_refused", False):
+            return super().log_change(request, obj, message)
+        return None
 
     def response_add(self, request, obj, post_url_continue=None):
         if getattr(request, "_service_refused", False):

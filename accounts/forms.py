@@ -81,9 +81,8 @@ class InvitationAddForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["expires_at"].required = False
-        self.fields["max_uses"].min_value = 1
-        self.fields["max_uses"].max_value = 10_000
+        if "expires_at" in self.fields:  # the add form; the change page is read-only
+            self.fields["expires_at"].required = False
 
     def clean_max_uses(self):
         value = self.cleaned_data["max_uses"]

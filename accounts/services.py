@@ -746,22 +746,22 @@ def _reserve_attempt(user_id) -> Attempt:
     lock; an expired lock starts a fresh count.
     """
     limit = settings.LOGIN_MAX_FAILURES
+    # Every SET expression reads the target row's own columns: when concurrent attempts
+    # queue on the row lock, PostgreSQL re-reads the row each waiter updates, so no
+    # increment is lost. (A CTE or subquery computing the new count would be evaluated
+    # once, on the snapshot, and let a burst through: the race test caught exactly that.)
+    fresh = "locked_until IS NOT NULL AND locked_until <= now()"
     with connection.cursor() as cursor:
         cursor.execute(
-            """
-            WITH next AS (
-                SELECT id, CASE WHEN locked_until IS NOT NULL AND locked_until <= now() THEN 1
-                                ELSE failed_login_attempts + 1 END AS failures
-                FROM accounts.users WHERE id = %s
-            )
-            UPDATE accounts.users AS u SET
-                failed_login_attempts = next.failures,
-                locked_until = CASE WHEN next.failures >= %s THEN now() + make_interval(secs => %s) END
-            FROM next
-            WHERE u.id = next.id AND (u.locked_until IS NULL OR u.locked_until <= now())
-            RETURNING u.failed_login_attempts, u.locked_until
+            f"""
+            UPDATE accounts.users SET
+                failed_login_attempts = CASE WHEN {fresh} THEN 1 ELSE failed_login_attempts + 1 END,
+                locked_until = CASE WHEN (CASE WHEN {fresh} THEN 1 ELSE failed_login_attempts + 1 END) >= %s
+                                    THEN now() + make_interval(secs => %s) END
+            WHERE id = %s AND (locked_until IS NULL OR locked_until <= now())
+            RETURNING failed_login_attempts, locked_until
             """,
-            [user_id, limit, settings.LOGIN_LOCKOUT_SECONDS],
+            [limit, settings.LOGIN_LOCKOUT_SECONDS, user_id],
         )
         row = cursor.fetchone()
         if row is not None:
