@@ -220,3 +220,36 @@ def test_session_list_costs_constant_queries(regular_user):
     for _ in range(10):
         services.session_create(user=regular_user)
     assert count() == few
+
+
+def test_token_lookup_builds_the_same_objects_as_the_orm(regular_user):
+    from accounts.models import User
+
+    User.objects.filter(pk=regular_user.pk).update(settings={"theme": "dark", "n": [1, 2]})
+    issued = services.session_create(user=regular_user)
+    session = tokens.resolve_access_token(issued.access)
+    expected_session = Session.objects.get(pk=issued.session.pk)
+    expected_user = User.objects.get(pk=regular_user.pk)
+    for field in Session._meta.concrete_fields:
+        if field.name != "last_used":  # stamped by this very lookup
+            assert getattr(session, field.attname) == getattr(expected_session, field.attname), field.name
+    for field in User._meta.concrete_fields:
+        assert getattr(session.user, field.attname) == getattr(expected_user, field.attname), field.name
+    assert session.user.settings == {"theme": "dark", "n": [1, 2]} and isinstance(session.device_info, dict)
+    assert not session._state.adding and session.user._state.db == "default"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_token_lookup_survives_reconnects_and_runs_unprepared_behind_pgbouncer(regular_user):
+    issued = services.session_create(user=regular_user)
+    assert tokens.resolve_access_token(issued.access) is not None
+    connection.close()  # a new server session: the statement is prepared again
+    assert tokens.resolve_access_token(issued.access).pk == issued.session.pk
+    options = connection.settings_dict["OPTIONS"]
+    options["search_path_in_options"] = False
+    try:
+        with CaptureQueriesContext(connection) as ctx:
+            assert tokens.resolve_access_token(issued.access).pk == issued.session.pk
+        assert not any("EXECUTE" in q["sql"] for q in ctx.captured_queries)
+    finally:
+        options.pop("search_path_in_options")
