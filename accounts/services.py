@@ -1131,11 +1131,11 @@ def totp_disable(*, user: User, code: str, request=None) -> User:
 def accounts_purge_expired(*, now: datetime | None = None, dry_run: bool = False, actor=None) -> dict[str, int]:
     """Delete what can no longer be used: sessions past their expiry, password resets
     that expired or were used, invitations past their expiry. The audit log keeps the
-    history. Returns counts per kind."""
+    history. Returns counts per kind (sessions, resets, invitations)."""
     now = now or timezone.now()
     querysets = {
         "sessions": Session.objects.filter(expires_at__lte=now),
-        "password_resets": PasswordReset.objects.filter(expires_at__lte=now) | PasswordReset.objects.filter(used=True),
+        "resets": PasswordReset.objects.filter(expires_at__lte=now) | PasswordReset.objects.filter(used=True),
         "invitations": Invitation.objects.filter(expires_at__lte=now),
     }
     counts = {name: qs.count() for name, qs in querysets.items()}
