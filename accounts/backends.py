@@ -1,23 +1,38 @@
 """Django authentication backend for the admin console.
 
-Login is e-mail + password under the same lockout rules as the API
-(accounts.services.password_login). Permissions: role=admin holds every permission (as
-SPEC §2 says, admins read and write everything); other staff hold what their Django
-groups and permissions grant (read-only "Auditors", "Operators", ...). What no one may do
-at all (change audit entries, quarantine content) is refused by the ModelAdmins and the
-database regardless."""
+Login is e-mail + password (+ one-time code when the account has two-factor on), with the
+same lockout rules and security events as the API login (accounts.services.password_login).
+Only staff may log in this way.
+
+Permissions: role=admin holds every permission (SPEC §2: admins read and write
+everything); other staff hold what their Django groups and permissions grant (read-only
+"Auditors", "Operators", ...). What no one may do at all (change audit entries,
+quarantine content) is refused by the ModelAdmins and the database regardless."""
 
 from django.contrib.auth.backends import ModelBackend
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+
+from core.exceptions import DomainError
 
 
 class EmailBackend(ModelBackend):
-    def authenticate(self, request, username=None, password=None, email=None, **kwargs):
+    def authenticate(self, request, username=None, password=None, email=None, otp=None, **kwargs):
         from accounts.services import password_login
 
         identifier = email or username
         if not identifier or password is None:
             return None
-        return password_login(request=request, email=identifier, password=password, require_staff=True)
+        try:
+            return password_login(request=request, email=identifier, password=password, otp=otp, require_staff=True)
+        except DomainError as exc:
+            # The login form shows why (locked, code needed, ...); PermissionDenied stops
+            # Django from trying other backends.
+            if request is not None:
+                request.login_error = exc
+            raise DjangoPermissionDenied(exc.message) from None
+
+    def user_can_authenticate(self, user):
+        return user.is_active
 
     def _is_role_admin(self, user_obj) -> bool:
         return bool(user_obj and user_obj.is_active and getattr(user_obj, "role", None) == "admin")

@@ -106,9 +106,25 @@ class User(AbstractBaseUser, PermissionsMixin):
         return bool(self.locked_until and self.locked_until > (now or timezone.now()))
 
 
+class RevokeReason(models.TextChoices):
+    """Why a session ended early (sessions.revoked_reason)."""
+
+    LOGOUT = "logout", "Logged out"
+    ROTATED = "rotated", "Refresh token rotated"
+    TOKEN_REUSE = "token_reuse", "Rotated refresh token presented again"
+    PASSWORD_CHANGE = "password_change", "Password changed"
+    PASSWORD_RESET = "password_reset", "Password reset"
+    DEACTIVATED = "deactivated", "Account deactivated"
+    REVOKED = "revoked", "Revoked by its user"
+    ADMIN = "admin", "Revoked by an administrator"
+
+
 class SessionQuerySet(models.QuerySet):
     def active(self, now=None):
         return self.filter(revoked_at__isnull=True, expires_at__gt=now or timezone.now())
+
+    def expired(self, now=None):
+        return self.filter(expires_at__lte=now or timezone.now())
 
 
 class Session(models.Model):
@@ -123,7 +139,7 @@ class Session(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     last_used = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
-    revoked_reason = models.CharField(max_length=32, blank=True, default="")
+    revoked_reason = models.CharField(max_length=32, blank=True, default="", choices=RevokeReason.choices)
     # Set when this session was rotated into a new one: presenting its refresh token
     # again is token theft.
     replaced_by = models.ForeignKey(
@@ -139,6 +155,18 @@ class Session(models.Model):
             models.Index(fields=["user"], name="sessions_user_idx"),
             models.Index(fields=["expires_at"], name="sessions_expires_at_idx"),
         ]
+        constraints = [
+            # Empty while the session is live; one of RevokeReason once it is revoked.
+            models.CheckConstraint(
+                condition=models.Q(revoked_reason="") | models.Q(revoked_reason__in=RevokeReason.values),
+                name="sessions_revoked_reason_check",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(revoked_at__isnull=True, revoked_reason="")
+                | models.Q(revoked_at__isnull=False) & ~models.Q(revoked_reason=""),
+                name="sessions_revoked_consistent_check",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"session {self.pk} of {self.user_id}"
@@ -148,9 +176,32 @@ class Session(models.Model):
         return self.revoked_at is None and self.expires_at > timezone.now()
 
 
+class InvitationStatus(models.TextChoices):
+    """Derived, not stored: what registering with the code would meet right now."""
+
+    ACTIVE = "active", "Active"
+    EXPIRED = "expired", "Expired"
+    USED_UP = "used_up", "Used up"
+    REVOKED = "revoked", "Revoked"
+
+
 class InvitationQuerySet(models.QuerySet):
     def expired(self, now=None):
         return self.filter(expires_at__lte=now or timezone.now())
+
+    def usable(self, now=None):
+        return self.filter(revoked_at__isnull=True, expires_at__gt=now or timezone.now(), uses__lt=models.F("max_uses"))
+
+    def with_status(self, status: str, now=None):
+        now = now or timezone.now()
+        if status == InvitationStatus.REVOKED:
+            return self.filter(revoked_at__isnull=False)
+        live = self.filter(revoked_at__isnull=True)
+        if status == InvitationStatus.EXPIRED:
+            return live.filter(expires_at__lte=now)
+        if status == InvitationStatus.USED_UP:
+            return live.filter(expires_at__gt=now, uses__gte=models.F("max_uses"))
+        return self.usable(now)
 
 
 class Invitation(UUIDModel):
@@ -184,10 +235,49 @@ class Invitation(UUIDModel):
             models.CheckConstraint(condition=models.Q(max_uses__gte=1), name="invitations_max_uses_positive_check"),
         ]
 
+    def status(self, now=None) -> str:
+        now = now or timezone.now()
+        if self.revoked_at is not None:
+            return InvitationStatus.REVOKED
+        if self.expires_at <= now:
+            return InvitationStatus.EXPIRED
+        if self.uses >= self.max_uses:
+            return InvitationStatus.USED_UP
+        return InvitationStatus.ACTIVE
+
+    def __str__(self) -> str:
+        return f"invitation {self.pk} ({self.role}, {self.uses}/{self.max_uses})"
+
 
 class EventStatus(models.TextChoices):
     SUCCESS = "success", "Success"
     FAILURE = "failure", "Failure"
+
+
+class SecurityAction(models.TextChoices):
+    """What a security event records (audit_logs.action; also the audit chain action)."""
+
+    REGISTER = "register", "Registration"
+    EMAIL_VERIFIED = "email_verified", "E-mail verified"
+    LOGIN_SUCCESS = "login_success", "Login succeeded"
+    LOGIN_FAILURE = "login_failure", "Login failed"
+    LOGIN_LOCKED = "login_locked", "Login refused: account locked"
+    LOCKOUT = "lockout", "Account locked after repeated failures"
+    UNLOCK = "unlock", "Account unlocked"
+    TOKEN_REUSE = "token_reuse", "Rotated refresh token reused"
+    LOGOUT = "logout", "Logout"
+    SESSION_REVOKED = "session_revoked", "Session revoked"
+    SESSIONS_REVOKED = "sessions_revoked", "Sessions revoked"
+    PASSWORD_CHANGE = "password_change", "Password changed"
+    PASSWORD_RESET_REQUEST = "password_reset_request", "Password reset requested"
+    PASSWORD_RESET = "password_reset", "Password reset"
+    ROLE_CHANGE = "role_change", "Role changed"
+    USER_UPDATE = "user_update", "Account changed by an administrator"
+    USER_DEACTIVATED = "user_deactivated", "Account deactivated"
+    USER_ACTIVATED = "user_activated", "Account reactivated"
+    TOTP_ENABLED = "totp_enabled", "Two-factor authentication enabled"
+    TOTP_DISABLED = "totp_disabled", "Two-factor authentication disabled"
+    TOTP_FAILURE = "totp_failure", "Wrong two-factor code"
 
 
 class SecurityEvent(models.Model):
@@ -198,7 +288,7 @@ class SecurityEvent(models.Model):
     user = models.ForeignKey(
         User, null=True, blank=True, on_delete=models.SET_NULL, related_name="security_events", db_index=False
     )
-    action = models.CharField(max_length=64)
+    action = models.CharField(max_length=64, choices=SecurityAction.choices)
     resource = models.CharField(max_length=200, blank=True, default="")
     status = models.CharField(max_length=16, choices=EventStatus.choices)
     details = models.JSONField(default=dict, blank=True)
@@ -214,20 +304,31 @@ class SecurityEvent(models.Model):
             models.Index(fields=["action"], name="audit_logs_action_idx"),
             models.Index(fields=["created_at"], name="audit_logs_created_at_idx"),
         ]
-        constraints = [choices_check("status", EventStatus, "audit_logs")]
+        constraints = [
+            choices_check("status", EventStatus, "audit_logs"),
+            choices_check("action", SecurityAction, "audit_logs"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.action} ({self.status})"
 
 
+class PasswordResetQuerySet(models.QuerySet):
+    def usable(self, now=None):
+        return self.filter(used=False, expires_at__gt=now or timezone.now())
+
+
 class PasswordReset(UUIDModel):
-    """A single-use reset token (stored as its SHA-256 only)."""
+    """A single-use reset token (stored as its SHA-256 only). Also the "set your
+    password" link of an account an administrator created without a password."""
 
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="password_resets", db_index=False)
     token_hash = models.CharField(max_length=64, unique=True)
     expires_at = models.DateTimeField()
     used = models.BooleanField(default=False)
     used_at = models.DateTimeField(null=True, blank=True)
+
+    objects = PasswordResetQuerySet.as_manager()
 
     class Meta:
         db_table = "password_resets"
@@ -236,3 +337,12 @@ class PasswordReset(UUIDModel):
             models.Index(fields=["user"], name="password_resets_user_idx"),
             models.Index(fields=["expires_at"], name="password_resets_expires_at_idx"),
         ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(used=False, used_at__isnull=True) | models.Q(used=True, used_at__isnull=False),
+                name="password_resets_used_consistent_check",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"password reset {self.pk} of {self.user_id}"

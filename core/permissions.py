@@ -59,3 +59,13 @@ class WritersOnly(BasePermission):
 
     def has_permission(self, request, view) -> bool:
         return can_write(request.user)
+
+
+class SelfService(BasePermission):
+    """One's own account (profile, password, sessions, two-factor, logout): every active
+    user, viewers included, for every method. What is "one's own" is the view's job."""
+
+    message = "Authentication credentials were not provided or are not valid."
+
+    def has_permission(self, request, view) -> bool:
+        return _active(request.user)

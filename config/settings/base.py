@@ -122,8 +122,9 @@ AUTH_USER_MODEL = "accounts.User"
 PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.Argon2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
-    # Legacy import: bcrypt hashes verify and are upgraded to Argon2id at the next login.
-    "django.contrib.auth.hashers.BCryptPasswordHasher",
+    # Legacy import: bcrypt hashes verify and are upgraded to Argon2id at the next login
+    # (our subclass: bcrypt 5 would raise on passwords over 72 bytes; see accounts/hashers.py).
+    "accounts.hashers.BCryptPasswordHasher",
     "django.contrib.auth.hashers.BCryptSHA256PasswordHasher",
 ]
 AUTH_PASSWORD_VALIDATORS = [
@@ -215,6 +216,10 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "ENUM_NAME_OVERRIDES": {
+        "InvitationStatusEnum": "accounts.models.InvitationStatus",
+        "SecurityEventStatusEnum": "accounts.models.EventStatus",
+    },
 }
 
 # Bodies above this answer 400 `request_too_large` (checked before parsing).

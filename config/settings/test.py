@@ -29,7 +29,7 @@ DEBUG = False
 PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.MD5PasswordHasher",
     "django.contrib.auth.hashers.Argon2PasswordHasher",
-    "django.contrib.auth.hashers.BCryptPasswordHasher",
+    "accounts.hashers.BCryptPasswordHasher",
     "django.contrib.auth.hashers.BCryptSHA256PasswordHasher",
 ]
 # Seal right after each commit, in the writing thread: deterministic, and no background
