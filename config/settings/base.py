@@ -80,7 +80,9 @@ def _database(url: str) -> dict:
     db["HOST"] = unquote(db.get("HOST") or "")
     db["ENGINE"] = "core.db.backends.postgresql"
     db["ATOMIC_REQUESTS"] = False
-    db["CONN_HEALTH_CHECKS"] = True
+    # Check a reused connection before each request, so a restarted database costs no
+    # failed request (DB_HEALTH_CHECKS=false saves that round trip per request).
+    db["CONN_HEALTH_CHECKS"] = env.bool("DB_HEALTH_CHECKS", default=True)
     options = db.setdefault("OPTIONS", {})
     options["statement_timeout_ms"] = env.int("DB_STATEMENT_TIMEOUT_MS", default=30_000)
     options["lock_timeout_ms"] = env.int("DB_LOCK_TIMEOUT_MS", default=10_000)
@@ -200,6 +202,9 @@ REST_FRAMEWORK = {
         "auth": env.str("THROTTLE_AUTH", default="30/minute"),
     },
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
+    # Client identity for throttling: the socket peer, or the address the load balancer
+    # appended when TRUST_X_FORWARDED_FOR is on; never a client-supplied header as is.
+    "NUM_PROXIES": 1 if TRUST_X_FORWARDED_FOR else 0,
     "COERCE_DECIMAL_TO_STRING": True,
     "DATETIME_FORMAT": "iso-8601",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
@@ -225,6 +230,11 @@ SPECTACULAR_SETTINGS = {
 # Bodies above this answer 400 `request_too_large` (checked before parsing).
 API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
+
+# Throttle counters and other short-lived state. The default is per process; with several
+# workers or servers set a shared cache (e.g. dbcache://tristate_cache after
+# `manage.py createcachetable`, or pymemcache://host:11211) so limits hold across them.
+CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
 
 # --- I18N / static / e-mail ----------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
