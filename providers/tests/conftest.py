@@ -125,3 +125,19 @@ def _fresh_partition_cache():
     forget_known_months()
     yield
     forget_known_months()
+
+
+@pytest.fixture
+def new_audit(db):
+    """new_audit(**filters) → the audit entries written since the test began. The audit
+    log is not flushed between tests (it refuses TRUNCATE), so counts must be relative."""
+    from django.db.models import Max
+
+    from audits.models import AuditEntry
+
+    start = AuditEntry.objects.aggregate(m=Max("id"))["m"] or 0
+
+    def entries(**filters):
+        return AuditEntry.objects.filter(id__gt=start, **filters)
+
+    return entries

@@ -8,7 +8,6 @@ from decimal import Decimal
 import pytest
 from django.db import connection
 
-from audits.models import AuditEntry
 from core.exceptions import Conflict, QuotaExceeded
 from core.testing import bearer_client
 from providers import services
@@ -53,7 +52,7 @@ def _unexpected(outcomes, allowed=()):
     return [exc for _, exc in outcomes if exc is not None and not isinstance(exc, allowed)]
 
 
-def test_concurrent_upserts_never_lose_an_increment(regular_user, make_provider):
+def test_concurrent_upserts_never_lose_an_increment(regular_user, make_provider, new_audit):
     provider = make_provider(cost_per_1k_tokens=Decimal("0.003000"))
     outcomes = run_concurrently(
         16,
@@ -69,7 +68,7 @@ def test_concurrent_upserts_never_lose_an_increment(regular_user, make_provider)
     assert row.requests_count == 400
     assert (row.tokens_input, row.tokens_output) == (tokens_in, tokens_out)
     assert row.cost_usd == Decimal(tokens_in + tokens_out) * Decimal("0.003") / 1000
-    assert AuditEntry.objects.filter(entity="usage", actor=regular_user.pk).count() == 400
+    assert new_audit(entity="usage", actor=regular_user.pk).count() == 400
     # Running totals seen by the callers are each a distinct step of one serial history.
     assert sorted(r.row_requests for r, _ in outcomes) == list(range(1, 401))
 
@@ -101,7 +100,9 @@ def _spend(user) -> Decimal:
     return sum(UsageTracking.objects.filter(user=user).values_list("cost_usd", flat=True))
 
 
-def test_200_concurrent_requests_near_the_limit_overspend_at_most_one_request(regular_user, make_provider, set_quota):
+def test_200_concurrent_requests_near_the_limit_overspend_at_most_one_request(
+    regular_user, make_provider, set_quota, new_audit
+):
     provider = make_provider(cost_per_1k_tokens=Decimal("1"))  # 30 tokens = $0.03
     limit = _near_limit(regular_user, provider, set_quota, headroom_requests=Decimal("16.5"))
 
@@ -119,7 +120,7 @@ def test_200_concurrent_requests_near_the_limit_overspend_at_most_one_request(re
     assert Decimal(0) <= spent - limit <= Decimal("0.03")
     assert all(e.details["limits"] == ["daily_cost"] and e.retry_after >= 1 for e in refused)
     # Only admitted requests were audited.
-    assert AuditEntry.objects.filter(entity="usage", actor=regular_user.pk).count() == 1 + 17
+    assert new_audit(entity="usage", actor=regular_user.pk).count() == 1 + 17
 
 
 def test_no_false_429_while_spend_is_under_the_limit(regular_user, make_provider, set_quota):
@@ -156,7 +157,7 @@ def test_request_count_limit_under_concurrency_is_exact(regular_user, provider, 
     assert UsageTracking.objects.get(user=regular_user).requests_count == 37
 
 
-def test_exactly_one_alert_per_type_and_period_under_concurrency(regular_user, make_provider, set_quota):
+def test_exactly_one_alert_per_type_and_period_under_concurrency(regular_user, make_provider, set_quota, new_audit):
     provider = make_provider(cost_per_1k_tokens=Decimal("1"))
     set_quota(regular_user, daily_cost_limit=Decimal("1"), monthly_cost_limit=Decimal("1"))
     # 60 concurrent records of $0.02: 50 fit, crossing 80/90/100 % of both limits.
@@ -172,10 +173,7 @@ def test_exactly_one_alert_per_type_and_period_under_concurrency(regular_user, m
     assert alerts == sorted(["daily_80", "daily_90", "daily_100", "monthly_80", "monthly_90", "monthly_100"])
     raised = sorted(a["alert_type"] for r, e in outcomes if e is None for a in r.alerts)
     assert raised == alerts  # each reported to exactly one caller
-    assert (
-        AuditEntry.objects.filter(entity="cost_alert", action="trigger", payload__user=str(regular_user.pk)).count()
-        == 6
-    )
+    assert new_audit(entity="cost_alert", action="trigger", payload__user=str(regular_user.pk)).count() == 6
 
 
 def test_the_unique_constraint_itself_refuses_a_second_alert(regular_user):

@@ -8,7 +8,6 @@ import logging
 import pytest
 from django.db import connection
 
-from audits.models import AuditEntry
 from core import crypto
 from core.exceptions import Conflict, NotFound, ValidationFailed
 from providers import services
@@ -48,12 +47,12 @@ def test_store_seals_with_a_fresh_dek_and_reveal_round_trips(regular_user):
     assert other.encrypted_dek != row.encrypted_dek and other.encrypted_api_key != row.encrypted_api_key
 
 
-def test_reveal_by_user_and_type_is_audited_without_the_key(regular_user):
+def test_reveal_by_user_and_type_is_audited_without_the_key(regular_user, new_audit):
     row = _store(regular_user)
-    before = AuditEntry.objects.filter(entity="user_provider", action="reveal").count()
+    before = new_audit(entity="user_provider", action="reveal").count()
     assert services.provider_key_reveal(user=regular_user, provider_type="openai", purpose="analysis 42") == KEY
-    entry = AuditEntry.objects.filter(entity="user_provider", action="reveal").order_by("-id").first()
-    assert AuditEntry.objects.filter(entity="user_provider", action="reveal").count() == before + 1
+    entry = new_audit(entity="user_provider", action="reveal").order_by("-id").first()
+    assert new_audit(entity="user_provider", action="reveal").count() == before + 1
     assert entry.payload["id"] == str(row.pk) and entry.payload["purpose"] == "analysis 42"
     assert KEY not in json.dumps(entry.payload) and KEY[:-4] not in json.dumps(entry.payload)
 
@@ -135,7 +134,7 @@ def test_bad_provider_type_and_name_are_refused(regular_user):
     assert "provider_name" in exc.value.details
 
 
-def test_replace_key_makes_a_new_envelope_and_is_audited(regular_user):
+def test_replace_key_makes_a_new_envelope_and_is_audited(regular_user, new_audit):
     row = _store(regular_user)
     old_sealed, old_dek = row.encrypted_api_key, row.encrypted_dek
     new_key = "sk-proj-REPLACEMENT-9876"
@@ -144,23 +143,23 @@ def test_replace_key_makes_a_new_envelope_and_is_audited(regular_user):
     assert row.encrypted_api_key != old_sealed and row.encrypted_dek != old_dek
     assert row.key_last_4_chars == "9876" and row.model_name == "gpt-4o"
     assert services.provider_key_reveal(user_provider=row) == new_key
-    entry = AuditEntry.objects.filter(entity="user_provider", action="update").order_by("-id").first()
+    entry = new_audit(entity="user_provider", action="update").order_by("-id").first()
     assert entry.payload["fields"] == ["model_name", "api_key"] and entry.payload["last4"] == "9876"
     assert new_key not in json.dumps(entry.payload)
 
 
-def test_update_without_changes_writes_nothing(regular_user):
+def test_update_without_changes_writes_nothing(regular_user, new_audit):
     row = _store(regular_user)
-    before = AuditEntry.objects.count()
+    before = new_audit().count()
     services.provider_key_update(user_provider=row, actor=regular_user, is_active=True, provider_name="OpenAI")
-    assert AuditEntry.objects.count() == before
+    assert new_audit().count() == before
 
 
-def test_delete_is_audited(regular_user):
+def test_delete_is_audited(regular_user, new_audit):
     row = _store(regular_user)
     services.provider_key_delete(user_provider=row, actor=regular_user)
     assert not UserProvider.objects.filter(pk=row.pk).exists()
-    entry = AuditEntry.objects.filter(entity="user_provider", action="delete").get()
+    entry = new_audit(entity="user_provider", action="delete").get()
     assert entry.payload["id"] == str(row.pk) and entry.actor == regular_user.pk
     with pytest.raises(NotFound):
         services.provider_key_delete(user_provider=row, actor=regular_user)

@@ -9,7 +9,6 @@ import time_machine
 from django.db import connection
 from django.test import override_settings
 
-from audits.models import AuditEntry
 from core.exceptions import QuotaExceeded, ValidationFailed
 from providers import services
 from providers.models import CostAlert, UsageTracking
@@ -74,9 +73,9 @@ def test_one_row_per_user_provider_model_and_day(regular_user, other_user, make_
     }
 
 
-def test_every_record_is_audited_with_a_small_payload(regular_user, admin_user, provider):
+def test_every_record_is_audited_with_a_small_payload(regular_user, admin_user, provider, new_audit):
     result = record(regular_user, provider, tokens=500, actor=admin_user)
-    entry = AuditEntry.objects.filter(entity="usage", action="record").get()
+    entry = new_audit(entity="usage", action="record").get()
     assert entry.actor == admin_user.pk
     assert entry.payload == {
         "user": str(regular_user.pk),
@@ -89,7 +88,7 @@ def test_every_record_is_audited_with_a_small_payload(regular_user, admin_user, 
         "cost": "0.001000000",
     }
     record(regular_user, provider)
-    assert AuditEntry.objects.filter(entity="usage", action="record", actor=regular_user.pk).count() == 1
+    assert new_audit(entity="usage", action="record", actor=regular_user.pk).count() == 1
 
 
 @pytest.mark.parametrize(
@@ -104,13 +103,13 @@ def test_every_record_is_audited_with_a_small_payload(regular_user, admin_user, 
         ("model", "x" * 201),
     ],
 )
-def test_bad_input_is_refused_and_nothing_is_written(regular_user, provider, field, value):
+def test_bad_input_is_refused_and_nothing_is_written(regular_user, provider, field, value, new_audit):
     values = {"model": "m", "tokens_input": 1, "tokens_output": 1, "requests": 1, field: value}
     with pytest.raises(ValidationFailed) as exc:
         services.usage_record(user=regular_user, provider=provider, **values)
     assert field in exc.value.details
     assert not UsageTracking.objects.exists()
-    assert not AuditEntry.objects.filter(entity="usage").exists()
+    assert not new_audit(entity="usage").exists()
 
 
 def test_inactive_provider_is_refused(regular_user, provider):
@@ -123,7 +122,7 @@ def test_inactive_provider_is_refused(regular_user, provider):
 # --- Admission rules -------------------------------------------------------------------
 
 
-def test_request_limit_is_exact_and_retry_after_points_at_midnight(regular_user, provider, set_quota):
+def test_request_limit_is_exact_and_retry_after_points_at_midnight(regular_user, provider, set_quota, new_audit):
     set_quota(regular_user, daily_limit=3)
     with at(2026, 3, 10, 18, 0, 0):
         for _ in range(3):
@@ -135,7 +134,7 @@ def test_request_limit_is_exact_and_retry_after_points_at_midnight(regular_user,
     assert exc.value.details["limits"] == ["daily_requests"]
     assert exc.value.details["resets_at"] == "2026-03-11T00:00:00+00:00"
     assert UsageTracking.objects.get().requests_count == 3
-    assert AuditEntry.objects.filter(entity="usage").count() == 3
+    assert new_audit(entity="usage").count() == 3
 
 
 def test_a_batch_that_does_not_fit_is_refused_whole(regular_user, provider, set_quota):
@@ -271,7 +270,7 @@ def test_quota_check_is_a_strict_preflight(regular_user, make_provider, set_quot
 # --- Cost alerts -----------------------------------------------------------------------
 
 
-def test_alerts_at_80_90_100_percent_once_per_period(regular_user, make_provider, set_quota):
+def test_alerts_at_80_90_100_percent_once_per_period(regular_user, make_provider, set_quota, new_audit):
     provider = make_provider(cost_per_1k_tokens=Decimal("1"))  # 1 token = $0.001
     set_quota(regular_user, daily_cost_limit=Decimal("1"), monthly_cost_limit=Decimal("100"))
     with at(2026, 3, 10, 9):
@@ -288,7 +287,7 @@ def test_alerts_at_80_90_100_percent_once_per_period(regular_user, make_provider
         ("daily_100", 100, date(2026, 3, 10)),
     ]
     assert alerts[0].spent_usd == Decimal("0.8") and alerts[0].limit_usd == Decimal("1")
-    assert AuditEntry.objects.filter(entity="cost_alert", action="trigger").count() == 3
+    assert new_audit(entity="cost_alert", action="trigger").count() == 3
     with at(2026, 3, 11, 9):
         nxt = record(regular_user, provider, tokens=900)
     assert sorted(a["alert_type"] for a in nxt.alerts) == ["daily_80", "daily_90"]
@@ -307,7 +306,7 @@ def test_monthly_alerts_and_a_lowered_limit(regular_user, make_provider, set_quo
     assert set(CostAlert.objects.values_list("period_start", flat=True)) == {date(2026, 3, 1)}
 
 
-def test_acknowledge_is_idempotent_and_audited_once(regular_user, make_provider, set_quota):
+def test_acknowledge_is_idempotent_and_audited_once(regular_user, make_provider, set_quota, new_audit):
     provider = make_provider(cost_per_1k_tokens=Decimal("1"))
     set_quota(regular_user, daily_cost_limit=Decimal("1"))
     record(regular_user, provider, tokens=800)
@@ -316,7 +315,7 @@ def test_acknowledge_is_idempotent_and_audited_once(regular_user, make_provider,
     assert acked.acknowledged and acked.acknowledged_at and acked.acknowledged_by_id == regular_user.pk
     again = services.cost_alert_acknowledge(alert=alert, actor=regular_user)
     assert again.acknowledged_at == acked.acknowledged_at
-    assert AuditEntry.objects.filter(entity="cost_alert", action="acknowledge").count() == 1
+    assert new_audit(entity="cost_alert", action="acknowledge").count() == 1
 
 
 def test_sql_uuid7_has_version_7():
