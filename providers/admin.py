@@ -84,6 +84,11 @@ class ProviderAdmin(admin.ModelAdmin):
     inlines = [HealthInline]
     actions = ["probe_now", "activate", "deactivate"]
 
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if db_field.name == "api_endpoint":
+            kwargs["assume_scheme"] = "https"  # a bare host means https (Django 6's default)
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
+
     @staticmethod
     def _health(obj):
         try:

@@ -1,7 +1,7 @@
 """manage.py rotate_kek [--dry-run] [--batch-size N]"""
 
 from django.core.management.base import BaseCommand, CommandError
-from django.db.models import Count, F, Func, Value
+from django.db.models import CharField, Count, F, Func, Value
 from tqdm import tqdm
 
 from accounts.models import User
@@ -15,7 +15,7 @@ from providers.services import provider_keys_rewrap
 
 def _by_key_id(qs, column: str) -> dict[str, int]:
     rows = (
-        qs.annotate(kek=Func(F(column), Value(":"), Value(2), function="split_part"))
+        qs.annotate(kek=Func(F(column), Value(":"), Value(2), function="split_part", output_field=CharField()))
         .values("kek")
         .annotate(n=Count("pk"))
         .order_by("kek")
@@ -63,7 +63,7 @@ class Command(BaseCommand):
             k: n for k, n in _by_key_id(User.objects.exclude(totp_secret=""), "totp_secret").items() if k != kek_id
         }
         verb = "would re-wrap" if dry_run else "re-wrapped"
-        left = ", ".join(f"{k}: {n}" for k, n in sorted((others | {}).items())) or "none"
+        left = ", ".join(f"{k}: {n}" for k, n in sorted(others.items())) or "none"
         totp_left = ", ".join(f"{k}: {n}" for k, n in sorted(totp_others.items())) or "none"
         self.stdout.write(
             f"rotate_kek{' (dry run)' if dry_run else ''}: current master key {kek_id}; {verb} "
