@@ -3,6 +3,7 @@ providers.services. No serializer has a field that could carry a stored key out.
 
 from __future__ import annotations
 
+from datetime import UTC
 from decimal import Decimal
 
 from drf_spectacular.utils import extend_schema_field
@@ -159,16 +160,34 @@ class QuotaStatusOutput(serializers.Serializer):
     monthly = PeriodOutput()
 
 
-def _percent(used, limit) -> Decimal:
+_CENT = Decimal("0.01")
+_MICRO = Decimal("0.000001")
+_NANO = Decimal("0.000000001")
+
+
+def _dec(value, quantum: Decimal) -> str:
+    """A Decimal as DRF's DecimalField (COERCE_DECIMAL_TO_STRING) writes it."""
+    return format(Decimal(value).quantize(quantum), "f")
+
+
+def _when(value) -> str:
+    """A datetime as DRF writes it (UTC, 'Z')."""
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _percent(used, limit) -> str:
     if limit <= 0:
-        return Decimal("100.00")
-    return (Decimal(used) * 100 / Decimal(limit)).quantize(Decimal("0.01"))
+        return "100.00"
+    return _dec(Decimal(used) * 100 / Decimal(limit), _CENT)
 
 
+# The usage and quota answers are built as plain dicts: POST /usage/ is the hot path, and
+# nested DRF serializers cost more than the rest of the request's Python. The serializer
+# classes above stay the documented schema; a test checks both agree.
 def _period(usage) -> dict:
     return {
-        "period_start": usage.period_start,
-        "resets_at": usage.resets_at,
+        "period_start": usage.period_start.isoformat(),
+        "resets_at": _when(usage.resets_at),
         "requests": {
             "used": usage.requests,
             "limit": usage.requests_limit,
@@ -176,9 +195,9 @@ def _period(usage) -> dict:
             "percent": _percent(usage.requests, usage.requests_limit),
         },
         "cost_usd": {
-            "used": usage.cost_usd,
-            "limit": usage.cost_limit_usd,
-            "remaining": max(Decimal(0), usage.cost_limit_usd - usage.cost_usd),
+            "used": _dec(usage.cost_usd, _NANO),
+            "limit": _dec(usage.cost_limit_usd, _MICRO),
+            "remaining": _dec(max(Decimal(0), usage.cost_limit_usd - usage.cost_usd), _NANO),
             "percent": _percent(usage.cost_usd, usage.cost_limit_usd),
         },
     }
@@ -186,20 +205,18 @@ def _period(usage) -> dict:
 
 def quota_status_data(totals) -> dict:
     limits = totals.limits
-    return QuotaStatusOutput(
-        {
-            "timezone": totals.timezone,
-            "limits": {
-                "daily_limit": limits.daily_requests,
-                "monthly_limit": limits.monthly_requests,
-                "daily_cost_limit": limits.daily_cost,
-                "monthly_cost_limit": limits.monthly_cost,
-                "custom": sorted(limits.custom),
-            },
-            "daily": _period(totals.daily),
-            "monthly": _period(totals.monthly),
-        }
-    ).data
+    return {
+        "timezone": totals.timezone,
+        "limits": {
+            "daily_limit": limits.daily_requests,
+            "monthly_limit": limits.monthly_requests,
+            "daily_cost_limit": _dec(limits.daily_cost, _MICRO),
+            "monthly_cost_limit": _dec(limits.monthly_cost, _MICRO),
+            "custom": sorted(limits.custom),
+        },
+        "daily": _period(totals.daily),
+        "monthly": _period(totals.monthly),
+    }
 
 
 class UsageInput(serializers.Serializer):
@@ -249,30 +266,31 @@ class UsageRecordOutput(serializers.Serializer):
 
 
 def usage_record_data(result) -> dict:
-    return UsageRecordOutput(
-        {
-            "user": result.user_id,
-            "recorded": {
-                "requests": result.requests,
-                "tokens_input": result.tokens_input,
-                "tokens_output": result.tokens_output,
-                "cost_usd": result.cost_usd,
-            },
-            "usage": {
-                "id": result.usage_id,
-                "date": result.date,
-                "provider": result.provider_id,
-                "model": result.model,
-                "requests_count": result.row_requests,
-                "tokens_input": result.row_tokens_input,
-                "tokens_output": result.row_tokens_output,
-                "cost_usd": result.row_cost_usd,
-            },
-            "daily": _period(result.totals.daily),
-            "monthly": _period(result.totals.monthly),
-            "alerts": result.alerts,
-        }
-    ).data
+    return {
+        "user": str(result.user_id),
+        "recorded": {
+            "requests": result.requests,
+            "tokens_input": result.tokens_input,
+            "tokens_output": result.tokens_output,
+            "cost_usd": _dec(result.cost_usd, _NANO),
+        },
+        "usage": {
+            "id": result.usage_id,
+            "date": result.date.isoformat(),
+            "provider": str(result.provider_id),
+            "model": result.model,
+            "requests_count": result.row_requests,
+            "tokens_input": result.row_tokens_input,
+            "tokens_output": result.row_tokens_output,
+            "cost_usd": _dec(result.row_cost_usd, _NANO),
+        },
+        "daily": _period(result.totals.daily),
+        "monthly": _period(result.totals.monthly),
+        "alerts": [
+            {"id": str(a["id"]), "alert_type": a["alert_type"], "period_start": a["period_start"].isoformat()}
+            for a in result.alerts
+        ],
+    }
 
 
 class UsageRowOutput(serializers.ModelSerializer):
