@@ -148,13 +148,11 @@ def provider_update(*, provider: Provider, actor, **changes) -> Provider:
         changes["name"] = _text("name", changes["name"], max_length=100)
     if "model_name" in changes:
         changes["model_name"] = _text("model_name", changes["model_name"], max_length=200)
-    diff = {}
+    before = {name: getattr(provider, name) for name in changes}
     for name, value in changes.items():
-        before = getattr(provider, name)
         setattr(provider, name, value)
-        diff[name] = [before, value]
-    _full_clean(provider)
-    diff = {k: [b, getattr(provider, k)] for k, (b, _) in diff.items() if b != getattr(provider, k)}
+    _full_clean(provider)  # also turns "0.5" into Decimal("0.5"), so the comparison below is by value
+    diff = {name: [old, getattr(provider, name)] for name, old in before.items() if old != getattr(provider, name)}
     if not diff:
         return provider
     if "name" in diff and _provider_name_taken(provider.name, exclude_pk=provider.pk):

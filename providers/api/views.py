@@ -200,12 +200,14 @@ class UsageViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         summary="Record usage (quota-checked): 201 with running totals, 429 quota_exceeded with Retry-After",
     )
     def create(self, request, *args, **kwargs):
+        named = request.data.get("user") if isinstance(request.data, dict) else None
+        if named not in (None, "", str(request.user.pk)) and not is_admin(request.user):
+            # Before validation, so a user cannot probe which user ids exist.
+            raise PermissionDenied("Only administrators may record usage for another user.")
         data = s.UsageInput(data=request.data)
         data.is_valid(raise_exception=True)
         values = dict(data.validated_data)
         user = values.pop("user", None) or request.user
-        if user.pk != request.user.pk and not is_admin(request.user):
-            raise PermissionDenied("Only administrators may record usage for another user.")
         result = services.usage_record(user=user, actor=request.user, **values)
         return Response(s.usage_record_data(result), status=status.HTTP_201_CREATED)
 

@@ -323,12 +323,18 @@ def test_usage_roles(viewer_client, anon_client, provider):
         {"provider": "00000000-0000-0000-0000-000000000000"},
         {"provider": "not-a-uuid"},
         {"tokens_input": 10**13},
-        {"user": "00000000-0000-0000-0000-000000000000"},
     ],
 )
 def test_bad_usage_input_is_a_400(user_client, provider, change):
     assert_error(user_client.post("/api/v1/usage/", _usage_body(provider, **change)), 400, "validation_error")
     assert not UsageTracking.objects.exists()
+
+
+def test_naming_an_unknown_user_is_a_400_for_admins_and_a_403_for_users(admin_client_api, user_client, provider):
+    nobody = "00000000-0000-0000-0000-000000000000"
+    assert_error(admin_client_api.post("/api/v1/usage/", _usage_body(provider, user=nobody)), 400, "validation_error")
+    # A user learns nothing about which ids exist.
+    assert_error(user_client.post("/api/v1/usage/", _usage_body(provider, user=nobody)), 403, "permission_denied")
 
 
 def test_inactive_provider_usage_is_a_400(user_client, provider):
