@@ -73,8 +73,51 @@ def _requests_of(model: str) -> int:
     return UsageTracking.objects.filter(model=model).aggregate(n=Sum("requests_count", default=0))["n"]
 
 
-def _run(workers: list[tuple], target) -> tuple[int, float]:
-    """Start one process per args tuple; returns (timed calls, wall seconds of the timed window)."""
+def _backend_cpu(pid: int) -> float:
+    """CPU seconds used so far by a PostgreSQL backend (same machine; /proc)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return float("nan")
+
+
+class _Cpu:
+    """CPU seconds of this process and of its database backend, between start and stop."""
+
+    def __init__(self, backend_pid: int):
+        self.backend_pid = backend_pid
+        self.start = time.process_time() + _backend_cpu(backend_pid)
+
+    def stop(self) -> float:
+        return time.process_time() + _backend_cpu(self.backend_pid) - self.start
+
+
+def _django_backend_pid() -> int:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        return cursor.fetchone()[0]
+
+
+class Run:
+    def __init__(self, calls: int, timed: int, wall: float, cpu: float):
+        self.calls, self.timed, self.wall, self.cpu = calls, timed, wall, cpu
+
+    @property
+    def rate(self) -> float:
+        return self.timed / self.wall
+
+    @property
+    def cpu_ms(self) -> float:
+        return self.cpu / self.timed * 1000
+
+
+def _run(workers: list[tuple], target, extra_cpu=None) -> Run:
+    """Start one process per args tuple; each reports (all calls, timed calls, CPU seconds
+    of the timed window, its own and its database backend's)."""
     from django.db import connections
 
     connections.close_all()  # never share a socket with forked children
@@ -92,7 +135,12 @@ def _run(workers: list[tuple], target) -> tuple[int, float]:
     errors = [r for r in results if isinstance(r, str)]
     if errors:
         raise RuntimeError("worker failed: " + errors[0])
-    return sum(r for r in results), wall
+    return Run(
+        calls=sum(r[0] for r in results),
+        timed=sum(r[1] for r in results),
+        wall=wall,
+        cpu=sum(r[2] for r in results) + (extra_cpu() if extra_cpu else 0.0),
+    )
 
 
 def _service_worker(barrier, queue, user_id, provider_id, model, seal_after_commit=True):
@@ -117,28 +165,33 @@ def _service_worker(barrier, queue, user_id, provider_id, model, seal_after_comm
 
         for _ in range(WARMUP_CALLS):
             call()
+        cpu = _Cpu(_django_backend_pid())
         barrier.wait()
         n, deadline = 0, time.perf_counter() + SECONDS
         while time.perf_counter() < deadline:
             call()
             n += 1
+        used = cpu.stop()
         connection.close()
-        queue.put(n + WARMUP_CALLS)
+        queue.put((n + WARMUP_CALLS, n, used))
     except Exception as exc:  # reported by the parent
         queue.put(f"{type(exc).__name__}: {exc}")
         barrier.abort()
 
 
-def _sequencer(stop):
-    """One process sealing audit entries in a loop, as `manage.py audit_seal` would."""
+def _sequencer(stop, report_queue):
+    """One process sealing audit entries in a loop, as `manage.py audit_seal` would;
+    reports its CPU seconds (its own and its backend's) when stopped."""
     from django.db import connection
 
     from audits.chain import chain_pending
 
+    cpu = _Cpu(_django_backend_pid())
     while not stop.is_set():
         chain_pending()
         stop.wait(0.05)
     chain_pending(wait=True)
+    report_queue.put(cpu.stop())
     connection.close()
 
 
@@ -159,12 +212,14 @@ def _raw_worker(barrier, queue, user_id, provider_id, model, day):
             args = [user_id, provider_id, model, day]
             for _ in range(WARMUP_CALLS):
                 conn.execute(RAW_UPSERT, args, prepare=True)
+            cpu = _Cpu(conn.info.backend_pid)
             barrier.wait()
             n, deadline = 0, time.perf_counter() + SECONDS
             while time.perf_counter() < deadline:
                 conn.execute(RAW_UPSERT, args, prepare=True)
                 n += 1
-        queue.put(n + WARMUP_CALLS)
+            used = cpu.stop()
+        queue.put((n + WARMUP_CALLS, n, used))
     except Exception as exc:
         queue.put(f"{type(exc).__name__}: {exc}")
         barrier.abort()
@@ -196,15 +251,10 @@ def _http_worker(barrier, queue, base, token, body):
             n += 1
         if set(statuses) != {201}:
             raise RuntimeError(f"unexpected statuses {dict(statuses)}")
-        queue.put(n + WARMUP_CALLS)
+        queue.put((n + WARMUP_CALLS, n, float("nan")))
     except Exception as exc:
         queue.put(f"{type(exc).__name__}: {exc}")
         barrier.abort()
-
-
-def _rate(total: int, wall: float) -> float:
-    # Warm-up calls ran before the window: count only the timed ones.
-    return (total - WARMUP_CALLS * WRITERS) / wall
 
 
 def _lost(report, name: str, model: str, before: int, expected: int) -> None:
@@ -213,6 +263,8 @@ def _lost(report, name: str, model: str, before: int, expected: int) -> None:
 
 
 def main(report) -> None:
+    from django.db import connections
+
     from accounts.services import session_create
     from audits.chain import chain_pending
     from providers.periods import current_periods
@@ -222,56 +274,59 @@ def main(report) -> None:
     stamp = str(int(time.time()))
 
     # 1. Eight writers, one user each.
-    model = f"svc-{stamp}"
-    before = _requests_of(model)
-    total, wall = _run([(u.pk, provider.pk, model) for u in users], _service_worker)
-    svc = _rate(total, wall)
-    raw_model = f"raw-{stamp}"
-    raw_before = _requests_of(raw_model)
-    raw_total, raw_wall = _run([(u.pk, provider.pk, raw_model, day) for u in users], _raw_worker)
-    raw = _rate(raw_total, raw_wall)
-    report.add("usage_record, 8 writers x 8 users", svc, "upserts/s", target=">= 3000", met=svc >= 3000, floor=raw)
-    report.add("raw INSERT ... ON CONFLICT, 8 writers x 8 keys", raw, "upserts/s")
-    _lost(report, "usage_record, 8 users", model, before, total)
-    _lost(report, "raw upsert, 8 keys", raw_model, raw_before, raw_total)
+    model, raw_model = f"svc-{stamp}", f"raw-{stamp}"
+    before, raw_before = _requests_of(model), _requests_of(raw_model)
+    svc = _run([(u.pk, provider.pk, model) for u in users], _service_worker)
+    raw = _run([(u.pk, provider.pk, raw_model, day) for u in users], _raw_worker)
+    report.add(
+        "usage_record, 8 writers x 8 users",
+        svc.rate,
+        "upserts/s",
+        target=">= 3000",
+        met=svc.rate >= 3000,
+        floor=raw.rate,
+    )
+    report.add("raw INSERT ... ON CONFLICT, 8 writers x 8 keys", raw.rate, "upserts/s")
+    report.add("usage_record CPU per call (process + backend)", svc.cpu_ms, "ms", floor=raw.cpu_ms)
+    report.add("raw upsert CPU per call (process + backend)", raw.cpu_ms, "ms")
+    _lost(report, "usage_record, 8 users", model, before, svc.calls)
+    _lost(report, "raw upsert, 8 keys", raw_model, raw_before, raw.calls)
 
     # 1b. The same, with audit sealing done by one sequencer process running alongside
-    # (its work is still in the measurement) rather than after every commit.
-    from django.db import connections
-
+    # (its CPU is counted) rather than attempted after every commit.
     seq_model = f"seq-{stamp}"
     before = _requests_of(seq_model)
     connections.close_all()
-    stop = _CTX.Event()
-    sequencer = _CTX.Process(target=_sequencer, args=(stop,))
+    stop, seq_cpu = _CTX.Event(), _CTX.Queue()
+    sequencer = _CTX.Process(target=_sequencer, args=(stop, seq_cpu))
     sequencer.start()
-    total, wall = _run([(u.pk, provider.pk, seq_model, False) for u in users], _service_worker)
-    stop.set()
-    sequencer.join(120)
-    seq = _rate(total, wall)
+
+    def stop_sequencer() -> float:
+        stop.set()
+        used = seq_cpu.get(timeout=120)
+        sequencer.join(60)
+        return used
+
+    seq = _run([(u.pk, provider.pk, seq_model, False) for u in users], _service_worker, extra_cpu=stop_sequencer)
     report.add(
         "usage_record, 8 x 8 users, one audit sequencer",
-        seq,
+        seq.rate,
         "upserts/s",
         target=">= 3000",
-        met=seq >= 3000,
-        floor=raw,
+        met=seq.rate >= 3000,
+        floor=raw.rate,
     )
-    _lost(report, "usage_record + sequencer, 8 users", seq_model, before, total)
+    report.add("  CPU per call incl. the sequencer", seq.cpu_ms, "ms", floor=raw.cpu_ms)
+    _lost(report, "usage_record + sequencer, 8 users", seq_model, before, seq.calls)
 
     # 2. Eight writers on one user: serialized by the per-user lock (by design).
-    hot = f"hot-{stamp}"
-    before = _requests_of(hot)
-    total, wall = _run([(users[0].pk, provider.pk, hot) for _ in users], _service_worker)
-    hot_rate = _rate(total, wall)
-    raw_hot = f"rawhot-{stamp}"
-    raw_before = _requests_of(raw_hot)
-    raw_total, raw_wall = _run([(users[0].pk, provider.pk, raw_hot, day) for _ in users], _raw_worker)
-    report.add(
-        "usage_record, 8 writers x 1 user", hot_rate, "upserts/s", floor=_rate(raw_total, raw_wall), note="(one lock)"
-    )
-    _lost(report, "usage_record, 1 user", hot, before, total)
-    _lost(report, "raw upsert, 1 key", raw_hot, raw_before, raw_total)
+    hot, raw_hot = f"hot-{stamp}", f"rawhot-{stamp}"
+    before, raw_before = _requests_of(hot), _requests_of(raw_hot)
+    one = _run([(users[0].pk, provider.pk, hot) for _ in users], _service_worker)
+    raw_one = _run([(users[0].pk, provider.pk, raw_hot, day) for _ in users], _raw_worker)
+    report.add("usage_record, 8 writers x 1 user", one.rate, "upserts/s", floor=raw_one.rate, note="(one lock)")
+    _lost(report, "usage_record, 1 user", hot, before, one.calls)
+    _lost(report, "raw upsert, 1 key", raw_hot, raw_before, raw_one.calls)
 
     # 3. HTTP through gunicorn, 8 clients (8 users).
     chain_pending(wait=True)
@@ -281,14 +336,15 @@ def main(report) -> None:
     body = {"provider": str(provider.pk), "model": http_model, "tokens_input": 120, "tokens_output": 30}
     workers = int(os.environ.get("BENCH_GUNICORN_WORKERS", "4"))
     with gunicorn(workers=workers) as base:
-        total, wall = _run([(base, t, body) for t in tokens], _http_worker)
-    rate = _rate(total, wall)
+        web = _run([(base, t, body) for t in tokens], _http_worker)
     report.add(
         f"POST /api/v1/usage/, 8 clients, gunicorn {workers} workers",
-        rate,
+        web.rate,
         "req/s",
         target=">= 500",
-        met=rate >= 500,
+        met=web.rate >= 500,
     )
-    _lost(report, "POST /usage/", http_model, before, total)
+    _lost(report, "POST /usage/", http_model, before, web.calls)
     chain_pending(wait=True)
+    load1, _, _ = os.getloadavg()
+    report.add("machine load average (1 min) at the end", load1, "", note=f"on {os.cpu_count()} cores")
