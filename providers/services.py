@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
+import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -734,7 +735,7 @@ _MAX_REQUESTS_PER_RECORD = 1_000_000
 def usage_record(
     *,
     user,
-    provider: Provider,
+    provider: Provider | uuid.UUID | str,
     model: str,
     tokens_input: int,
     tokens_output: int,
@@ -744,13 +745,19 @@ def usage_record(
     """Check the quota and record usage in one race-free step (SQL function
     providers.usage_record): a per-user lock, exact period sums, one upsert on
     (user, provider, model, date), and the cost alerts reached. Over quota →
-    QuotaExceeded and nothing is written. Cost = tokens / 1000 × the provider's price."""
+    QuotaExceeded and nothing is written. Cost = tokens / 1000 × the provider's price,
+    read in the same step. `provider` is a catalog entry or its id; an unknown or
+    inactive one is a ValidationFailed on `provider`."""
     model = _text("model", model, max_length=200)
     tokens_input = _check_count("tokens_input", tokens_input, minimum=0, maximum=_MAX_TOKENS_PER_RECORD)
     tokens_output = _check_count("tokens_output", tokens_output, minimum=0, maximum=_MAX_TOKENS_PER_RECORD)
     requests = _check_count("requests", requests, minimum=1, maximum=_MAX_REQUESTS_PER_RECORD)
-    if not provider.is_active:
-        raise ValidationFailed.field("provider", "This provider is inactive.")
+    provider_id = getattr(provider, "pk", provider)
+    if not isinstance(provider_id, uuid.UUID):
+        try:
+            provider_id = uuid.UUID(str(provider_id))
+        except ValueError:
+            raise ValidationFailed.field("provider", "Must be a catalog provider id (UUID).") from None
     periods = current_periods()
     defaults = default_limits()
     with connection.cursor() as cursor:
@@ -759,7 +766,7 @@ def usage_record(
             "%s::bigint, %s::bigint, %s::bigint, %s::timestamptz, %s::bigint, %s::bigint, %s::numeric, %s::numeric)",
             [
                 user.pk,
-                provider.pk,
+                provider_id,
                 model,
                 periods.day,
                 periods.month_start,
@@ -794,6 +801,10 @@ def usage_record(
             new_alerts,
         ) = cursor.fetchone()
     if not admitted:
+        if refused == ["provider_unknown"]:
+            raise ValidationFailed.field("provider", "No such provider in the catalog.")
+        if refused == ["provider_inactive"]:
+            raise ValidationFailed.field("provider", "This provider is inactive.")
         raise _quota_exceeded(list(refused), periods)
     cost = cost.quantize(Decimal("0.000000001"))
     actor = actor if actor is not None else user
@@ -803,7 +814,7 @@ def usage_record(
         actor=actor,
         payload={
             "user": str(user.pk),
-            "provider": str(provider.pk),
+            "provider": str(provider_id),
             "model": model,
             "date": periods.day.isoformat(),
             "requests": requests,
@@ -835,7 +846,7 @@ def usage_record(
     return UsageResult(
         usage_id=row_id,
         user_id=user.pk,
-        provider_id=provider.pk,
+        provider_id=provider_id,
         model=model,
         date=periods.day,
         requests=requests,

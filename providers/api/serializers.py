@@ -220,7 +220,8 @@ def quota_status_data(totals) -> dict:
 
 
 class UsageInput(serializers.Serializer):
-    provider = serializers.PrimaryKeyRelatedField(queryset=Provider.objects.all())
+    # Checked (exists, active) by usage_record in the same SQL step that reads its price.
+    provider = serializers.UUIDField(help_text="A catalog provider id.")
     model = serializers.CharField(max_length=200)
     tokens_input = serializers.IntegerField(min_value=0, max_value=1_000_000_000)
     tokens_output = serializers.IntegerField(min_value=0, max_value=1_000_000_000)

@@ -63,20 +63,26 @@ CREATE FUNCTION providers.usage_record(
 LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
     v_price numeric;
+    v_active boolean;
     v_alerts text[];
 BEGIN
     IF current_setting('transaction_isolation') <> 'read committed' THEN
         RAISE EXCEPTION 'providers.usage_record() needs READ COMMITTED (its sums must see earlier commits)';
     END IF;
+    -- The catalog entry: unknown or inactive providers are refused before any lock.
+    SELECT pr.cost_per_1k_tokens, pr.is_active INTO v_price, v_active
+      FROM providers.providers pr WHERE pr.id = p_provider;
+    IF v_active IS NOT TRUE THEN
+        admitted := false;
+        refused := ARRAY[CASE WHEN v_active IS NULL THEN 'provider_unknown' ELSE 'provider_inactive' END];
+        RETURN NEXT;
+        RETURN;
+    END IF;
+    cost := (p_tokens_input + p_tokens_output) * v_price * 0.001;
+
     -- One recorder per user at a time, until commit. Two users whose ids hash alike
     -- merely share a queue.
     PERFORM pg_advisory_xact_lock(7307001, hashtext(p_user::text));
-
-    SELECT pr.cost_per_1k_tokens INTO v_price FROM providers.providers pr WHERE pr.id = p_provider;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'provider % does not exist', p_provider USING ERRCODE = 'foreign_key_violation';
-    END IF;
-    cost := (p_tokens_input + p_tokens_output) * v_price * 0.001;
 
     SELECT coalesce(q.daily_limit, p_default_daily_requests),
            coalesce(q.monthly_limit, p_default_monthly_requests),

@@ -1,6 +1,7 @@
 """Usage recording and quotas through the services: exact money, the admission rules,
 period resets at day/month boundaries (frozen clock), Retry-After, cost alerts."""
 
+import uuid
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
@@ -112,11 +113,22 @@ def test_bad_input_is_refused_and_nothing_is_written(regular_user, provider, fie
     assert not new_audit(entity="usage").exists()
 
 
-def test_inactive_provider_is_refused(regular_user, provider):
+def test_inactive_and_unknown_providers_are_refused(regular_user, provider, new_audit):
     services.provider_update(provider=provider, actor=None, is_active=False)
-    provider.refresh_from_db()
+    with pytest.raises(ValidationFailed) as exc:
+        record(regular_user, provider)  # the stale instance says active: the database decides
+    assert exc.value.details == {"provider": ["This provider is inactive."]}
+    for unknown in (uuid.uuid4(), str(uuid.uuid4())):
+        with pytest.raises(ValidationFailed) as exc:
+            record(regular_user, unknown)
+        assert exc.value.details == {"provider": ["No such provider in the catalog."]}
     with pytest.raises(ValidationFailed):
-        record(regular_user, provider)
+        record(regular_user, "not-a-uuid")
+    assert not UsageTracking.objects.exists() and not new_audit(entity="usage").exists()
+
+
+def test_a_provider_id_is_as_good_as_the_entry(regular_user, provider):
+    assert record(regular_user, str(provider.pk)).provider_id == provider.pk
 
 
 # --- Admission rules -------------------------------------------------------------------
