@@ -263,9 +263,9 @@ def provider_key_update(
     ciphertext is gone). provider_type is the key's identity and does not change."""
     row = UserProvider.objects.select_for_update().get(pk=user_provider.pk)
     changed: list[str] = []
+    if is_active is not None and not isinstance(is_active, bool):
+        raise ValidationFailed.field("is_active", "Must be a boolean.")
     if is_active is not None and is_active != row.is_active:
-        if not isinstance(is_active, bool):
-            raise ValidationFailed.field("is_active", "Must be a boolean.")
         row.is_active = is_active
         changed.append("is_active")
     if provider_name is not None:
