@@ -1,0 +1,31 @@
+"""PostgreSQL advisory lock keys of the providers app (7307xxx: SPEC §7), in one place.
+
+- USAGE_USER_LOCK: two-key form (USAGE_USER_LOCK, hashtext(user id)), transaction-scoped,
+  taken by the SQL function providers.usage_record (migration 0002).
+- ROTATE_KEK_LOCK, CHECK_PROVIDERS_LOCK: session-scoped, one run of each command at a time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+from django.db import connection
+
+USAGE_USER_LOCK = 7307001
+ROTATE_KEK_LOCK = 7307002
+CHECK_PROVIDERS_LOCK = 7307003
+
+
+@contextlib.contextmanager
+def session_lock(key: int) -> Iterator[bool]:
+    """Try to take a session-level advisory lock; yields whether it was taken."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [key])
+        taken = bool(cursor.fetchone()[0])
+    try:
+        yield taken
+    finally:
+        if taken:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
