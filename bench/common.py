@@ -107,10 +107,13 @@ def setup_django(migrate: bool = True) -> None:
     import psycopg
 
     sys.path.insert(0, str(ROOT))
-    from config.env import env, local_database_url
+    from config.env import env
 
+    # A role that may create databases: the local cluster's superuser, else DATABASE_URL's.
     base_url = (
-        os.environ.get("TRISTATE_BASE_DATABASE_URL") or env.str("DATABASE_URL", default="") or local_database_url()
+        os.environ.get("TRISTATE_BASE_DATABASE_URL")
+        or env.str("DATABASE_ADMIN_URL", default="")
+        or env.str("DATABASE_URL")
     )
     cfg = environ.Env.db_url_config(base_url)
     from urllib.parse import unquote
@@ -129,6 +132,8 @@ def setup_django(migrate: bool = True) -> None:
             conn.execute(f'CREATE DATABASE "{bench_name}"')
     os.environ["TRISTATE_BASE_DATABASE_URL"] = base_url
     os.environ["DATABASE_URL"] = base_url.rsplit("/", 1)[0] + "/" + bench_name
+    os.environ.pop("DATABASE_OWNER_URL", None)
+    os.environ.pop("DATABASE_REPLICA_URL", None)
     os.environ.pop("DATABASE_OWNER_URL", None)
     os.environ.pop("DATABASE_REPLICA_URL", None)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.bench")
