@@ -138,6 +138,9 @@ class Session(models.Model):
     device_info = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     last_used = models.DateTimeField(null=True, blank=True)
+    # When this login last changed something: its reads stay on the primary database for
+    # REPLICA_STICKY_SECONDS after (read-your-writes with a read replica).
+    last_write_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
     revoked_reason = models.CharField(max_length=32, blank=True, default="", choices=RevokeReason.choices)
     # Set when this session was rotated into a new one: presenting its refresh token

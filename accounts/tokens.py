@@ -162,7 +162,9 @@ def resolve_access_token(token: str):
     if session is None:
         return None
     if session.last_used is None or now - session.last_used > LAST_USED_GRANULARITY:
-        Session.objects.filter(pk=session.pk).update(last_used=now)
+        # Bookkeeping, not a write of the request's own: named explicitly so the replica
+        # router does not count it as one (read-your-writes, core.db.routers).
+        Session.objects.using("default").filter(pk=session.pk).update(last_used=now)
     return session
 
 

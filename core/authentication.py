@@ -7,6 +7,8 @@ request checks the session row, so revoking a session stops its access token at 
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.exceptions import AuthenticationFailed
 
+from core.db import replica_state
+
 
 class BearerAuthentication(BaseAuthentication):
     keyword = b"bearer"
@@ -26,6 +28,10 @@ class BearerAuthentication(BaseAuthentication):
         session = resolve_access_token(token)
         if session is None:
             raise AuthenticationFailed("Access token is invalid, expired or revoked.")
+        # For read-your-writes with a replica (core.db.routers): remember the session on
+        # the Django request, and keep this login on the primary if it wrote recently.
+        request._request.tristate_session = session
+        replica_state.note_last_write(session.last_write_at)
         return session.user, session
 
     def authenticate_header(self, request) -> str:

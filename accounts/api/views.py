@@ -20,6 +20,7 @@ from accounts.api import serializers as s
 from accounts.api.filters import InvitationFilter, SecurityEventFilter, UserFilter
 from accounts.api.throttles import AuthRateThrottle
 from accounts.models import Invitation, RevokeReason, SecurityEvent, Session, User
+from core.db.replica_views import ReplicaReadMixin
 from core.exceptions import NotAuthenticated
 from core.pagination import LogCursorPagination
 from core.permissions import AdminOnly, SelfService
@@ -455,7 +456,7 @@ class SecurityEventPagination(LogCursorPagination):
     list=extend_schema(tags=["security-events"], summary="Security events: all (administrators) or one's own"),
     retrieve=extend_schema(tags=["security-events"]),
 )
-class SecurityEventViewSet(viewsets.ReadOnlyModelViewSet):
+class SecurityEventViewSet(ReplicaReadMixin, viewsets.ReadOnlyModelViewSet):
     permission_classes = [SelfService]
     serializer_class = s.SecurityEventOutput
     filterset_class = SecurityEventFilter

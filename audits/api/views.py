@@ -10,6 +10,7 @@ from audits.api.filters import AuditLogFilter, StatisticFilter
 from audits.api.serializers import AuditEntryOutput, StatisticOutput, VerifyInput, VerifyOutput
 from audits.services import verification_record
 from audits.verify import verify_chain
+from core.db.replica_views import ReplicaReadMixin
 from core.pagination import LogCursorPagination, PagePagination
 from core.permissions import AdminOnly
 
@@ -19,7 +20,7 @@ class AuditLogCursorPagination(LogCursorPagination):
 
 
 @extend_schema(tags=["audit"])
-class AuditLogViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class AuditLogViewSet(ReplicaReadMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """The audit log (admin only): read-only, newest first, cursor-paginated.
     Filter with entity, action, actor, ts_after, ts_before; time bounds prune partitions."""
 
@@ -51,7 +52,7 @@ class AuditLogViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
 
 
 @extend_schema(tags=["audit"])
-class StatisticsView(generics.ListAPIView):
+class StatisticsView(ReplicaReadMixin, generics.ListAPIView):
     """Entries per day, entity and action (the audits.statistics view), newest day first."""
 
     permission_classes = [AdminOnly]

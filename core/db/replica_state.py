@@ -74,14 +74,33 @@ def mark_write() -> None:
     _wrote.set(True)
 
 
+def note_last_write(when) -> None:
+    """The requesting login last wrote at `when`: within the sticky window, stay on the primary."""
+    if when is not None and replica_configured():
+        from django.utils import timezone
+
+        if (timezone.now() - when).total_seconds() < settings.REPLICA_STICKY_SECONDS:
+            mark_write()
+
+
 @contextlib.contextmanager
 def replica_reads():
-    token_allowed, token_wrote = _allowed.set(True), _wrote.set(False)
+    """Reads inside may use the replica (unless this request or login wrote)."""
+    token = _allowed.set(True)
     try:
         yield
     finally:
-        _allowed.reset(token_allowed)
-        _wrote.reset(token_wrote)
+        _allowed.reset(token)
+
+
+@contextlib.contextmanager
+def request_scope():
+    """Per request: nothing written yet."""
+    token = _wrote.set(False)
+    try:
+        yield
+    finally:
+        _wrote.reset(token)
 
 
 def forget_health() -> None:

@@ -16,6 +16,7 @@ class PrimaryReplicaRouter:
         return "replica" if replica_state.reads_may_use_replica() else "default"
 
     def db_for_write(self, model, **hints):
+        replica_state.mark_write()  # the rest of this request reads its own writes
         return "default"
 
     def allow_relation(self, obj1, obj2, **hints):

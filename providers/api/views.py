@@ -10,6 +10,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.db.replica_views import ReplicaReadMixin
 from core.exceptions import PermissionDenied
 from core.permissions import AdminOnly, AdminWritesOthersRead, WritersOnly, is_admin
 from providers import selectors, services
@@ -34,7 +35,7 @@ class ProviderFilter(django_filters.FilterSet):
     list=extend_schema(summary="The provider catalog, with each entry's current health"),
     retrieve=extend_schema(summary="One catalog entry with its health"),
 )
-class ProviderViewSet(viewsets.ModelViewSet):
+class ProviderViewSet(ReplicaReadMixin, viewsets.ModelViewSet):
     permission_classes = [AdminWritesOthersRead]
     serializer_class = s.ProviderOutput
     filterset_class = ProviderFilter
@@ -182,7 +183,7 @@ class UsageFilter(django_filters.FilterSet):
         fields = ["date", "provider", "model", "user"]
 
 
-class UsageViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+class UsageViewSet(ReplicaReadMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
     permission_classes = [WritersOnly]
     serializer_class = s.UsageRowOutput
     filterset_class = UsageFilter
@@ -223,7 +224,7 @@ class CostAlertFilter(django_filters.FilterSet):
         fields = ["alert_type", "acknowledged", "period_start", "user"]
 
 
-class CostAlertViewSet(viewsets.ReadOnlyModelViewSet):
+class CostAlertViewSet(ReplicaReadMixin, viewsets.ReadOnlyModelViewSet):
     permission_classes = [WritersOnly]
     serializer_class = s.CostAlertOutput
     filterset_class = CostAlertFilter

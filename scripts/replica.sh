@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# A local streaming replica of the project-local cluster (scripts/pg.sh), for the read
+# replica tests and for trying DATABASE_REPLICA_URL by hand.
+#
+#   scripts/replica.sh start    pg_basebackup -R from the primary (once), start, print the URL
+#   scripts/replica.sh stop     stop it
+#   scripts/replica.sh status   say whether it runs
+#   scripts/replica.sh destroy  stop it and delete its data
+#
+# Its socket is /tmp/tristate-sock-<hash>-r; nothing listens on TCP.
+set -euo pipefail
+ACTION="${1:-start}"
+LOG_TAG=replica
+# shellcheck source=scripts/pg-common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/pg-common.sh"
+ensure_bindir
+
+PRIMARY_SOCK="$SOCK_DIR"
+REPLICA_SOCK="${SOCK_DIR}-r"
+REPLICA_PARENT="${DATA_PARENT}-replica"
+REPLICA_DATA="$REPLICA_PARENT/data"
+REPLICA_FILE="$ROOT/.local-replica.env"
+
+pgctl() { "${RUN_AS[@]}" "$BINDIR/pg_ctl" -D "$REPLICA_DATA" "$@"; }
+
+case "$ACTION" in
+  stop)
+    if [[ -f "$REPLICA_DATA/postmaster.pid" ]]; then pgctl stop -m fast -w >&2 || true; fi
+    exit 0 ;;
+  status)
+    pgctl status >&2 && exit 0 || exit 3 ;;
+  destroy)
+    if [[ -f "$REPLICA_DATA/postmaster.pid" ]]; then pgctl stop -m immediate -w >&2 || true; fi
+    rm -rf "$REPLICA_PARENT" "$REPLICA_FILE"
+    exit 0 ;;
+  start) ;;
+  *) log "unknown action: $ACTION"; exit 2 ;;
+esac
+
+if ! "${RUN_AS[@]}" "$BINDIR/pg_isready" -q -h "$PRIMARY_SOCK" -p "$PG_PORT"; then
+  log "the primary is not running (start it with scripts/pg.sh)"
+  exit 1
+fi
+
+mkdir -p "$REPLICA_PARENT" "$REPLICA_SOCK"
+chmod 0700 "$REPLICA_PARENT" "$REPLICA_SOCK"
+if [[ ${#RUN_AS[@]} -gt 0 ]]; then chown postgres: "$REPLICA_PARENT" "$REPLICA_SOCK"; fi
+
+if [[ ! -s "$REPLICA_DATA/PG_VERSION" ]]; then
+  log "taking a base backup of the primary into $REPLICA_DATA"
+  # -R writes standby.signal and primary_conninfo: the copy starts as a streaming replica.
+  "${RUN_AS[@]}" "$BINDIR/pg_basebackup" -h "$PRIMARY_SOCK" -p "$PG_PORT" -U postgres \
+      -D "$REPLICA_DATA" -R -X stream --checkpoint=fast >&2
+fi
+
+if ! pgctl status >/dev/null 2>&1; then
+  rm -f "$REPLICA_DATA/postmaster.pid"
+  log "starting the replica on socket $REPLICA_SOCK"
+  pgctl start -w -t 60 -l "$REPLICA_PARENT/server.log" \
+      -o "-k $REPLICA_SOCK -p $PG_PORT -c listen_addresses='' -c hot_standby=on" >/dev/null
+fi
+
+ENC_SOCK="$(printf '%s' "$REPLICA_SOCK" | sed 's#/#%2F#g')"
+URL="postgres://tristate_app@$ENC_SOCK:$PG_PORT/$DB_NAME"
+{
+  echo "# Written by scripts/replica.sh: the local streaming replica (tests use it when present)."
+  echo "TEST_REPLICA_SOCKET=$REPLICA_SOCK"
+  echo "TEST_REPLICA_PORT=$PG_PORT"
+} > "$REPLICA_FILE"
+echo "DATABASE_REPLICA_URL=$URL"
