@@ -205,6 +205,20 @@ SPECTACULAR_SETTINGS = {
 API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
 
+# OpenAPI enum names of the zone apps (the same field name, e.g. `status`, carries
+# different choice sets across projects, experiments and quarantine).
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
+    **SPECTACULAR_SETTINGS.get("ENUM_NAME_OVERRIDES", {}),
+    "VersionTagEnum": "projects.models.Tag",
+    "ExperimentStatusEnum": "experiments.models.Status",
+    "VerdictEnum": "experiments.models.Verdict",
+    "HumanVerdictEnum": "experiments.models.HumanVerdict",
+    # Promotions and re-evaluation requests share pending/approved/rejected/completed.
+    "ApprovalStatusEnum": "experiments.models.PromotionStatus",
+    "BlacklistReviewStatusEnum": "experiments.models.ReviewStatus",
+    "QuarantineReviewStatusEnum": "quarantine.models.RecordStatus",
+}
+
 # --- I18N / static / e-mail ----------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
