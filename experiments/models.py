@@ -138,7 +138,7 @@ class Evaluation(UUIDModel):
     ai_verdict = models.CharField(max_length=16, choices=Verdict.choices)
     ai_confidence = models.DecimalField(max_digits=5, decimal_places=4)
     checks = models.JSONField(default=list, blank=True)
-    human_override = models.CharField(max_length=8, choices=HumanVerdict.choices, null=True, blank=True)
+    human_override = models.CharField(max_length=16, choices=HumanVerdict.choices, null=True, blank=True)
     override_reason = models.TextField(blank=True, default="")
     effective_verdict = models.CharField(max_length=16, choices=Verdict.choices)
     evaluated_by = models.CharField(max_length=8, choices=EvaluatedBy.choices, default=EvaluatedBy.AI)

@@ -1,5 +1,6 @@
 import django_filters
 
+from core.filters import StrictBooleanFilter
 from experiments.models import (
     Blacklist,
     ComparisonReport,
@@ -55,7 +56,7 @@ class PromotionFilter(CreatedRange):
 
 class BlacklistFilter(django_filters.FilterSet):
     review_status = django_filters.ChoiceFilter(choices=ReviewStatus.choices)
-    active = django_filters.BooleanFilter(field_name="lifted_at", lookup_expr="isnull")
+    active = StrictBooleanFilter(field_name="lifted_at", lookup_expr="isnull")
     config_hash = django_filters.CharFilter(max_length=64)
     quarantined_after = django_filters.IsoDateTimeFilter(field_name="quarantined_at", lookup_expr="gte")
     quarantined_before = django_filters.IsoDateTimeFilter(field_name="quarantined_at", lookup_expr="lt")

@@ -13,7 +13,7 @@ from accounts.models import User
 from core.exceptions import PermissionDenied, ValidationFailed
 from core.permissions import AdminWritesOthersRead
 from projects import selectors, services
-from projects.api.filters import ProjectFilter, VersionHistoryFilter
+from projects.api.filters import BaselineFilter, PolicyFilter, ProjectFilter, VersionHistoryFilter
 from projects.api.serializers import (
     BaselineInput,
     BaselineOutput,
@@ -200,7 +200,7 @@ class BaselineViewSet(
 ):
     serializer_class = BaselineOutput
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
-    filterset_fields = ["active", "metric_key"]
+    filterset_class = BaselineFilter
     ordering_fields = ["metric_key", "created_at"]
     ordering = ["metric_key", "created_at"]
 
@@ -270,7 +270,7 @@ class PolicyViewSet(
     serializer_class = PolicyOutput
     permission_classes = [AdminWritesOthersRead]
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
-    filterset_fields = ["active"]
+    filterset_class = PolicyFilter
     ordering_fields = ["name", "created_at"]
     ordering = ["name"]
 
