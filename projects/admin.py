@@ -70,10 +70,10 @@ class ProjectAdmin(ServiceAdmin):
             return f"No human overrides yet ({data['evaluations']} evaluations)."
         kappa = "undefined" if data["kappa"] is None else f"{data['kappa']:.3f}"
         return format_html(
-            "{} of {} overrides agree with the AI ({:.1%}); Cohen's kappa {}. {} evaluations in all.",
+            "{} of {} overrides agree with the AI ({}); Cohen's kappa {}. {} evaluations in all.",
             data["agreed"],
             data["overridden"],
-            data["agreement_rate"],
+            f"{data['agreement_rate']:.1%}",
             kappa,
             data["evaluations"],
         )
@@ -92,10 +92,6 @@ class ProjectAdmin(ServiceAdmin):
                 actor=request.user,
             )
             self.mark_saved(obj, created)
-
-    def save_formset(self, request, form, formset, change):
-        # Inlines are read-only here: versions and baselines change on their own pages.
-        pass
 
     def delete_model(self, request, obj):
         services.project_delete(project=obj, actor=request.user)
@@ -161,9 +157,6 @@ class VersionAdmin(ServiceAdmin):
         values = {f: form.cleaned_data[f] for f in form.changed_data if f in ("model_config", "changelog")}
         if values:
             services.version_update(version=obj, actor=request.user, reason="edited in the admin console", **values)
-
-    def save_formset(self, request, form, formset, change):
-        pass
 
 
 @admin.register(Baseline)
