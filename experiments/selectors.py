@@ -10,7 +10,7 @@ from core.exceptions import NotFound
 from experiments import rules
 from experiments.models import Blacklist, ComparisonReport, Evaluation, Experiment, Promotion
 from projects.models import Project
-from projects.selectors import as_uuid, restrict_to_visible
+from projects.selectors import as_uuid, restrict_to_visible, visible_projects_filter
 
 
 def _latest_verdict():
@@ -27,11 +27,30 @@ def experiment_list(*, user) -> QuerySet[Experiment]:
     return restrict_to_visible(Experiment.objects.all(), user, "project__").annotate(verdict=_latest_verdict())
 
 
+# The hot path of the API (detail, and the fetch before every transition), written once
+# in SQL: the same row, visibility and `verdict` as experiment_list, without compiling an
+# ORM query per request (measured at more than half the cost of a detail GET).
+_DETAIL_SQL = (
+    "SELECT e.*, (SELECT v.effective_verdict FROM evaluations v WHERE v.experiment_id = e.id "
+    "ORDER BY v.created_at DESC, v.id DESC LIMIT 1) AS verdict FROM experiments e "
+)
+_DETAIL_ALL = _DETAIL_SQL + "WHERE e.id = %s"
+_DETAIL_OWNED = _DETAIL_SQL + "JOIN projects p ON p.id = e.project_id WHERE e.id = %s AND p.owner_id = %s"
+
+
 def experiment_get(*, user, pk) -> Experiment:
-    try:
-        return experiment_list(user=user).get(pk=as_uuid(pk))
-    except Experiment.DoesNotExist:
-        raise NotFound("Experiment not found.") from None
+    """The experiment `user` may see, annotated with `verdict` (NotFound otherwise)."""
+    visible = visible_projects_filter(user)
+    if visible is None:
+        raise NotFound("Experiment not found.")
+    pk = as_uuid(pk)
+    if visible:
+        rows = list(Experiment.objects.raw(_DETAIL_OWNED, [pk, visible["owner_id"]]))
+    else:
+        rows = list(Experiment.objects.raw(_DETAIL_ALL, [pk]))
+    if not rows:
+        raise NotFound("Experiment not found.")
+    return rows[0]
 
 
 def latest_evaluation(*, experiment_id) -> Evaluation | None:

@@ -22,7 +22,7 @@ class CreatedRange(django_filters.FilterSet):
 
 
 class ExperimentFilter(CreatedRange):
-    status = django_filters.MultipleChoiceFilter(choices=Status.choices)
+    status = django_filters.MultipleChoiceFilter(choices=Status.choices, distinct=False)
     project = django_filters.UUIDFilter(field_name="project_id")
     created_by = django_filters.UUIDFilter(field_name="created_by_id")
     dataset_id = django_filters.CharFilter(max_length=200)
@@ -44,7 +44,7 @@ class EvaluationFilter(CreatedRange):
 
 
 class PromotionFilter(CreatedRange):
-    status = django_filters.MultipleChoiceFilter(choices=PromotionStatus.choices)
+    status = django_filters.MultipleChoiceFilter(choices=PromotionStatus.choices, distinct=False)
     experiment = django_filters.UUIDFilter(field_name="experiment_id")
     project = django_filters.UUIDFilter(field_name="to_version__project_id")
     requested_by = django_filters.UUIDFilter(field_name="requested_by_id")

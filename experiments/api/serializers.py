@@ -1,6 +1,7 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from core.serializers import CachedFieldsOutput
 from experiments.models import (
     Blacklist,
     ComparisonReport,
@@ -35,7 +36,7 @@ def metrics_field(**kwargs) -> serializers.DictField:
 # Experiments
 
 
-class ExperimentOutput(serializers.ModelSerializer):
+class ExperimentOutput(CachedFieldsOutput, serializers.ModelSerializer):
     verdict = serializers.SerializerMethodField(
         help_text="Effective verdict of the latest evaluation (null before the first)."
     )
@@ -100,7 +101,7 @@ class QuarantineResultOutput(serializers.Serializer):
 # Evaluations
 
 
-class EvaluationOutput(serializers.ModelSerializer):
+class EvaluationOutput(CachedFieldsOutput, serializers.ModelSerializer):
     class Meta:
         model = Evaluation
         fields = [
@@ -135,7 +136,7 @@ class OverrideInput(serializers.Serializer):
 # Promotions
 
 
-class PromotionOutput(serializers.ModelSerializer):
+class PromotionOutput(CachedFieldsOutput, serializers.ModelSerializer):
     class Meta:
         model = Promotion
         fields = [
@@ -170,7 +171,7 @@ class DecisionInput(serializers.Serializer):
 # Blacklist
 
 
-class BlacklistOutput(serializers.ModelSerializer):
+class BlacklistOutput(CachedFieldsOutput, serializers.ModelSerializer):
     active = serializers.BooleanField(read_only=True, help_text="Blacklisted now (not lifted).")
 
     class Meta:
@@ -214,7 +215,7 @@ class LiftInput(serializers.Serializer):
 # Comparison reports
 
 
-class ComparisonOutput(serializers.ModelSerializer):
+class ComparisonOutput(CachedFieldsOutput, serializers.ModelSerializer):
     class Meta:
         model = ComparisonReport
         fields = [

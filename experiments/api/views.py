@@ -38,7 +38,7 @@ from experiments.api.serializers import (
     TransitionInput,
 )
 from experiments.models import Evaluation
-from projects.selectors import project_get, version_get_by_id
+from projects.selectors import version_get_by_id
 
 UUID_PK = OpenApiParameter("id", OpenApiTypes.UUID, OpenApiParameter.PATH)
 EXPERIMENT_PK = OpenApiParameter("experiment_pk", OpenApiTypes.UUID, OpenApiParameter.PATH)
@@ -74,12 +74,11 @@ class ExperimentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
     def create(self, request):
         data = ExperimentCreateInput(data=request.data)
         data.is_valid(raise_exception=True)
-        values = dict(data.validated_data)
         try:
-            project = project_get(user=request.user, pk=values.pop("project"))
+            # The service fetches and share-locks the project with the caller's visibility.
+            experiment = services.experiment_create(actor=request.user, **data.validated_data)
         except NotFound as exc:
             raise _field_404("project", exc) from None
-        experiment = services.experiment_create(project=project, actor=request.user, **values)
         return Response(ExperimentOutput(experiment).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(parameters=[UUID_PK], request=ExperimentUpdateInput, responses={200: ExperimentOutput})

@@ -1,6 +1,7 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from core.serializers import CachedFieldsOutput
 from projects.models import Baseline, Operator, Policy, Project, ProjectPolicy, Tag, Version, VersionHistory
 from projects.services import METRIC_KEY_MAX, NAME_MAX, THRESHOLD_DECIMALS, THRESHOLD_MAX_DIGITS
 
@@ -8,7 +9,7 @@ from projects.services import METRIC_KEY_MAX, NAME_MAX, THRESHOLD_DECIMALS, THRE
 # Projects
 
 
-class ProjectOutput(serializers.ModelSerializer):
+class ProjectOutput(CachedFieldsOutput, serializers.ModelSerializer):
     owner_email = serializers.EmailField(source="owner.email", read_only=True)
 
     class Meta:
@@ -27,7 +28,7 @@ class ProjectOutput(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class VersionOutput(serializers.ModelSerializer):
+class VersionOutput(CachedFieldsOutput, serializers.ModelSerializer):
     class Meta:
         model = Version
         fields = [
@@ -68,6 +69,9 @@ class ProjectDetailOutput(ProjectOutput):
         fields = [*ProjectOutput.Meta.fields, "versions", "agreement"]
         read_only_fields = fields
 
+    # `agreement` reads this request's context: DRF's per-instance fields, not the cache.
+    to_representation = serializers.ModelSerializer.to_representation
+
     @extend_schema_field(VersionOutput(many=True))
     def get_versions(self, project):
         return VersionOutput(sorted(project.versions.all(), key=lambda v: v.tag), many=True).data
@@ -101,7 +105,7 @@ class VersionUpdateInput(serializers.Serializer):
     reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
 
 
-class VersionHistoryOutput(serializers.ModelSerializer):
+class VersionHistoryOutput(CachedFieldsOutput, serializers.ModelSerializer):
     tag = serializers.CharField(source="version.tag", read_only=True)
 
     class Meta:
@@ -134,7 +138,7 @@ class VersionAtOutput(serializers.Serializer):
 # Baselines
 
 
-class BaselineOutput(serializers.ModelSerializer):
+class BaselineOutput(CachedFieldsOutput, serializers.ModelSerializer):
     direction = serializers.CharField(read_only=True)
     threshold = serializers.DecimalField(
         max_digits=THRESHOLD_MAX_DIGITS, decimal_places=THRESHOLD_DECIMALS, normalize_output=True, read_only=True
@@ -179,7 +183,7 @@ class BaselineUpdateInput(serializers.Serializer):
 # Policies
 
 
-class PolicyOutput(serializers.ModelSerializer):
+class PolicyOutput(CachedFieldsOutput, serializers.ModelSerializer):
     class Meta:
         model = Policy
         fields = ["id", "name", "description", "rego_code", "active", "created_at", "updated_at"]

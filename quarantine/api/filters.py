@@ -4,7 +4,7 @@ from quarantine.models import QuarantineRecord, RecordStatus, ReevaluationReques
 
 
 class QuarantineRecordFilter(django_filters.FilterSet):
-    review_status = django_filters.MultipleChoiceFilter(choices=RecordStatus.choices)
+    review_status = django_filters.MultipleChoiceFilter(choices=RecordStatus.choices, distinct=False)
     experiment = django_filters.UUIDFilter(field_name="experiment_id")
     project = django_filters.UUIDFilter(field_name="experiment__project_id")
     quarantined_by = django_filters.UUIDFilter(field_name="quarantined_by_id")
@@ -26,7 +26,7 @@ class QuarantineRecordFilter(django_filters.FilterSet):
 
 
 class ReevaluationFilter(django_filters.FilterSet):
-    status = django_filters.MultipleChoiceFilter(choices=RequestStatus.choices)
+    status = django_filters.MultipleChoiceFilter(choices=RequestStatus.choices, distinct=False)
     quarantine_record = django_filters.UUIDFilter(field_name="quarantine_record_id")
     requested_by = django_filters.UUIDFilter(field_name="requested_by_id")
     created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")

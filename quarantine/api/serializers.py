@@ -1,9 +1,10 @@
 from rest_framework import serializers
 
+from core.serializers import CachedFieldsOutput
 from quarantine.models import QuarantineRecord, ReevaluationRequest
 
 
-class QuarantineRecordOutput(serializers.ModelSerializer):
+class QuarantineRecordOutput(CachedFieldsOutput, serializers.ModelSerializer):
     project = serializers.UUIDField(source="experiment.project_id", read_only=True)
 
     class Meta:
@@ -29,7 +30,7 @@ class QuarantineRecordOutput(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class ReevaluationOutput(serializers.ModelSerializer):
+class ReevaluationOutput(CachedFieldsOutput, serializers.ModelSerializer):
     class Meta:
         model = ReevaluationRequest
         fields = [
