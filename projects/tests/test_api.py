@@ -226,3 +226,34 @@ def test_delete_project(project, user_client, regular_user):
     empty = make_project(regular_user, name="empty", baselines=())
     assert user_client.delete(f"{API}/projects/{empty.pk}").status_code == 204
     assert not Project.objects.filter(pk=empty.pk).exists()
+
+
+@pytest.mark.django_db
+def test_nested_lists_cost_a_constant_number_of_queries(project, regular_user, admin_user, user_client, viewer_client):
+    from projects.services import policy_create, project_policy_attach, version_update
+
+    v1 = Version.objects.get(project=project, tag=Tag.V1)
+
+    def seed(n, offset):
+        for i in range(n):
+            version_update(version=v1, model_config={"n": offset + i}, actor=regular_user)
+            policy = policy_create(name=f"policy {offset + i}", rego_code="package p", actor=admin_user)
+            project_policy_attach(project=project, policy=policy, actor=regular_user)
+            services.baseline_create(
+                project=project, metric_key=f"m{offset + i}", operator=">", threshold=i, actor=regular_user
+            )
+
+    urls = [
+        f"{API}/projects/{project.pk}/versions/",
+        f"{API}/versions/{v1.pk}/history/",
+        f"{API}/projects/{project.pk}/policies/",
+        f"{API}/projects/{project.pk}/baselines/",
+        f"{API}/policies/",
+        f"{API}/projects/{project.pk}",
+    ]
+    seed(1, 0)
+    before = {(c.user.pk, url): queries_for(c, url) for c in (user_client, viewer_client) for url in urls}
+    seed(5, 100)
+    after = {(c.user.pk, url): queries_for(c, url) for c in (user_client, viewer_client) for url in urls}
+    assert after == before
+    assert user_client.get(f"{API}/versions/{v1.pk}/history/").json()["count"] == 6
