@@ -239,6 +239,9 @@ def main(report) -> None:
     with gunicorn(workers=2) as base:
         client = Client(base, token)
         api = "/api/v1"
+        # Per-request cost every endpoint pays before any zone code runs (the session
+        # lookup of Bearer authentication, DRF, middleware): GET /auth/me.
+        framework = summarize_ms(time_calls(lambda: client.request("GET", f"{api}/auth/me"), n))
         # ---- detail ----
         detail = summarize_ms(time_calls(lambda: client.request("GET", f"{api}/experiments/{random.choice(ids)}"), n))
         # ---- filtered list, a page of 50 ----
@@ -298,6 +301,8 @@ def main(report) -> None:
         f"  list page: {len(page['results'])} rows of {page['count']}; admin list {admin_page['count']} rows",
         flush=True,
     )
+    report.add("authenticated no-op GET /auth/me p50 (framework floor)", framework["p50_ms"], "ms")
+    report.add("authenticated no-op GET /auth/me p95 (framework floor)", framework["p95_ms"], "ms")
     add("experiment detail GET", detail, floor_detail, "detail")
     add("experiment list, project+status filter, page of 50", listing, floor_list_ms, "list")
     add("experiment list (admin), status filter over all, page 50", admin_listing, floor_admin_list_ms, "list")
