@@ -232,6 +232,20 @@ SPECTACULAR_SETTINGS = {
 API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
 
+# OpenAPI enum names of the zone apps (the same field name, e.g. `status`, carries
+# different choice sets across projects, experiments and quarantine).
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
+    **SPECTACULAR_SETTINGS.get("ENUM_NAME_OVERRIDES", {}),
+    "VersionTagEnum": "projects.models.Tag",
+    "ExperimentStatusEnum": "experiments.models.Status",
+    "VerdictEnum": "experiments.models.Verdict",
+    "HumanVerdictEnum": "experiments.models.HumanVerdict",
+    # Promotions and re-evaluation requests share pending/approved/rejected/completed.
+    "ApprovalStatusEnum": "experiments.models.PromotionStatus",
+    "BlacklistReviewStatusEnum": "experiments.models.ReviewStatus",
+    "QuarantineReviewStatusEnum": "quarantine.models.RecordStatus",
+}
+
 # Throttle counters and other short-lived state. The default is per process; with several
 # workers or servers set a shared cache (e.g. dbcache://tristate_cache after
 # `manage.py createcachetable`, or pymemcache://host:11211) so limits hold across them.

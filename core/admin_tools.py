@@ -1,0 +1,75 @@
+"""Admin helpers for models written through services.
+
+The admin calls the same service functions as the API (one write path: validation,
+locks, audit). A service refusal (a domain error: 409 archived, four-eyes, invalid move)
+becomes an error message on the admin page instead of a 500."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.helpers import ActionForm
+from django.http import HttpResponseRedirect
+
+from core.exceptions import DomainError
+
+
+def domain_error_text(exc: DomainError) -> str:
+    details = "; ".join(
+        f"{field}: {', '.join(map(str, msgs)) if isinstance(msgs, list) else msgs}"
+        for field, msgs in (exc.details or {}).items()
+    )
+    return f"{exc.message} ({details})" if details else exc.message
+
+
+class ReasonActionForm(ActionForm):
+    """The changelist's action bar with a free-text reason that workflow actions use."""
+
+    reason = forms.CharField(required=False, max_length=5000, label="Reason / notes")
+
+
+class ServiceAdmin(admin.ModelAdmin):
+    """A ModelAdmin whose writes go through services: subclasses implement save_model /
+    delete_model with service calls; domain errors are shown to the operator and the
+    transaction is rolled back. Bulk delete goes through delete_model row by row."""
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except DomainError as exc:
+            self.message_user(request, domain_error_text(exc), messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
+
+    def delete_view(self, request, object_id, extra_context=None):
+        try:
+            return super().delete_view(request, object_id, extra_context)
+        except DomainError as exc:
+            self.message_user(request, domain_error_text(exc), messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
+
+    def delete_queryset(self, request, queryset):
+        for obj in queryset:
+            self.delete_model(request, obj)
+
+    def run_service(self, request, fn, objects, *, done: str, **kwargs) -> None:
+        """Run `fn(obj, **kwargs)` for each selected object (each in its own transaction,
+        as the service defines it) and report successes and refusals."""
+        ok = 0
+        for obj in objects:
+            try:
+                fn(obj, **kwargs)
+                ok += 1
+            except DomainError as exc:
+                self.message_user(request, f"{obj}: {domain_error_text(exc)}", messages.ERROR)
+        if ok:
+            self.message_user(request, f"{done}: {ok}.", messages.SUCCESS)
+
+    @staticmethod
+    def mark_saved(obj, created) -> None:
+        """Point the admin's unsaved instance at the row a service created."""
+        obj.pk = created.pk
+        for field in ("created_at", "updated_at"):
+            if hasattr(created, field):
+                setattr(obj, field, getattr(created, field))
+        obj._state.adding = False
+        obj._state.db = created._state.db

@@ -1,0 +1,906 @@
+"""Writes of the v1 zone: atomic, validated and audited in the same transaction.
+
+Locking, always in this order so concurrent workflows cannot deadlock:
+    project (FOR SHARE, projects.selectors.project_for_write: refuses archived projects)
+    → experiment (FOR UPDATE, or a conditional UPDATE ... WHERE status = ...)
+    → config-hash advisory lock (quarantine, blacklist and re-evaluation changes)
+    → promotion / evaluation / blacklist / quarantine record rows → version row.
+
+Creating an experiment takes the config-hash advisory lock in shared mode before it
+reads the blacklist; blacklisting takes it exclusively. So an experiment is never
+created with a config blacklisted by a transaction that committed before it looked.
+
+Audit payloads carry ids, statuses, hashes and verdicts, never whole user JSON (configs
+or evidence may hold keys the audit log refuses, such as "api_key"): see projects.services.
+"""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from audits.services import audit_record
+from core import canonical
+from core.exceptions import (
+    ConfigBlacklisted,
+    Conflict,
+    InvalidTransition,
+    NotFound,
+    PermissionDenied,
+    ValidationFailed,
+)
+from experiments import rules
+from experiments.models import (
+    ALLOWED_MOVES,
+    OPEN_PROMOTION,
+    Blacklist,
+    ComparisonReport,
+    EvaluatedBy,
+    Evaluation,
+    Experiment,
+    HumanVerdict,
+    Promotion,
+    PromotionStatus,
+    ReviewStatus,
+    Status,
+    Verdict,
+)
+from experiments.selectors import latest_evaluation, open_promotion
+from projects.models import HistoryAction, Project, Tag, Version
+from projects.selectors import project_for_write
+from projects.services import version_apply_config
+
+UNSET: Any = object()
+
+# Re-exported for callers (production, the legacy importer): one place for the rules.
+config_hash = rules.config_hash
+validate_config = rules.validate_config
+compute_verdict = rules.compute_verdict
+
+# Namespace of the config-hash advisory locks (two-key form: no clash with the
+# single-bigint keys of the audit log).
+HASH_LOCK_NAMESPACE = 7301101
+
+WORKFLOW_TARGETS = {
+    Status.PROMOTED: "POST /api/v1/promotions/ (then approve and complete)",
+    Status.QUARANTINED: "POST /api/v1/experiments/{id}/quarantine",
+}
+
+
+def _json_sha(value) -> str:
+    return canonical.sha256_hex(value)
+
+
+def _require_admin(actor, what: str) -> None:
+    if actor is not None and not actor.is_admin_role:
+        raise PermissionDenied(f"Only administrators may {what}.")
+
+
+def _require_person(actor, what: str) -> None:
+    if actor is None:
+        raise PermissionDenied(f"{what} needs a person to act.")
+
+
+def _text(value, field: str, *, required: bool = False, max_length: int = 10_000) -> str:
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        raise ValidationFailed.field(field, "Must be text.")
+    value = value.strip()
+    if required and not value:
+        raise ValidationFailed.field(field, "This field may not be blank.")
+    if len(value) > max_length:
+        raise ValidationFailed.field(field, f"At most {max_length} characters.")
+    return value
+
+
+def hash_lock(config_hash: str, *, shared: bool = False) -> None:
+    """Transaction-scoped advisory lock on one config hash (see the module docstring)."""
+    key = int(config_hash[:8], 16) - 2**31
+    fn = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {fn}(%s, %s)", [HASH_LOCK_NAMESPACE, key])
+
+
+def blacklisted_now(config_hash: str) -> bool:
+    """Whether the hash is blacklisted (a row not lifted). Read after taking the hash lock,
+    in its own statement, so the snapshot includes any blacklisting that held the lock."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT EXISTS (SELECT 1 FROM blacklist WHERE config_hash = %s AND lifted_at IS NULL)", [config_hash]
+        )
+        return cursor.fetchone()[0]
+
+
+def _lock_experiment(experiment_id) -> Experiment:
+    try:
+        return Experiment.objects.select_for_update(of=("self",)).get(pk=experiment_id)
+    except Experiment.DoesNotExist:
+        raise NotFound("Experiment not found.") from None
+
+
+def _transition_fields(to: str, now) -> dict:
+    fields = {"status": to, "updated_at": now}
+    if to == Status.RUNNING:
+        fields["started_at"] = now
+    elif to in (Status.COMPLETED, Status.FAILED):
+        fields["completed_at"] = now
+    return fields
+
+
+def _record_transition(experiment: Experiment, frm: str, to: str, actor, **extra) -> None:
+    audit_record(
+        entity="experiment",
+        action="transition",
+        actor=actor,
+        payload={"id": str(experiment.pk), "project": str(experiment.project_id), "from": frm, "to": to, **extra},
+    )
+
+
+def _move_locked(experiment: Experiment, to: str, actor, **extra) -> Experiment:
+    """Move an experiment whose row the caller holds locked (FOR UPDATE)."""
+    frm = experiment.status
+    if to not in ALLOWED_MOVES[frm]:
+        raise InvalidTransition(frm=frm, to=to, entity="experiment")
+    fields = _transition_fields(to, timezone.now())
+    for name, value in fields.items():
+        setattr(experiment, name, value)
+    experiment.save(update_fields=list(fields))
+    _record_transition(experiment, frm, to, actor, **extra)
+    return experiment
+
+
+# ---------------------------------------------------------------------------------------
+# Experiments
+
+
+@transaction.atomic
+def experiment_create(
+    *,
+    project: Project | uuid.UUID | str,
+    name: str,
+    config: dict,
+    actor,
+    description: str = "",
+    dataset_id: str = "",
+    created_by=None,
+) -> Experiment:
+    """Create an experiment in the project's v1 zone (`project`: a Project or its id).
+    409 config_blacklisted when its config hash is blacklisted; 409 project_archived on
+    an archived project; NotFound when `actor` may not see the project."""
+    project = project_for_write(project_id=getattr(project, "pk", project), actor=actor)
+    creator = created_by or actor
+    if creator is None:
+        raise ValidationFailed.field("created_by", "An experiment needs its creator.")
+    name = _text(name, "name", required=True, max_length=200)
+    description = _text(description, "description", max_length=100_000)
+    dataset_id = _text(dataset_id, "dataset_id", max_length=200)
+    digest = config_hash(config)
+    hash_lock(digest, shared=True)
+    if blacklisted_now(digest):
+        raise ConfigBlacklisted(details={"config_hash": digest})
+    experiment = Experiment.objects.create(
+        project=project,
+        name=name,
+        description=description,
+        config=config,
+        config_hash=digest,
+        dataset_id=dataset_id,
+        created_by=creator,
+    )
+    audit_record(
+        entity="experiment",
+        action="create",
+        actor=actor,
+        payload={
+            "id": str(experiment.pk),
+            "project": str(project.pk),
+            "name": name,
+            "config_hash": digest,
+            "dataset_id": dataset_id,
+            "status": experiment.status,
+        },
+    )
+    return experiment
+
+
+@transaction.atomic
+def experiment_update(
+    *, experiment: Experiment, actor, name: str = UNSET, description: str = UNSET, dataset_id: str = UNSET
+) -> Experiment:
+    """Edit an experiment's descriptive fields. Its config is immutable (it is what the
+    hash, the verdicts and the blacklist refer to): a new config is a new experiment."""
+    project_for_write(project_id=experiment.project_id, actor=actor)
+    locked = _lock_experiment(experiment.pk)
+    before, after = {}, {}
+    for field, value, limit, required in (
+        ("name", name, 200, True),
+        ("description", description, 100_000, False),
+        ("dataset_id", dataset_id, 200, False),
+    ):
+        if value is UNSET:
+            continue
+        value = _text(value, field, required=required, max_length=limit)
+        if value != getattr(locked, field):
+            before[field], after[field] = getattr(locked, field), value
+            setattr(locked, field, value)
+    if after:
+        locked.save(update_fields=[*after, "updated_at"])
+        audit_record(
+            entity="experiment",
+            action="update",
+            actor=actor,
+            payload={"id": str(locked.pk), "before": before, "after": after},
+        )
+    return locked
+
+
+@transaction.atomic
+def experiment_transition(*, experiment: Experiment, to: str, actor, reason: str = "") -> Experiment:
+    """Move an experiment along the status machine (SPEC §4). One conditional UPDATE ...
+    WHERE status = <the status read>: of two concurrent moves exactly one wins, the other
+    gets 409 invalid_transition. `promoted` and `quarantined` are reached only through
+    their workflows (promotion, quarantine), which create the records they need."""
+    if to not in Status.values:
+        raise ValidationFailed.field("to", f"Unknown status '{to}'.")
+    if to in WORKFLOW_TARGETS:
+        raise ValidationFailed.field("to", f"An experiment becomes '{to}' through {WORKFLOW_TARGETS[to]}.")
+    reason = _text(reason, "reason", max_length=2000)
+    frm = experiment.status
+    if to not in ALLOWED_MOVES[frm]:
+        raise InvalidTransition(frm=frm, to=to, entity="experiment")
+    project_for_write(project_id=experiment.project_id, actor=actor)
+    fields = _transition_fields(to, timezone.now())
+    assignments = ", ".join(f"{name} = %s" for name in fields)
+    with connection.cursor() as cursor:
+        # Hand-written: the hottest write of the zone, one statement, no ORM compilation.
+        cursor.execute(
+            f"UPDATE experiments SET {assignments} WHERE id = %s AND status = %s",
+            [*fields.values(), experiment.pk, frm],
+        )
+        moved = cursor.rowcount
+    if not moved:
+        current = Experiment.objects.filter(pk=experiment.pk).values_list("status", flat=True).first()
+        if current is None:
+            raise NotFound("Experiment not found.")
+        raise InvalidTransition(frm=current, to=to, entity="experiment")
+    for name, value in fields.items():
+        setattr(experiment, name, value)
+    _record_transition(experiment, frm, to, actor, **({"reason": reason} if reason else {}))
+    return experiment
+
+
+# ---------------------------------------------------------------------------------------
+# Evaluations
+
+
+def _min_confidence() -> Decimal:
+    return Decimal(str(settings.EVALUATION_MIN_CONFIDENCE))
+
+
+def _metrics_payload(metrics: dict) -> list[dict]:
+    # Metric names go in values, not keys: the audit log refuses secret-like keys
+    # ("token_count" holds the word token), and names are data here, not structure.
+    return [{"metric": k, "value": metrics[k]} for k in sorted(metrics)]
+
+
+@transaction.atomic
+def evaluation_submit(*, experiment: Experiment, metrics: dict, ai_confidence, actor) -> Evaluation:
+    """Record metrics and compute the AI verdict against the project's active baselines
+    (experiments.rules.compute_verdict). A `completed` experiment moves to `evaluating`;
+    an `evaluating` one gets a new latest evaluation (unless a promotion is open). A
+    `fail` verdict quarantines the experiment in the same transaction."""
+    from projects.selectors import active_baselines
+
+    metrics = rules.validate_metrics(metrics)
+    confidence = rules.validate_confidence(ai_confidence)
+    project_for_write(project_id=experiment.project_id, actor=actor)
+    locked = _lock_experiment(experiment.pk)
+    if locked.status == Status.COMPLETED:
+        _move_locked(locked, Status.EVALUATING, actor, reason="metrics submitted")
+    elif locked.status == Status.EVALUATING:
+        promotion = open_promotion(experiment_id=locked.pk)
+        if promotion is not None:
+            raise Conflict(
+                "A promotion of this experiment is open; reject it before submitting new metrics.",
+                details={"promotion": str(promotion.pk)},
+            )
+    else:
+        raise InvalidTransition(frm=locked.status, to=Status.EVALUATING, entity="experiment")
+    result = rules.compute_verdict(
+        baselines=active_baselines(project_id=locked.project_id),
+        metrics=metrics,
+        confidence=confidence,
+        min_confidence=_min_confidence(),
+    )
+    now = timezone.now()
+    evaluation = Evaluation.objects.create(
+        experiment=locked,
+        metrics=metrics,
+        ai_verdict=result.verdict,
+        ai_confidence=rules.quantize4(confidence),
+        checks=result.checks,
+        effective_verdict=result.verdict,
+        evaluated_by=EvaluatedBy.AI,
+        evaluator=actor,
+        evaluated_at=now,
+    )
+    audit_record(
+        entity="evaluation",
+        action="create",
+        actor=actor,
+        payload={
+            "id": str(evaluation.pk),
+            "experiment": str(locked.pk),
+            "metrics": _metrics_payload(metrics),
+            "ai_confidence": str(evaluation.ai_confidence),
+            "ai_verdict": result.verdict,
+            "rule": result.rule,
+            "effective_verdict": result.verdict,
+        },
+    )
+    if result.verdict == Verdict.FAIL:
+        _quarantine_locked(
+            locked,
+            actor=actor,
+            reason=f"Automatic: AI verdict 'fail' ({_violations(result.checks)}).",
+            evidence={"evaluation": str(evaluation.pk), "checks": result.checks},
+            failure_metrics=metrics,
+            automatic=True,
+        )
+    return evaluation
+
+
+def _violations(checks: dict) -> str:
+    bad = [
+        f"{c['metric_key']} {c['operator']} {c['threshold']}"
+        for c in checks.get("baselines", [])
+        if c["outcome"] == "violated"
+    ]
+    return "violated: " + ", ".join(bad) if bad else "baselines violated"
+
+
+@transaction.atomic
+def evaluation_override(*, evaluation: Evaluation, verdict: str, reason: str, actor) -> Evaluation:
+    """An administrator overrides the AI verdict of an experiment's latest evaluation,
+    with a reason, while the experiment is `evaluating` and no promotion is open. The
+    effective verdict becomes the override; a `fail` quarantines the experiment in the
+    same transaction."""
+    _require_person(actor, "A human override")
+    _require_admin(actor, "override a verdict")
+    if verdict not in HumanVerdict.values:
+        raise ValidationFailed.field("verdict", "One of: pass, fail.")
+    reason = _text(reason, "reason", required=True, max_length=5000)
+    project_for_write(project_id=evaluation.experiment.project_id, actor=actor)
+    locked_exp = _lock_experiment(evaluation.experiment_id)
+    if locked_exp.status != Status.EVALUATING:
+        raise Conflict(
+            f"The experiment is '{locked_exp.status}': verdicts are overridden only while it is evaluating.",
+            details={"status": locked_exp.status},
+        )
+    latest = latest_evaluation(experiment_id=locked_exp.pk)
+    if latest is None or latest.pk != evaluation.pk:
+        raise Conflict("Only the experiment's latest evaluation can be overridden.", details={"latest": str(latest.pk)})
+    promotion = open_promotion(experiment_id=locked_exp.pk)
+    if promotion is not None:
+        raise Conflict("A promotion of this experiment is open.", details={"promotion": str(promotion.pk)})
+    ev = Evaluation.objects.select_for_update().get(pk=evaluation.pk)
+    before = {"human_override": ev.human_override, "effective_verdict": ev.effective_verdict}
+    ev.human_override = verdict
+    ev.override_reason = reason
+    ev.effective_verdict = verdict
+    ev.evaluated_by = EvaluatedBy.HUMAN
+    ev.evaluator = actor
+    ev.evaluated_at = timezone.now()
+    ev.save(
+        update_fields=[
+            "human_override",
+            "override_reason",
+            "effective_verdict",
+            "evaluated_by",
+            "evaluator",
+            "evaluated_at",
+        ]
+    )
+    audit_record(
+        entity="evaluation",
+        action="override",
+        actor=actor,
+        payload={
+            "id": str(ev.pk),
+            "experiment": str(locked_exp.pk),
+            "ai_verdict": ev.ai_verdict,
+            "before": before,
+            "after": {"human_override": verdict, "effective_verdict": verdict},
+            "reason": reason,
+        },
+    )
+    if verdict == HumanVerdict.FAIL:
+        _quarantine_locked(
+            locked_exp,
+            actor=actor,
+            reason=f"Human verdict 'fail': {reason}",
+            evidence={"evaluation": str(ev.pk), "override_reason": reason, "checks": ev.checks},
+            failure_metrics=ev.metrics,
+            automatic=True,
+        )
+    return ev
+
+
+# ---------------------------------------------------------------------------------------
+# Promotions (v1 → v2, four-eyes)
+
+
+def _lock_promotion(promotion_id) -> Promotion:
+    return (
+        Promotion.objects.select_for_update(of=("self",))
+        .select_related("to_version", "from_version")
+        .get(pk=promotion_id)
+    )
+
+
+def _promotion_payload(p: Promotion, **extra) -> dict:
+    return {"id": str(p.pk), "experiment": str(p.experiment_id), "status": p.status, **extra}
+
+
+def _four_eyes(promotion: Promotion, actor, what: str) -> None:
+    _require_person(actor, what)
+    _require_admin(actor, what)
+    if promotion.requested_by_id == actor.pk:
+        raise PermissionDenied(
+            "Four-eyes rule: an administrator other than the requester must decide this promotion.",
+            details={"requested_by": str(promotion.requested_by_id)},
+        )
+
+
+@transaction.atomic
+def promotion_request(*, experiment: Experiment, actor, reason: str = "") -> Promotion:
+    """Propose an experiment for promotion to v2. Only an `evaluating` experiment whose
+    latest evaluation's effective verdict is `pass`, with no other open promotion."""
+    _require_person(actor, "A promotion request")
+    reason = _text(reason, "reason", max_length=5000)
+    project = project_for_write(project_id=experiment.project_id, actor=actor)
+    locked = _lock_experiment(experiment.pk)
+    if locked.status != Status.EVALUATING:
+        raise InvalidTransition(frm=locked.status, to=Status.PROMOTED, entity="experiment")
+    latest = latest_evaluation(experiment_id=locked.pk)
+    verdict = latest.effective_verdict if latest else None
+    if verdict != Verdict.PASS:
+        raise Conflict(
+            "Only an experiment whose effective verdict is 'pass' may be proposed for promotion.",
+            details={"verdict": verdict},
+        )
+    existing = open_promotion(experiment_id=locked.pk)
+    if existing is not None:
+        raise Conflict("This experiment already has an open promotion.", details={"promotion": str(existing.pk)})
+    versions = {v.tag: v for v in Version.objects.filter(project_id=project.pk, tag__in=[Tag.V1, Tag.V2])}
+    promotion = Promotion.objects.create(
+        experiment=locked,
+        from_version=versions[Tag.V1],
+        to_version=versions[Tag.V2],
+        reason=reason,
+        requested_by=actor,
+    )
+    audit_record(
+        entity="promotion",
+        action="request",
+        actor=actor,
+        payload=_promotion_payload(promotion, evaluation=str(latest.pk), reason=reason, config_hash=locked.config_hash),
+    )
+    return promotion
+
+
+@transaction.atomic
+def promotion_approve(*, promotion: Promotion, actor, reason: str = "") -> Promotion:
+    """An administrator other than the requester approves (four-eyes, for admins too)."""
+    _four_eyes(promotion, actor, "approve a promotion")
+    reason = _text(reason, "reason", max_length=5000)
+    project_for_write(project_id=promotion.to_version.project_id, actor=actor)
+    locked = _lock_promotion(promotion.pk)
+    if locked.status != PromotionStatus.PENDING:
+        raise InvalidTransition(frm=locked.status, to=PromotionStatus.APPROVED, entity="promotion")
+    locked.status = PromotionStatus.APPROVED
+    locked.approver = actor
+    locked.decided_at = timezone.now()
+    locked.decision_reason = reason
+    locked.save(update_fields=["status", "approver", "decided_at", "decision_reason", "updated_at"])
+    audit_record(
+        entity="promotion",
+        action="approve",
+        actor=actor,
+        payload=_promotion_payload(locked, before={"status": PromotionStatus.PENDING}, reason=reason),
+    )
+    return locked
+
+
+@transaction.atomic
+def promotion_reject(*, promotion: Promotion, actor, reason: str = "") -> Promotion:
+    """An administrator other than the requester rejects a pending or approved request.
+    The experiment stays `evaluating` and may be proposed again."""
+    _four_eyes(promotion, actor, "reject a promotion")
+    reason = _text(reason, "reason", max_length=5000)
+    project_for_write(project_id=promotion.to_version.project_id, actor=actor)
+    locked = _lock_promotion(promotion.pk)
+    if locked.status not in OPEN_PROMOTION:
+        raise InvalidTransition(frm=locked.status, to=PromotionStatus.REJECTED, entity="promotion")
+    before = locked.status
+    locked.status = PromotionStatus.REJECTED
+    locked.approver = actor
+    locked.decided_at = timezone.now()
+    locked.decision_reason = reason
+    locked.save(update_fields=["status", "approver", "decided_at", "decision_reason", "updated_at"])
+    audit_record(
+        entity="promotion",
+        action="reject",
+        actor=actor,
+        payload=_promotion_payload(locked, before={"status": before}, reason=reason),
+    )
+    return locked
+
+
+@transaction.atomic
+def promotion_complete(*, promotion: Promotion, actor) -> Promotion:
+    """Carry out an approved promotion, in one transaction: the experiment's config
+    becomes v2's model_config (promoted_at/by stamped, a version_history 'promoted' row
+    written), the promotion is completed and the experiment moves to `promoted`."""
+    _four_eyes(promotion, actor, "complete a promotion")
+    project_for_write(project_id=promotion.to_version.project_id, actor=actor)
+    experiment = _lock_experiment(promotion.experiment_id)
+    locked = _lock_promotion(promotion.pk)
+    if locked.status != PromotionStatus.APPROVED:
+        raise InvalidTransition(frm=locked.status, to=PromotionStatus.COMPLETED, entity="promotion")
+    if experiment.status != Status.EVALUATING:
+        raise InvalidTransition(frm=experiment.status, to=Status.PROMOTED, entity="experiment")
+    version = version_apply_config(
+        version=locked.to_version,
+        model_config=experiment.config,
+        actor=actor,
+        action=HistoryAction.PROMOTED,
+        reason=locked.reason or f"Promotion of experiment {experiment.name}",
+        from_tag=Tag.V1,
+        to_tag=Tag.V2,
+        promoted=True,
+    )
+    locked.status = PromotionStatus.COMPLETED
+    locked.promoted_at = version.promoted_at
+    locked.completed_by = actor
+    locked.save(update_fields=["status", "promoted_at", "completed_by", "updated_at"])
+    audit_record(
+        entity="promotion",
+        action="complete",
+        actor=actor,
+        payload=_promotion_payload(
+            locked,
+            before={"status": PromotionStatus.APPROVED},
+            version=str(version.pk),
+            config_hash=experiment.config_hash,
+        ),
+    )
+    _move_locked(experiment, Status.PROMOTED, actor, promotion=str(locked.pk))
+    return locked
+
+
+# ---------------------------------------------------------------------------------------
+# Quarantine (the experiment side; the record lives in the quarantine app)
+
+
+def _quarantine_locked(
+    experiment: Experiment,
+    *,
+    actor,
+    reason: str,
+    evidence: dict,
+    failure_metrics: dict,
+    automatic: bool,
+):
+    """Quarantine an experiment whose row the caller holds locked: experiment →
+    `quarantined`, quarantine record (or, for a config quarantined before and approved
+    for retry, its record back to `quarantined`), blacklist row, and the config archived
+    into the project's v3 version (version_history 'degraded', v1 → v3)."""
+    from quarantine.services import record_quarantine
+
+    if Status.QUARANTINED not in ALLOWED_MOVES[experiment.status]:
+        raise InvalidTransition(frm=experiment.status, to=Status.QUARANTINED, entity="experiment")
+    promotion = open_promotion(experiment_id=experiment.pk)
+    if promotion is not None:
+        raise Conflict(
+            "A promotion of this experiment is open; reject it first.", details={"promotion": str(promotion.pk)}
+        )
+    hash_lock(experiment.config_hash)
+    now = timezone.now()
+    entry, _ = _blacklist_upsert(
+        config_hash=experiment.config_hash,
+        reason=reason,
+        evidence={**evidence, "experiment": str(experiment.pk)},
+        actor=actor,
+        now=now,
+    )
+    record, created = record_quarantine(
+        experiment=experiment,
+        reason=reason,
+        evidence=evidence,
+        failure_metrics=failure_metrics,
+        actor=actor,
+        now=now,
+    )
+    frm = experiment.status
+    _move_locked(experiment, Status.QUARANTINED, actor, record=str(record.pk), automatic=automatic)
+    v3 = Version.objects.get(project_id=experiment.project_id, tag=Tag.V3)
+    version_apply_config(
+        version=v3,
+        model_config=experiment.config,
+        actor=actor,
+        action=HistoryAction.DEGRADED,
+        reason=reason,
+        from_tag=Tag.V1,
+        to_tag=Tag.V3,
+    )
+    audit_record(
+        entity="experiment",
+        action="quarantine",
+        actor=actor,
+        payload={
+            "id": str(experiment.pk),
+            "project": str(experiment.project_id),
+            "from": frm,
+            "to": Status.QUARANTINED,
+            "record": str(record.pk),
+            "record_created": created,
+            "blacklist": str(entry.pk),
+            "config_hash": experiment.config_hash,
+            "automatic": automatic,
+            "reason": reason,
+            "evidence_sha256": _json_sha(evidence),
+        },
+    )
+    return record
+
+
+@transaction.atomic
+def experiment_quarantine(*, experiment: Experiment, actor, reason: str, evidence: dict | None = None):
+    """An administrator quarantines a `failed` or `evaluating` experiment (SPEC §4):
+    experiment, quarantine record and blacklist row change in one transaction."""
+    _require_admin(actor, "quarantine an experiment")
+    reason = _text(reason, "reason", required=True, max_length=5000)
+    evidence = validate_config(evidence if evidence is not None else {}, "evidence")
+    project_for_write(project_id=experiment.project_id, actor=actor)
+    locked = _lock_experiment(experiment.pk)
+    latest = latest_evaluation(experiment_id=locked.pk)
+    return _quarantine_locked(
+        locked,
+        actor=actor,
+        reason=reason,
+        evidence=evidence,
+        failure_metrics=latest.metrics if latest else {},
+        automatic=False,
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# Blacklist
+
+
+def _blacklist_view(b: Blacklist) -> dict:
+    return {
+        "config_hash": b.config_hash,
+        "review_status": b.review_status,
+        "lifted": b.lifted_at is not None,
+    }
+
+
+def _blacklist_upsert(*, config_hash: str, reason: str, evidence: dict, actor, now) -> tuple[Blacklist, bool]:
+    """Blacklist a hash (caller holds its exclusive hash lock): insert, re-activate a
+    lifted row, or keep an active one as it is. Returns (row, changed)."""
+    actor_id = getattr(actor, "pk", None)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            INSERT INTO blacklist (id, created_at, updated_at, config_hash, reason, evidence, quarantined_at,
+                                   quarantined_by_id, review_status, lift_reason)
+            VALUES (%s, %s, %s, %s, %s, %s::jsonb, %s, %s, 'pending', '')
+            ON CONFLICT (config_hash) DO UPDATE SET
+                reason = EXCLUDED.reason, evidence = EXCLUDED.evidence, quarantined_at = EXCLUDED.quarantined_at,
+                quarantined_by_id = EXCLUDED.quarantined_by_id, review_status = 'pending', reviewed_by_id = NULL,
+                reviewed_at = NULL, lifted_at = NULL, lifted_by_id = NULL, lift_reason = '',
+                updated_at = EXCLUDED.updated_at
+            WHERE blacklist.lifted_at IS NOT NULL
+            RETURNING id
+            """,
+            [_new_id(), now, now, config_hash, reason, canonical.dumps(evidence), now, actor_id],
+        )
+        changed = cursor.fetchone() is not None
+    entry = Blacklist.objects.get(config_hash=config_hash)
+    if changed:
+        audit_record(
+            entity="blacklist",
+            action="add",
+            actor=actor,
+            payload={
+                "id": str(entry.pk),
+                "config_hash": config_hash,
+                "reason": reason,
+                "after": _blacklist_view(entry),
+            },
+        )
+    return entry, changed
+
+
+def _new_id():
+    from core.ids import uuid7
+
+    return uuid7()
+
+
+@transaction.atomic
+def blacklist_add(*, actor, reason: str, config: dict | None = None, config_hash: str | None = None, evidence=None):
+    """An administrator blacklists a config (or its hash) directly. 409 when the hash is
+    already blacklisted."""
+    _require_admin(actor, "blacklist a configuration")
+    reason = _text(reason, "reason", required=True, max_length=5000)
+    evidence = validate_config(evidence if evidence is not None else {}, "evidence")
+    if config is not None:
+        digest = rules.config_hash(config)
+        if config_hash and config_hash != digest:
+            raise ValidationFailed.field("config_hash", "Does not match the config's hash.")
+    elif config_hash:
+        digest = str(config_hash).lower()
+        if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+            raise ValidationFailed.field("config_hash", "64 hexadecimal characters (SHA-256).")
+    else:
+        raise ValidationFailed("Give a config or a config_hash.", details={"config": ["required"]})
+    hash_lock(digest)
+    entry, changed = _blacklist_upsert(
+        config_hash=digest, reason=reason, evidence=evidence, actor=actor, now=timezone.now()
+    )
+    if not changed:
+        raise Conflict("This configuration is already blacklisted.", details={"blacklist": str(entry.pk)})
+    return entry
+
+
+def _blacklist_lift_locked(entry: Blacklist, *, actor, reason: str, review_status: str = ReviewStatus.REVIEWED):
+    now = timezone.now()
+    entry.lifted_at = now
+    entry.lifted_by = actor
+    entry.lift_reason = reason
+    entry.review_status = review_status
+    entry.reviewed_by = actor
+    entry.reviewed_at = now
+    entry.save(
+        update_fields=[
+            "lifted_at",
+            "lifted_by",
+            "lift_reason",
+            "review_status",
+            "reviewed_by",
+            "reviewed_at",
+            "updated_at",
+        ]
+    )
+    audit_record(
+        entity="blacklist",
+        action="lift",
+        actor=actor,
+        payload={
+            "id": str(entry.pk),
+            "config_hash": entry.config_hash,
+            "reason": reason,
+            "after": _blacklist_view(entry),
+        },
+    )
+    return entry
+
+
+@transaction.atomic
+def blacklist_lift(*, entry: Blacklist, actor, reason: str) -> Blacklist:
+    """An administrator lifts a blacklist entry that was added by hand. A quarantined
+    configuration comes back only through an approved re-evaluation (409 otherwise)."""
+    from quarantine.models import QuarantineRecord
+
+    _require_admin(actor, "lift a blacklist entry")
+    reason = _text(reason, "reason", required=True, max_length=5000)
+    hash_lock(entry.config_hash)
+    locked = Blacklist.objects.select_for_update().get(pk=entry.pk)
+    if locked.lifted_at is not None:
+        raise Conflict("This entry is already lifted.")
+    if QuarantineRecord.objects.filter(config_hash=locked.config_hash).exists():
+        raise Conflict(
+            "This configuration is quarantined: it comes back only through an approved re-evaluation.",
+            details={"config_hash": locked.config_hash},
+        )
+    return _blacklist_lift_locked(locked, actor=actor, reason=reason)
+
+
+@transaction.atomic
+def blacklist_review(*, entry: Blacklist, review_status: str, actor) -> Blacklist:
+    _require_admin(actor, "review a blacklist entry")
+    if review_status not in ReviewStatus.values:
+        raise ValidationFailed.field("review_status", f"One of {', '.join(ReviewStatus.values)}.")
+    locked = Blacklist.objects.select_for_update().get(pk=entry.pk)
+    return _set_review_status(locked, review_status=review_status, actor=actor)
+
+
+def _set_review_status(entry: Blacklist, *, review_status: str, actor) -> Blacklist:
+    if entry.review_status == review_status:
+        return entry
+    before = entry.review_status
+    entry.review_status = review_status
+    fields = ["review_status", "updated_at"]
+    if review_status == ReviewStatus.REVIEWED:
+        entry.reviewed_by, entry.reviewed_at = actor, timezone.now()
+        fields += ["reviewed_by", "reviewed_at"]
+    entry.save(update_fields=fields)
+    audit_record(
+        entity="blacklist",
+        action="review",
+        actor=actor,
+        payload={"id": str(entry.pk), "config_hash": entry.config_hash, "before": before, "after": review_status},
+    )
+    return entry
+
+
+def blacklist_for_reevaluation(*, config_hash: str, actor, event: str) -> Blacklist | None:
+    """Called by quarantine.services in its transaction, holding the hash lock:
+    'appealed' (a re-evaluation was requested), 'reviewed' (rejected, or completed with
+    a failing result) or 'lifted' (completed with a passing result)."""
+    entry = Blacklist.objects.select_for_update().filter(config_hash=config_hash).first()
+    if entry is None:
+        return None
+    if event == "appealed":
+        return _set_review_status(entry, review_status=ReviewStatus.APPEALED, actor=actor)
+    if event == "reviewed":
+        return _set_review_status(entry, review_status=ReviewStatus.REVIEWED, actor=actor)
+    if event == "lifted":
+        if entry.lifted_at is not None:
+            return entry
+        return _blacklist_lift_locked(entry, actor=actor, reason="Re-evaluation passed: approved for retry.")
+    raise ValueError(f"unknown blacklist event {event!r}")
+
+
+# ---------------------------------------------------------------------------------------
+# Comparison reports
+
+
+@transaction.atomic
+def comparison_create(
+    *, experiment: Experiment, v2_version: Version, v1_metrics: dict, v2_metrics: dict, actor, dataset_id: str = ""
+) -> ComparisonReport:
+    """Compare a v1 experiment with its project's v2 version on submitted values: deltas
+    and recommendation computed by experiments.rules.compare."""
+    from projects.selectors import active_baselines
+
+    if v2_version.project_id != experiment.project_id or v2_version.tag != Tag.V2:
+        raise ValidationFailed.field("v2_version", "Must be the v2 version of the experiment's project.")
+    v1_metrics = rules.validate_metrics(v1_metrics, "v1_metrics")
+    v2_metrics = rules.validate_metrics(v2_metrics, "v2_metrics")
+    dataset_id = _text(dataset_id, "dataset_id", max_length=200) or experiment.dataset_id
+    project_for_write(project_id=experiment.project_id, actor=actor)
+    result = rules.compare(baselines=active_baselines(project_id=experiment.project_id), v1=v1_metrics, v2=v2_metrics)
+    report = ComparisonReport.objects.create(
+        v1_experiment=experiment,
+        v2_version=v2_version,
+        dataset_id=dataset_id,
+        metrics={"metrics": result.metrics, "summary": result.summary},
+        recommendation=result.recommendation,
+        confidence=result.confidence,
+        created_by=actor,
+    )
+    audit_record(
+        entity="comparison_report",
+        action="create",
+        actor=actor,
+        payload={
+            "id": str(report.pk),
+            "experiment": str(experiment.pk),
+            "v2_version": str(v2_version.pk),
+            "dataset_id": dataset_id,
+            "recommendation": result.recommendation,
+            "confidence": str(result.confidence),
+            "summary": {k: v for k, v in result.summary.items() if k != "v1_violations"},
+        },
+    )
+    return report

@@ -1,0 +1,1 @@
+from projects.tests.fixtures import *  # noqa: F403

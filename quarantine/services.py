@@ -1,0 +1,305 @@
+"""Writes of the v3 zone: quarantine records and re-evaluation requests, atomic and
+audited in the same transaction.
+
+The dependency arrow points experiments → quarantine: experiments.services creates
+records through `record_quarantine`. The re-evaluation workflow has to change the
+blacklist (an experiments table) in its own transaction, so it calls
+experiments.services at call time (imports inside the functions), never at import time.
+
+Record content never changes (a database trigger refuses it); these services change only
+the review columns: review_status, reviewed_at, reviewed_by, review_notes.
+"""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.utils import timezone
+
+from audits.services import audit_record
+from core import canonical
+from core.exceptions import Conflict, InvalidTransition, PermissionDenied, ValidationFailed
+from projects.selectors import check_can_write, project_for_write
+from quarantine.models import OPEN_REQUEST, QuarantineRecord, RecordStatus, ReevaluationRequest, RequestStatus
+
+RESULT_VERDICTS = ("pass", "fail")
+
+
+def _text(value, field: str, *, required: bool = False, max_length: int = 5000) -> str:
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        raise ValidationFailed.field(field, "Must be text.")
+    value = value.strip()
+    if required and not value:
+        raise ValidationFailed.field(field, "This field may not be blank.")
+    if len(value) > max_length:
+        raise ValidationFailed.field(field, f"At most {max_length} characters.")
+    return value
+
+
+def _require_admin(actor, what: str) -> None:
+    if actor is None or not actor.is_admin_role:
+        raise PermissionDenied(f"Only administrators may {what}.")
+
+
+def _append_note(existing: str, note: str) -> str:
+    return f"{existing}\n{note}".strip() if existing else note
+
+
+def _lock_record(record_id) -> QuarantineRecord:
+    return QuarantineRecord.objects.select_for_update(of=("self",)).select_related("experiment").get(pk=record_id)
+
+
+def _lock_request(request_id) -> ReevaluationRequest:
+    return ReevaluationRequest.objects.select_for_update().get(pk=request_id)
+
+
+def _record_status(record: QuarantineRecord, to: str, actor, **extra) -> None:
+    before = record.review_status
+    record.review_status = to
+    audit_record(
+        entity="quarantine_record",
+        action="review",
+        actor=actor,
+        payload={"id": str(record.pk), "config_hash": record.config_hash, "before": before, "after": to, **extra},
+    )
+
+
+def _hash_lock(config_hash: str) -> None:
+    from experiments.services import hash_lock
+
+    hash_lock(config_hash)
+
+
+def _blacklist(config_hash: str, actor, event: str) -> None:
+    from experiments.services import blacklist_for_reevaluation
+
+    blacklist_for_reevaluation(config_hash=config_hash, actor=actor, event=event)
+
+
+# ---------------------------------------------------------------------------------------
+# Records
+
+
+def record_quarantine(
+    *, experiment, reason: str, evidence: dict, failure_metrics: dict, actor, now
+) -> tuple[QuarantineRecord, bool]:
+    """Archive a failed experiment's config. Called by experiments.services inside its
+    quarantine transaction, holding the experiment row and the config-hash lock.
+
+    One record per config hash: if this config was quarantined before (another
+    experiment with the same config), the existing record is kept as it is (content is
+    immutable), a note is added, and a record approved for retry returns to
+    `quarantined`. Returns (record, created)."""
+    existing = QuarantineRecord.objects.select_for_update().filter(config_hash=experiment.config_hash).first()
+    if existing is None:
+        record = QuarantineRecord.objects.create(
+            experiment=experiment,
+            config_hash=experiment.config_hash,
+            config=experiment.config,
+            reason=reason,
+            evidence=evidence,
+            failure_metrics=failure_metrics,
+            quarantined_at=now,
+            quarantined_by=actor,
+        )
+        audit_record(
+            entity="quarantine_record",
+            action="create",
+            actor=actor,
+            payload={
+                "id": str(record.pk),
+                "experiment": str(experiment.pk),
+                "config_hash": record.config_hash,
+                "reason": reason,
+                "evidence_sha256": canonical.sha256_hex(evidence),
+                "failure_metrics_sha256": canonical.sha256_hex(failure_metrics),
+                "review_status": record.review_status,
+            },
+        )
+        return record, True
+    note = f"{now:%Y-%m-%d %H:%M} UTC: experiment {experiment.pk} with this configuration failed again: {reason}"
+    existing.review_notes = _append_note(existing.review_notes, note)
+    fields = ["review_notes", "updated_at"]
+    if existing.review_status == RecordStatus.APPROVED_RETRY:
+        _record_status(existing, RecordStatus.QUARANTINED, actor, experiment=str(experiment.pk), requarantined=True)
+        fields.append("review_status")
+    existing.save(update_fields=fields)
+    return existing, False
+
+
+# ---------------------------------------------------------------------------------------
+# Re-evaluation requests
+
+
+def _check_requester(record: QuarantineRecord, actor) -> None:
+    if actor is None:
+        raise PermissionDenied("A re-evaluation request needs a person to ask for it.")
+    check_can_write(actor)
+    if not actor.is_admin_role:
+        from projects.models import Project
+
+        owner_id = Project.objects.filter(pk=record.experiment.project_id).values_list("owner_id", flat=True).first()
+        if owner_id != actor.pk:
+            raise PermissionDenied("Only the project's owner or an administrator may request a re-evaluation.")
+
+
+@transaction.atomic
+def reevaluation_request(*, record: QuarantineRecord, reason: str, actor) -> ReevaluationRequest:
+    """The project's owner (or an admin) asks for a quarantined config to be looked at
+    again. One open request per record; the blacklist row becomes `appealed`."""
+    _check_requester(record, actor)
+    reason = _text(reason, "reason", required=True)
+    project_for_write(project_id=record.experiment.project_id, actor=actor)
+    _hash_lock(record.config_hash)
+    locked = _lock_record(record.pk)
+    if locked.review_status != RecordStatus.QUARANTINED:
+        raise Conflict(
+            f"The record is '{locked.review_status}': only a quarantined record can be re-evaluated.",
+            details={"review_status": locked.review_status},
+        )
+    existing = ReevaluationRequest.objects.filter(quarantine_record=locked, status__in=OPEN_REQUEST).first()
+    if existing is not None:
+        raise Conflict("A re-evaluation of this record is already open.", details={"request": str(existing.pk)})
+    request = ReevaluationRequest.objects.create(quarantine_record=locked, requested_by=actor, reason=reason)
+    audit_record(
+        entity="reevaluation",
+        action="request",
+        actor=actor,
+        payload={"id": str(request.pk), "record": str(locked.pk), "status": request.status, "reason": reason},
+    )
+    _blacklist(locked.config_hash, actor, "appealed")
+    return request
+
+
+@transaction.atomic
+def reevaluation_approve(*, request: ReevaluationRequest, actor, notes: str = "") -> ReevaluationRequest:
+    """An administrator other than the requester approves: the record goes `under_review`."""
+    _require_admin(actor, "approve a re-evaluation")
+    if request.requested_by_id == actor.pk:
+        raise PermissionDenied(
+            "Four-eyes rule: an administrator other than the requester approves a re-evaluation.",
+            details={"requested_by": str(request.requested_by_id)},
+        )
+    notes = _text(notes, "notes")
+    record = request.quarantine_record
+    project_for_write(project_id=record.experiment.project_id, actor=actor)
+    locked_record = _lock_record(record.pk)
+    locked = _lock_request(request.pk)
+    if locked.status != RequestStatus.PENDING:
+        raise InvalidTransition(frm=locked.status, to=RequestStatus.APPROVED, entity="re-evaluation request")
+    if locked_record.review_status != RecordStatus.QUARANTINED:
+        raise InvalidTransition(
+            frm=locked_record.review_status, to=RecordStatus.UNDER_REVIEW, entity="quarantine record"
+        )
+    now = timezone.now()
+    locked.status = RequestStatus.APPROVED
+    locked.approved_by = actor
+    locked.approved_at = now
+    locked.decision_notes = notes
+    locked.save(update_fields=["status", "approved_by", "approved_at", "decision_notes", "updated_at"])
+    audit_record(
+        entity="reevaluation",
+        action="approve",
+        actor=actor,
+        payload={"id": str(locked.pk), "record": str(locked_record.pk), "before": "pending", "after": locked.status},
+    )
+    _record_status(locked_record, RecordStatus.UNDER_REVIEW, actor, request=str(locked.pk))
+    locked_record.save(update_fields=["review_status", "updated_at"])
+    return locked
+
+
+@transaction.atomic
+def reevaluation_reject(*, request: ReevaluationRequest, actor, notes: str = "") -> ReevaluationRequest:
+    """An administrator rejects a pending request: the record stays `quarantined`."""
+    _require_admin(actor, "reject a re-evaluation")
+    notes = _text(notes, "notes")
+    record = request.quarantine_record
+    project_for_write(project_id=record.experiment.project_id, actor=actor)
+    _hash_lock(record.config_hash)
+    locked_record = _lock_record(record.pk)
+    locked = _lock_request(request.pk)
+    if locked.status != RequestStatus.PENDING:
+        raise InvalidTransition(frm=locked.status, to=RequestStatus.REJECTED, entity="re-evaluation request")
+    locked.status = RequestStatus.REJECTED
+    locked.rejected_by = actor
+    locked.rejected_at = timezone.now()
+    locked.decision_notes = notes
+    locked.save(update_fields=["status", "rejected_by", "rejected_at", "decision_notes", "updated_at"])
+    audit_record(
+        entity="reevaluation",
+        action="reject",
+        actor=actor,
+        payload={"id": str(locked.pk), "record": str(locked_record.pk), "before": "pending", "after": locked.status},
+    )
+    _blacklist(locked_record.config_hash, actor, "reviewed")
+    return locked
+
+
+def validate_result(result) -> dict:
+    """{"verdict": "pass" | "fail", ...}: any further keys (metrics, notes) are kept."""
+    if not isinstance(result, dict):
+        raise ValidationFailed.field("result", 'A JSON object such as {"verdict": "pass", "metrics": {...}}.')
+    if result.get("verdict") not in RESULT_VERDICTS:
+        raise ValidationFailed("The result needs a verdict.", details={"result": {"verdict": ["One of: pass, fail."]}})
+    try:
+        canonical.dumps(result)
+    except (TypeError, ValueError) as exc:
+        raise ValidationFailed.field("result", f"Not storable JSON: {exc}") from None
+    if "metrics" in result:
+        from experiments.rules import validate_metrics
+
+        validate_metrics(result["metrics"], "result.metrics")
+    if "notes" in result and not isinstance(result["notes"], str):
+        raise ValidationFailed("Notes are text.", details={"result": {"notes": ["Must be text."]}})
+    return result
+
+
+@transaction.atomic
+def reevaluation_complete(*, request: ReevaluationRequest, result: dict, actor) -> ReevaluationRequest:
+    """An administrator records the outcome of an approved re-evaluation, in one
+    transaction. pass: the record becomes `approved_retry` and the blacklist row is
+    lifted, so the same config may run again as a new experiment. fail: the record
+    returns to `quarantined` (the blacklist stays)."""
+    _require_admin(actor, "complete a re-evaluation")
+    result = validate_result(result)
+    record = request.quarantine_record
+    project_for_write(project_id=record.experiment.project_id, actor=actor)
+    _hash_lock(record.config_hash)
+    locked_record = _lock_record(record.pk)
+    locked = _lock_request(request.pk)
+    if locked.status != RequestStatus.APPROVED:
+        raise InvalidTransition(frm=locked.status, to=RequestStatus.COMPLETED, entity="re-evaluation request")
+    if locked_record.review_status != RecordStatus.UNDER_REVIEW:
+        raise InvalidTransition(frm=locked_record.review_status, to="reviewed", entity="quarantine record")
+    now = timezone.now()
+    verdict = result["verdict"]
+    locked.status = RequestStatus.COMPLETED
+    locked.completed_at = now
+    locked.completed_by = actor
+    locked.result = result
+    locked.save(update_fields=["status", "completed_at", "completed_by", "result", "updated_at"])
+    audit_record(
+        entity="reevaluation",
+        action="complete",
+        actor=actor,
+        payload={
+            "id": str(locked.pk),
+            "record": str(locked_record.pk),
+            "before": "approved",
+            "after": locked.status,
+            "verdict": verdict,
+            "result_sha256": canonical.sha256_hex(result),
+        },
+    )
+    to = RecordStatus.APPROVED_RETRY if verdict == "pass" else RecordStatus.QUARANTINED
+    _record_status(locked_record, to, actor, request=str(locked.pk), verdict=verdict)
+    locked_record.reviewed_by = actor
+    locked_record.reviewed_at = now
+    note = f"{now:%Y-%m-%d %H:%M} UTC: re-evaluation {locked.pk} {verdict}ed"
+    if isinstance(result.get("notes"), str) and result["notes"].strip():
+        note += f": {result['notes'].strip()}"
+    locked_record.review_notes = _append_note(locked_record.review_notes, note)
+    locked_record.save(update_fields=["review_status", "reviewed_by", "reviewed_at", "review_notes", "updated_at"])
+    _blacklist(locked_record.config_hash, actor, "lifted" if verdict == "pass" else "reviewed")
+    return locked
