@@ -24,13 +24,14 @@ run:
 
 test:
 	@$(TEST_SETUP); \
+	if [ -z "$${DATABASE_URL:-}" ]; then scripts/replica.sh start >/dev/null || echo "[test] no local replica: its tests will skip"; fi; \
 	DJANGO_SETTINGS_MODULE=config.settings.test $(PY) -m pytest $(PYTEST_ARGS)
 
 db:
 	@scripts/pg.sh start
 
 stop:
-	@scripts/pg.sh stop
+	@scripts/replica.sh stop; scripts/pg.sh stop
 
 lint:
 	@$(PY) -m ruff check . && $(PY) -m ruff format --check -q . && $(PY) manage.py makemigrations --check --dry-run -v 0
@@ -46,4 +47,4 @@ bench:
 	@$(SETUP); $(PY) -m bench $(BENCH_ARGS)
 
 clean:
-	@scripts/pg.sh stop; rm -rf .pgdata .venv .local-db.env .pytest_cache
+	@scripts/replica.sh destroy 2>/dev/null || true; scripts/pg.sh stop; rm -rf .pgdata .venv .local-db.env .pytest_cache

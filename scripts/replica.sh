@@ -53,11 +53,23 @@ if [[ ! -s "$REPLICA_DATA/PG_VERSION" ]]; then
       -D "$REPLICA_DATA" -R -X stream --checkpoint=fast >&2
 fi
 
-if ! pgctl status >/dev/null 2>&1; then
+start_replica() {
   rm -f "$REPLICA_DATA/postmaster.pid"
   log "starting the replica on socket $REPLICA_SOCK"
   pgctl start -w -t 60 -l "$REPLICA_PARENT/server.log" \
       -o "-k $REPLICA_SOCK -p $PG_PORT -c listen_addresses='' -c hot_standby=on" >/dev/null
+}
+
+if ! pgctl status >/dev/null 2>&1; then
+  if ! start_replica; then
+    # A primary re-created since the base backup (new system identifier) cannot feed
+    # the old copy: take a fresh one.
+    log "the replica did not start; taking a fresh base backup"
+    rm -rf "$REPLICA_DATA"
+    "${RUN_AS[@]}" "$BINDIR/pg_basebackup" -h "$PRIMARY_SOCK" -p "$PG_PORT" -U postgres \
+        -D "$REPLICA_DATA" -R -X stream --checkpoint=fast >&2
+    start_replica
+  fi
 fi
 
 ENC_SOCK="$(printf '%s' "$REPLICA_SOCK" | sed 's#/#%2F#g')"

@@ -1,6 +1,7 @@
 """Read replica, against a real streaming replica (scripts/replica.sh, started by make test):
 reads of replica-safe views are served by it, a login that wrote reads its own writes
 from the primary, and the app keeps working, on the primary, when the replica stops."""
+
 import os
 import subprocess
 import sys
@@ -26,10 +27,25 @@ def _replica_socket() -> tuple[str, int] | None:
     if os.environ.get("TEST_REPLICA_SOCKET"):
         return os.environ["TEST_REPLICA_SOCKET"], int(os.environ.get("TEST_REPLICA_PORT", "5432"))
     if REPLICA_ENV.is_file():
-        values = dict(line.split("=", 1) for line in REPLICA_ENV.read_text().split("\n") if "=" in line and
-                      not line.startswith("#"))
+        values = dict(
+            line.split("=", 1)
+            for line in REPLICA_ENV.read_text().split("\n")
+            if "=" in line and not line.startswith("#")
+        )
         return values["TEST_REPLICA_SOCKET"], int(values.get("TEST_REPLICA_PORT", "5432"))
     return None
+
+
+def _replica_connect(sock: str, port: int, timeout: float = 30.0):
+    db = connection.settings_dict
+    deadline = time.monotonic() + timeout
+    while True:  # the test database itself must have streamed over
+        try:
+            return psycopg.connect(f"host={sock} port={port} user={db['USER']} dbname={db['NAME']}", autocommit=True)
+        except psycopg.OperationalError:
+            if time.monotonic() > deadline:
+                pytest.fail("the replica never received the test database")
+            time.sleep(0.2)
 
 
 @pytest.fixture
@@ -38,21 +54,14 @@ def replica():
     if where is None:
         pytest.skip("no local streaming replica (make test starts one with scripts/replica.sh)")
     sock, port = where
-    db = connection.settings_dict
-    superuser = f"host={sock} port={port} user={db['USER']} dbname={db['NAME']}"
-    deadline = time.monotonic() + 30
-    while True:  # the test database itself must have streamed over
-        try:
-            conn = psycopg.connect(superuser, autocommit=True)
-            break
-        except psycopg.OperationalError:
-            if time.monotonic() > deadline:
-                pytest.fail("the replica never received the test database")
-            time.sleep(0.2)
-    yield {"conn": conn, "socket": sock, "port": port}
-    conn.execute("SELECT pg_wal_replay_resume()")
-    conn.close()
+    state = {"conn": _replica_connect(sock, port), "socket": sock, "port": port}
+    yield state
+    # Leave the replica running and replaying, whatever the test did to it.
     subprocess.run([str(ROOT / "scripts/replica.sh"), "start"], capture_output=True, check=False)
+    with _replica_connect(sock, port) as conn:
+        conn.execute("SELECT pg_wal_replay_resume()")
+    if not state["conn"].closed:
+        state["conn"].close()
 
 
 def _url(host: str, port: int) -> str:
@@ -76,7 +85,10 @@ def live_server_with_replica(replica, tmp_path):
     with open(log, "w") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "config.wsgi:application", "-b", f"127.0.0.1:{port}", "-w", "2"],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -117,8 +129,10 @@ def test_reads_go_to_the_replica_and_writers_read_their_writes(live_server_with_
     base, conn = live_server_with_replica["base"], replica["conn"]
 
     # The replica has caught up with the users and sessions just created.
-    _wait(lambda: conn.execute("SELECT count(*) FROM accounts.users WHERE email LIKE 'replica-%%'").fetchone()[0] == 2,
-          "the replica to catch up")
+    _wait(
+        lambda: conn.execute("SELECT count(*) FROM accounts.users WHERE email LIKE 'replica-%%'").fetchone()[0] == 2,
+        "the replica to catch up",
+    )
     health = httpx.get(base + "/healthz", timeout=5).json()
     assert health["replica"]["status"] == "ok" and health["replica"]["in_recovery"] is True
     assert "lag_seconds" in health["replica"]
@@ -127,10 +141,18 @@ def test_reads_go_to_the_replica_and_writers_read_their_writes(live_server_with_
     _wait(lambda: conn.execute("SELECT pg_get_wal_replay_pause_state()").fetchone()[0] == "paused", "replay to pause")
     created = httpx.post(
         base + "/api/v1/providers/",
-        json={"name": "Replica Probe", "provider_type": "local", "model_name": "probe", "api_endpoint":
-              "http://127.0.0.1:9/", "cost_per_1k_tokens": "0.001000", "max_tokens": 1000, "timeout_seconds": 5,
-              "is_platform_provided": True},
-        headers={"Authorization": f"Bearer {writer}"}, timeout=10,
+        json={
+            "name": "Replica Probe",
+            "provider_type": "local",
+            "model_name": "probe",
+            "api_endpoint": "http://127.0.0.1:9/",
+            "cost_per_1k_tokens": "0.001000",
+            "max_tokens": 1000,
+            "timeout_seconds": 5,
+            "is_platform_provided": True,
+        },
+        headers={"Authorization": f"Bearer {writer}"},
+        timeout=10,
     )
     assert created.status_code == 201, created.text
 
@@ -147,7 +169,10 @@ def test_the_app_keeps_working_when_the_replica_stops(live_server_with_replica, 
 
     token = bearer_client(make_user("admin", email="replica-survivor@example.com")).session_tokens.access
     base = live_server_with_replica["base"]
-    assert httpx.get(base + "/api/v1/providers/", headers={"Authorization": f"Bearer {token}"}, timeout=10).status_code == 200
+    assert (
+        httpx.get(base + "/api/v1/providers/", headers={"Authorization": f"Bearer {token}"}, timeout=10).status_code
+        == 200
+    )
     replica["conn"].close()
     subprocess.run([str(ROOT / "scripts/replica.sh"), "stop"], capture_output=True, check=True)
     time.sleep(2.5)  # past the cached replica health
@@ -158,7 +183,3 @@ def test_the_app_keeps_working_when_the_replica_stops(live_server_with_replica, 
     assert health.status_code == 200 and health.json()["replica"]["status"].startswith("error")
     log = live_server_with_replica["log"].read_text()
     assert "reads go to the primary" in log or "replica unavailable" in log
-    replica["conn"] = psycopg.connect(  # the fixture's teardown resumes replay on a live connection
-        f"host={replica['socket']} port={replica['port']} user={connection.settings_dict['USER']} "
-        f"dbname={connection.settings_dict['NAME']}", autocommit=True,
-    ) if subprocess.run([str(ROOT / "scripts/replica.sh"), "start"], capture_output=True).returncode == 0 else None

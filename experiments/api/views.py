@@ -7,6 +7,7 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from core.db.replica_views import ReplicaReadMixin
 from core.exceptions import NotFound, ValidationFailed
 from core.permissions import AdminWritesOthersRead
 from experiments import selectors, services
@@ -53,7 +54,7 @@ def _field_404(field: str, exc: NotFound) -> ValidationFailed:
     list=extend_schema(summary="Experiments you may see (filter, order, paginate)"),
     retrieve=extend_schema(parameters=[UUID_PK]),
 )
-class ExperimentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class ExperimentViewSet(ReplicaReadMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     serializer_class = ExperimentOutput
     filterset_class = ExperimentFilter
     ordering_fields = ["created_at", "updated_at", "name", "status"]
@@ -126,7 +127,7 @@ class ExperimentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
 
 
 @extend_schema_view(list=extend_schema(parameters=[EXPERIMENT_PK], summary="Evaluations of an experiment"))
-class ExperimentEvaluationViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+class ExperimentEvaluationViewSet(ReplicaReadMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
     serializer_class = EvaluationOutput
     filterset_class = EvaluationFilter
     ordering_fields = ["created_at", "evaluated_at"]
@@ -158,7 +159,7 @@ class ExperimentEvaluationViewSet(mixins.ListModelMixin, viewsets.GenericViewSet
 
 
 @extend_schema_view(retrieve=extend_schema(parameters=[UUID_PK]))
-class EvaluationViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class EvaluationViewSet(ReplicaReadMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     serializer_class = EvaluationOutput
     filter_backends = []
 
@@ -182,7 +183,7 @@ class EvaluationViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
 
 
 @extend_schema_view(retrieve=extend_schema(parameters=[UUID_PK]))
-class PromotionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class PromotionViewSet(ReplicaReadMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     serializer_class = PromotionOutput
     filterset_class = PromotionFilter
     ordering_fields = ["created_at", "updated_at", "status"]
@@ -251,7 +252,7 @@ class PromotionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
 @extend_schema_view(
     retrieve=extend_schema(parameters=[UUID_PK]),
 )
-class BlacklistViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class BlacklistViewSet(ReplicaReadMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     serializer_class = BlacklistOutput
     permission_classes = [AdminWritesOthersRead]
     filterset_class = BlacklistFilter
@@ -295,7 +296,9 @@ class BlacklistViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
 
 
 @extend_schema_view(retrieve=extend_schema(parameters=[UUID_PK]))
-class ComparisonReportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class ComparisonReportViewSet(
+    ReplicaReadMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
     serializer_class = ComparisonOutput
     filterset_class = ComparisonFilter
     ordering_fields = ["created_at", "confidence"]

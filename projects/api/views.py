@@ -10,6 +10,7 @@ from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 
 from accounts.models import User
+from core.db.replica_views import ReplicaReadMixin
 from core.exceptions import PermissionDenied, ValidationFailed
 from core.permissions import AdminWritesOthersRead
 from projects import selectors, services
@@ -44,7 +45,11 @@ UUID_PK = OpenApiParameter("id", OpenApiTypes.UUID, OpenApiParameter.PATH)
     destroy=extend_schema(parameters=[UUID_PK], summary="Delete a project that has no experiments"),
 )
 class ProjectViewSet(
-    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet
+    ReplicaReadMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
 ):
     filterset_class = ProjectFilter
     ordering_fields = ["name", "created_at", "updated_at"]
@@ -129,7 +134,9 @@ TS = OpenApiParameter(
     list=extend_schema(parameters=[PROJECT_PK], summary="The project's v1/v2/v3 versions"),
     retrieve=extend_schema(parameters=[PROJECT_PK, TAG]),
 )
-class VersionViewSet(ProjectScoped, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class VersionViewSet(
+    ReplicaReadMixin, ProjectScoped, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
     serializer_class = VersionOutput
     lookup_field = "tag"
     lookup_value_regex = "[^/]+"
@@ -173,7 +180,7 @@ class VersionViewSet(ProjectScoped, mixins.ListModelMixin, mixins.RetrieveModelM
     parameters=[OpenApiParameter("pk", OpenApiTypes.UUID, OpenApiParameter.PATH)],
     summary="The version_history of one version, newest first",
 )
-class VersionHistoryView(ListAPIView):
+class VersionHistoryView(ReplicaReadMixin, ListAPIView):
     serializer_class = VersionHistoryOutput
     filterset_class = VersionHistoryFilter
     ordering_fields = ["created_at"]
@@ -192,6 +199,7 @@ class VersionHistoryView(ListAPIView):
     destroy=extend_schema(parameters=[PROJECT_PK, UUID_PK]),
 )
 class BaselineViewSet(
+    ReplicaReadMixin,
     ProjectScoped,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
@@ -235,7 +243,7 @@ POLICY_ID = OpenApiParameter("policy_id", OpenApiTypes.UUID, OpenApiParameter.PA
 
 
 @extend_schema_view(list=extend_schema(parameters=[PROJECT_PK], summary="Policies attached to the project"))
-class ProjectPolicyViewSet(ProjectScoped, mixins.ListModelMixin, viewsets.GenericViewSet):
+class ProjectPolicyViewSet(ReplicaReadMixin, ProjectScoped, mixins.ListModelMixin, viewsets.GenericViewSet):
     serializer_class = ProjectPolicyOutput
     lookup_field = "policy_id"
     filter_backends = []
@@ -265,7 +273,11 @@ class ProjectPolicyViewSet(ProjectScoped, mixins.ListModelMixin, viewsets.Generi
     destroy=extend_schema(parameters=[UUID_PK]),
 )
 class PolicyViewSet(
-    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet
+    ReplicaReadMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
 ):
     serializer_class = PolicyOutput
     permission_classes = [AdminWritesOthersRead]

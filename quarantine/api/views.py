@@ -7,6 +7,7 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from core.db.replica_views import ReplicaReadMixin
 from quarantine import selectors, services
 from quarantine.api.filters import QuarantineRecordFilter, ReevaluationFilter
 from quarantine.api.serializers import (
@@ -26,7 +27,7 @@ RECORD_PK = OpenApiParameter("record_pk", OpenApiTypes.UUID, OpenApiParameter.PA
     list=extend_schema(summary="Quarantined configurations (read-only archive, every role)"),
     retrieve=extend_schema(parameters=[UUID_PK]),
 )
-class QuarantineRecordViewSet(viewsets.ReadOnlyModelViewSet):
+class QuarantineRecordViewSet(ReplicaReadMixin, viewsets.ReadOnlyModelViewSet):
     serializer_class = QuarantineRecordOutput
     filterset_class = QuarantineRecordFilter
     ordering_fields = ["quarantined_at", "updated_at"]
@@ -40,7 +41,7 @@ class QuarantineRecordViewSet(viewsets.ReadOnlyModelViewSet):
 
 
 @extend_schema_view(list=extend_schema(parameters=[RECORD_PK], summary="Re-evaluation requests of a record"))
-class RecordReevaluationViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+class RecordReevaluationViewSet(ReplicaReadMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
     serializer_class = ReevaluationOutput
     filterset_class = ReevaluationFilter
     ordering_fields = ["created_at", "updated_at"]
@@ -70,7 +71,7 @@ class RecordReevaluationViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 
 
 @extend_schema_view(retrieve=extend_schema(parameters=[UUID_PK]))
-class ReevaluationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class ReevaluationViewSet(ReplicaReadMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     serializer_class = ReevaluationOutput
     filterset_class = ReevaluationFilter
     ordering_fields = ["created_at", "updated_at"]
