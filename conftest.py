@@ -78,3 +78,20 @@ def other_user_client(other_user):
 @pytest.fixture
 def viewer_client(viewer_user):
     return bearer_client(viewer_user)
+
+
+@pytest.fixture
+def new_audit(db):
+    """new_audit(**filters) → the audit entries written since the test began. The audit
+    log is never flushed between tests (it refuses TRUNCATE), so assertions on it must be
+    relative to the test's start."""
+    from django.db.models import Max
+
+    from audits.models import AuditEntry
+
+    start = AuditEntry.objects.aggregate(m=Max("id"))["m"] or 0
+
+    def entries(**filters):
+        return AuditEntry.objects.filter(id__gt=start, **filters)
+
+    return entries
