@@ -17,6 +17,7 @@ from accounts.models import (
     Session,
     User,
 )
+from core.serializers import CachedFieldsOutput
 
 # ---------------------------------------------------------------------------------------
 # Strict fields
@@ -73,7 +74,7 @@ class Input(serializers.Serializer):
 # Users
 
 
-class UserOutput(serializers.ModelSerializer):
+class UserOutput(CachedFieldsOutput, serializers.ModelSerializer):
     class Meta:
         model = User
         fields = [
@@ -299,7 +300,7 @@ class InvitationCreatedOutput(InvitationOutput):
 # Security events
 
 
-class SecurityEventOutput(serializers.ModelSerializer):
+class SecurityEventOutput(CachedFieldsOutput, serializers.ModelSerializer):
     user = UserRefOutput(read_only=True, allow_null=True)
     action = serializers.ChoiceField(choices=SecurityAction.choices, read_only=True)
     status = serializers.ChoiceField(choices=EventStatus.choices, read_only=True)

@@ -1,9 +1,10 @@
 from rest_framework import serializers
 
 from audits.models import AuditLogRow, Statistic
+from core.serializers import CachedFieldsOutput
 
 
-class AuditEntryOutput(serializers.ModelSerializer):
+class AuditEntryOutput(CachedFieldsOutput, serializers.ModelSerializer):
     sealed = serializers.BooleanField(read_only=True)
 
     class Meta:
@@ -12,7 +13,7 @@ class AuditEntryOutput(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class StatisticOutput(serializers.ModelSerializer):
+class StatisticOutput(CachedFieldsOutput, serializers.ModelSerializer):
     class Meta:
         model = Statistic
         fields = ["day", "entity", "action", "count"]

@@ -10,6 +10,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts.models import User
+from core.serializers import CachedFieldsOutput
 from providers.models import (
     CostAlert,
     HealthStatus,
@@ -63,7 +64,7 @@ def health_data(provider: Provider) -> dict:
     return data
 
 
-class ProviderOutput(serializers.ModelSerializer):
+class ProviderOutput(CachedFieldsOutput, serializers.ModelSerializer):
     health = serializers.SerializerMethodField()
 
     class Meta:
@@ -85,7 +86,7 @@ class ProviderInput(serializers.ModelSerializer):
 # --- Users' keys -----------------------------------------------------------------------
 
 
-class UserProviderOutput(serializers.ModelSerializer):
+class UserProviderOutput(CachedFieldsOutput, serializers.ModelSerializer):
     class Meta:
         model = UserProvider
         fields = [
@@ -294,7 +295,7 @@ def usage_record_data(result) -> dict:
     }
 
 
-class UsageRowOutput(serializers.ModelSerializer):
+class UsageRowOutput(CachedFieldsOutput, serializers.ModelSerializer):
     provider_name = serializers.CharField(source="provider.name", read_only=True)
 
     class Meta:
@@ -319,7 +320,7 @@ class UsageRowOutput(serializers.ModelSerializer):
 # --- Alerts and quotas -----------------------------------------------------------------
 
 
-class CostAlertOutput(serializers.ModelSerializer):
+class CostAlertOutput(CachedFieldsOutput, serializers.ModelSerializer):
     class Meta:
         model = CostAlert
         fields = [
@@ -339,7 +340,7 @@ class CostAlertOutput(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class QuotaOutput(serializers.ModelSerializer):
+class QuotaOutput(CachedFieldsOutput, serializers.ModelSerializer):
     user_email = serializers.EmailField(source="user.email", read_only=True)
     effective = serializers.SerializerMethodField()
 
