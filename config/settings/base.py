@@ -89,7 +89,13 @@ def _database(url: str) -> dict:
     options["lock_timeout_ms"] = env.int("DB_LOCK_TIMEOUT_MS", default=10_000)
     # Behind PgBouncer in transaction mode startup options are refused; the search path
     # then comes from the role (manage.py db_roles sets it). See docs/scaling.md.
-    options["search_path_in_options"] = not env.bool("DB_PGBOUNCER", default=False)
+    behind_pgbouncer = env.bool("DB_PGBOUNCER", default=False)
+    options["search_path_in_options"] = not behind_pgbouncer
+    if behind_pgbouncer:
+        # Transaction pooling hands each transaction any server connection: nothing may
+        # outlive a transaction, so no WITH HOLD server-side cursors (Django's
+        # iterator()). Django already turns psycopg's prepared statements off.
+        db["DISABLE_SERVER_SIDE_CURSORS"] = True
     if env.bool("DB_POOL", default=False):
         # Django's built-in psycopg pool; CONN_MAX_AGE must stay 0 with it.
         options["pool"] = {

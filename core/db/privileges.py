@@ -30,6 +30,10 @@ def _q(conn, name: str) -> str:
     return pgsql.Identifier(name).as_string(conn.connection) if conn.connection else f'"{name}"'
 
 
+def _option(conn, name: str, default: int) -> int:
+    return settings.DATABASES["default"].get("OPTIONS", {}).get(name) or default
+
+
 def _existing(conn, qualified: str) -> bool:
     with conn.cursor() as cursor:
         cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [qualified])
@@ -69,8 +73,11 @@ def grant_statements(conn, *, app_role: str, owner_role: str) -> list[str]:
             f"DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{app_role}') "
             f"THEN CREATE ROLE {app} LOGIN; END IF; END $$",
             f"ALTER ROLE {app} NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS",
-            # PgBouncer (transaction mode) refuses startup options: the role carries the path.
+            # PgBouncer (transaction mode) refuses startup options: the role carries the
+            # search path and the timeouts the connection options would otherwise set.
             f"ALTER ROLE {app} SET search_path = {', '.join(all_schemas)}",
+            f"ALTER ROLE {app} SET statement_timeout = {int(_option(conn, 'statement_timeout_ms', 30000))}",
+            f"ALTER ROLE {app} SET lock_timeout = {int(_option(conn, 'lock_timeout_ms', 10000))}",
         ]
     out.append(f"GRANT CONNECT ON DATABASE {dbname} TO {app}")
     for schema in schemas:

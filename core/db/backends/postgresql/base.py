@@ -54,8 +54,9 @@ class DatabaseWrapper(base.DatabaseWrapper):
                 server_settings.append(f"-c {name}={int(value)}")
         if params.pop("search_path_in_options", True) is False:
             # Behind PgBouncer (transaction mode) startup options are refused: the search
-            # path then comes from `ALTER ROLE ... SET search_path` (manage.py db_roles).
-            server_settings = server_settings[1:]
+            # path and timeouts then come from the role (`ALTER ROLE ... SET`, done by
+            # manage.py db_roles).
+            server_settings = []
         existing = params.get("options", "")
         params["options"] = " ".join(filter(None, [existing, *server_settings]))
         if not params["options"]:
