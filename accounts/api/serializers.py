@@ -11,6 +11,7 @@ from accounts.models import (
     EventStatus,
     Invitation,
     InvitationStatus,
+    RevokeReason,
     Role,
     SecurityAction,
     SecurityEvent,
@@ -235,6 +236,9 @@ class DeviceInfoOutput(serializers.Serializer):
 class SessionOutput(serializers.ModelSerializer):
     current = serializers.SerializerMethodField(help_text="This is the session of the access token in use.")
     device_info = DeviceInfoOutput(read_only=True)
+    # Empty while the session is live (DRF drops allow_blank from read-only model fields,
+    # so the schema would otherwise not admit "").
+    revoked_reason = serializers.ChoiceField(choices=RevokeReason.choices, allow_blank=True, read_only=True)
 
     class Meta:
         model = Session

@@ -79,7 +79,8 @@ def exception_handler(exc, context):
     elif isinstance(exc, OperationalError | InterfaceError):
         # Database down, restarting, or a statement/lock timeout: retryable, not a bug.
         set_rollback()
-        logger.error("database unavailable: %s", exc.__class__.__name__)
+        # The first line only: PostgreSQL's DETAIL lines may quote row values.
+        logger.error("database unavailable: %s: %s", exc.__class__.__name__, str(exc).split("\n", 1)[0][:200])
         return envelope(
             "service_unavailable",
             "The database is unavailable; retry shortly.",
