@@ -5,13 +5,14 @@ PY := .venv/bin/python
 SETUP = scripts/bootstrap.sh
 TEST_SETUP = SKIP_MIGRATE=1 scripts/bootstrap.sh
 
-.PHONY: run test db stop bench lint clean help backup restore
+.PHONY: run test db stop bench soak lint clean help backup restore
 
 help:
 	@echo "make run   - set up everything and serve on http://127.0.0.1:8000"
 	@echo "make test  - set up everything and run the whole test suite"
 	@echo "make db    - start the local PostgreSQL cluster and print DATABASE_URL"
 	@echo "make bench - run the benchmarks (see bench/README.md)"
+	@echo "make soak  - 16 clients for 60 s against gunicorn: no 5xx, counters and chain intact"
 	@echo "make stop  - stop the local PostgreSQL cluster"
 	@echo "make backup [OUT=file]           - pg_dump of the whole database"
 	@echo "make restore FILE=x [DBNAME=db]  - restore a backup into an empty database"
@@ -42,6 +43,9 @@ backup:
 restore:
 	@test -n "$(FILE)" || { echo "usage: make restore FILE=backups/x.dump [DBNAME=fresh_db]"; exit 2; }
 	@$(SETUP); $(PY) manage.py restore "$(FILE)" $(if $(DBNAME),--dbname $(DBNAME))
+
+soak:
+	@$(SETUP); $(PY) -m bench soak
 
 bench:
 	@$(SETUP); $(PY) -m bench $(BENCH_ARGS)
