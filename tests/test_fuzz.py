@@ -7,6 +7,7 @@ import os
 import pytest
 import schemathesis
 from django.core.wsgi import get_wsgi_application
+from django.db import transaction
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 from schemathesis.checks import not_a_server_error
@@ -67,6 +68,31 @@ def _header(user) -> dict:
     return {"Authorization": f"Bearer {bearer_client(user).session_tokens.access}"}
 
 
+@pytest.fixture
+def safety_net(monkeypatch):
+    """Records when a database error reached the API's last-resort handler: input the
+    services should have refused before PostgreSQL did."""
+    import core.api.errors as errors
+
+    hits: list[str] = []
+    original = errors.logger.warning
+
+    def record(message, *args, **kwargs):
+        hits.append(message % args if args else message)
+        original(message, *args, **kwargs)
+
+    monkeypatch.setattr(errors.logger, "warning", record)
+    return hits
+
+
+def _call(case, user, safety_net) -> None:
+    # Each example in its own savepoint: in production every request is its own
+    # transaction, so one refused statement must not poison the next example here.
+    with transaction.atomic():
+        case.call_and_validate(headers={**(case.headers or {}), **_header(user)}, checks=CHECKS)
+    assert not safety_net, f"{case.method} {case.formatted_path}: {safety_net}"
+
+
 _SETTINGS = hypothesis_settings(
     max_examples=EXAMPLES, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck)
 )
@@ -75,12 +101,12 @@ _SETTINGS = hypothesis_settings(
 @pytest.mark.django_db
 @schema.parametrize()
 @_SETTINGS
-def test_api_as_admin(case, admin_user):
-    case.call_and_validate(headers={**(case.headers or {}), **_header(admin_user)}, checks=CHECKS)
+def test_api_as_admin(case, admin_user, safety_net):
+    _call(case, admin_user, safety_net)
 
 
 @pytest.mark.django_db
 @schema.parametrize()
 @_SETTINGS
-def test_api_as_user(case, regular_user):
-    case.call_and_validate(headers={**(case.headers or {}), **_header(regular_user)}, checks=CHECKS)
+def test_api_as_user(case, regular_user, safety_net):
+    _call(case, regular_user, safety_net)
