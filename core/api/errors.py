@@ -74,7 +74,7 @@ def exception_handler(exc, context):
         # Safety net: a value PostgreSQL refuses (out of range, bad encoding) is the
         # client's input, not our fault. Services validate first; this keeps it a 400.
         set_rollback()
-        logger.warning("DataError reached the API layer: %s", exc.__class__.__name__)
+        logger.warning("DataError reached the API layer: %s", str(exc).split("\n", 1)[0][:200])
         return envelope("validation_error", "A value is out of range or not storable.", status=400)
     elif isinstance(exc, OperationalError | InterfaceError):
         # Database down, restarting, or a statement/lock timeout: retryable, not a bug.
@@ -89,7 +89,7 @@ def exception_handler(exc, context):
         )
     elif isinstance(exc, IntegrityError):
         set_rollback()
-        logger.warning("IntegrityError reached the API layer: %s", exc.__class__.__name__)
+        logger.warning("IntegrityError reached the API layer: %s", str(exc).split("\n", 1)[0][:200])
         return envelope("conflict", "The request conflicts with existing data.", status=409)
 
     if not isinstance(exc, drf.APIException):

@@ -7,8 +7,10 @@ editor creates each new table inside its app's schema. Everything else (FKs acro
 schemas, indexes, flush, introspection) then works unchanged.
 """
 
+from datetime import UTC
+
 from django.conf import settings
-from django.db.backends.postgresql import base, schema
+from django.db.backends.postgresql import base, operations, schema
 
 
 def app_schemas() -> list[str]:
@@ -38,12 +40,23 @@ class DatabaseSchemaEditor(schema.DatabaseSchemaEditor):
         self.execute(f"SET search_path TO {search_path()}")
 
 
+class DatabaseOperations(operations.DatabaseOperations):
+    def adapt_datetimefield_value(self, value):
+        # PostgreSQL refuses UTC offsets beyond ±15:59 ("time zone displacement out of
+        # range") although ISO 8601 and Python allow up to ±23:59. Every aware value is
+        # sent as UTC — the same instant — so no client-supplied offset can fail a query.
+        if value is not None and getattr(value, "tzinfo", None) is not None:
+            return value.astimezone(UTC)
+        return value
+
+
 # Keys of OPTIONS that this backend turns into server settings rather than passing to psycopg.
 _SETTING_OPTIONS = {"statement_timeout_ms": "statement_timeout", "lock_timeout_ms": "lock_timeout"}
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
     SchemaEditorClass = DatabaseSchemaEditor
+    ops_class = DatabaseOperations
 
     def get_connection_params(self):
         params = super().get_connection_params()
