@@ -7,6 +7,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from accounts.models import Invitation, Role, SecurityEvent, Session, User
+from core.db.counts import DEFAULT_CAP, CappedCount, capped_counts
 
 
 def _is_admin(user) -> bool:
@@ -42,3 +43,19 @@ def security_event_list(*, actor) -> QuerySet[SecurityEvent]:
     if not (actor and actor.is_authenticated):
         return qs.none()
     return qs.filter(user=actor)
+
+
+def console_figures(*, now=None, cap: int = DEFAULT_CAP) -> dict[str, CappedCount]:
+    """The operations dashboard's account figures: active, locked-now and unverified
+    users, and live login sessions. One statement; each count stops at `cap`
+    (core.db.counts), so it costs the same however many users and sessions there are."""
+    now = now or timezone.now()
+    return capped_counts(
+        {
+            "active": User.objects.filter(is_active=True),
+            "locked": User.objects.locked(now),
+            "unverified": User.objects.filter(verified=False),
+            "sessions": Session.objects.active(now),
+        },
+        cap=cap,
+    )
