@@ -33,10 +33,10 @@ if [[ "$(id -u)" != "0" ]]; then
 fi
 log "installing Debian's chromium package (once; about a minute)"
 export DEBIAN_FRONTEND=noninteractive
-if ! "${SUDO[@]}" apt-get install -y -q --no-install-recommends chromium >/tmp/tristate-chromium-install.log 2>&1; then
+if ! "${SUDO[@]}" apt-get -o DPkg::Lock::Timeout=180 install -y -q --no-install-recommends chromium >/tmp/tristate-chromium-install.log 2>&1; then
   # The package lists may be missing or stale on a fresh machine.
-  "${SUDO[@]}" apt-get update -q >>/tmp/tristate-chromium-install.log 2>&1 || true
-  "${SUDO[@]}" apt-get install -y -q --no-install-recommends chromium >>/tmp/tristate-chromium-install.log 2>&1 || true
+  "${SUDO[@]}" apt-get -o DPkg::Lock::Timeout=180 update -q >>/tmp/tristate-chromium-install.log 2>&1 || true
+  "${SUDO[@]}" apt-get -o DPkg::Lock::Timeout=180 install -y -q --no-install-recommends chromium >>/tmp/tristate-chromium-install.log 2>&1 || true
 fi
 if [[ -x "$CHROMIUM" ]]; then
   log "installed: $("$CHROMIUM" --version 2>/dev/null || echo "$CHROMIUM")"
