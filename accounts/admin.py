@@ -261,8 +261,11 @@ class SessionAdmin(BigTableAdmin, ReadOnlyAdmin):
     list_filter = [LiveSessionFilter, "revoked_reason"]
     list_select_related = ["user"]
     search_fields = ["=user__email", "=id"]
+    # By expiry, the indexed time (created_at has no index; a session's expiry follows its
+    # creation by the refresh lifetime, so this is newest first too).
+    ordering = ["-expires_at"]
     sortable_by = ["expires_at"]
-    date_hierarchy = "created_at"
+    date_hierarchy = "expires_at"
     fields = ["id", "user", "created_at", "last_used", "expires_at", "revoked_at", "revoked_reason", "device_info"]
     readonly_fields = fields
     actions = ["revoke"]

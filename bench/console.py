@@ -89,7 +89,8 @@ def _bulk(conn, owner, project, provider) -> None:
         INSERT INTO sessions (id, user_id, refresh_token_hash, expires_at, device_info, created_at, revoked_reason,
                               revoked_at)
         SELECT gen_random_uuid(), u.id, md5(u.id::text || s) || md5(s || u.id::text),
-               now() + ((s * 7 + length(u.email)) %% 60 - 30) * interval '1 day', '{}', now(),
+               now() + ((s * 7 + length(u.email)) %% 60 - 30) * interval '1 day'
+                     + random() * interval '1 day', '{}', now() - random() * interval '30 days',
                CASE WHEN s = 2 THEN 'logout' ELSE '' END, CASE WHEN s = 2 THEN now() END
         FROM users u CROSS JOIN generate_series(1, 2) s
         WHERE u.email LIKE %s AND (s = 1 OR length(u.email) %% 2 = 0)

@@ -61,6 +61,8 @@ def database_health(request):
     for row in stats["tables"]:
         live, dead = row["live_tuples"] or 0, row["dead_tuples"] or 0
         row["dead_pct"] = round(100 * dead / (live + dead), 1) if live + dead else 0
+        # Worth a look: a fifth of the table dead, and enough rows for it to matter.
+        row["dead_flag"] = dead >= 1000 and row["dead_pct"] >= 20
     connections = stats["connections"]
     context = {
         **admin.site.each_context(request),

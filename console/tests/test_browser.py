@@ -1,6 +1,7 @@
 """The console in a real browser: Debian's Chromium, headless, driven by Playwright
 against a live server. An administrator logs in, reads the dashboard, approves a pending
-promotion through the list's action, and finds the approval in the audit log view.
+promotion through the list's action, finds the approval in the audit log view, verifies
+the chain and opens the database health page.
 Screenshots go to test-artifacts/.
 
 Never a downloaded browser: the executable is /usr/bin/chromium (CHROMIUM_PATH to
@@ -47,12 +48,11 @@ def chromium():
 def scene(make_user, project, regular_user):
     """An administrator who logs in, a promotion another user requested (four-eyes), and
     something in every card of the dashboard."""
-    from datetime import timedelta
     from decimal import Decimal
 
     from django.utils import timezone
+    from rest_framework.test import APIClient
 
-    from accounts.models import User
     from audits.services import verification_record
     from audits.verify import VerifyResult
     from experiments.services import promotion_request
@@ -67,9 +67,9 @@ def scene(make_user, project, regular_user):
     reevaluation_request(record=record, reason="the dataset was fixed", actor=regular_user)
     make_experiment(project, regular_user, status="running")
     locked = make_user("user", email="locked-out@example.com")
-    User.objects.filter(pk=locked.pk).update(
-        failed_login_attempts=5, locked_until=timezone.now() + timedelta(minutes=9)
-    )
+    api = APIClient()
+    for _ in range(settings.LOGIN_MAX_FAILURES):  # locked out the way it happens: failed logins
+        api.post("/api/v1/auth/login", {"email": locked.email, "password": "not it"}, format="json")
 
     catalog = {}
     for name, kind in (("Claude (platform)", "anthropic"), ("GPT-4o (platform)", "openai")):
@@ -149,6 +149,16 @@ def test_approve_a_promotion_in_a_real_browser(chromium, live_server, scene, new
             first_row.locator("th a, td a").first.click()
             page.wait_for_selector("div.field-payload")
             seen["entry"] = page.inner_text("#content-main")
+
+            # Verify the chain from the console, then look at the database's health.
+            page.goto(f"{base}/admin/console/verify-chain/")
+            page.click("#verify-form input[type=submit]")
+            page.wait_for_selector("#verification-result")
+            seen["verification"] = page.inner_text("#verification-result")
+            page.screenshot(path=str(ARTIFACTS / "console-verify-chain.png"), full_page=True)
+            page.goto(f"{base}/admin/console/database/")
+            page.wait_for_selector("text=Index usage")
+            page.screenshot(path=str(ARTIFACTS / "console-database-health.png"), full_page=False)
         finally:
             browser.close()
 
@@ -158,6 +168,7 @@ def test_approve_a_promotion_in_a_real_browser(chromium, live_server, scene, new
     assert "Approved" in seen["promotions"] or "approved" in seen["promotions"]
     assert admin.email in seen["audit_log"] and "approve" in seen["audit_log"]
     assert str(promotion.pk) in seen["entry"] and "Reviewed in the console" in seen["entry"]
+    assert seen["verification"].startswith("OK") and "(console)" in seen["verification"]
 
     promotion.refresh_from_db()
     assert promotion.status == "approved" and promotion.approver_id == admin.pk
@@ -175,5 +186,6 @@ def test_approve_a_promotion_in_a_real_browser(chromium, live_server, scene, new
         "refusals": 0,
     }
     assert AuditEntry.objects.filter(entity="security", action="login_success", actor=admin.pk).exists()
+    assert new_audit(entity="audit_log", action="verified", actor=admin.pk).exists()
     for name in ("console-dashboard.png", "console-promotions.png", "console-audit-log.png"):
         assert (ARTIFACTS / name).stat().st_size > 10_000, name

@@ -200,3 +200,22 @@ def test_partition_summary_finds_the_next_missing_month():
     )
     # Seen from far in the past, the months are all there.
     assert partition_summary(today=summary.first_month).months_ahead >= 1
+
+
+def test_locked_users_are_counted_from_recent_lockouts(superuser_console, world, make_user, settings):
+    from rest_framework.test import APIClient
+
+    settings.LOGIN_MAX_FAILURES = 2
+    victim = make_user("user")
+    for _ in range(2):
+        APIClient().post("/api/v1/auth/login", {"email": victim.email, "password": "wrong"}, format="json")
+    victim.refresh_from_db()
+    assert victim.is_locked()
+    locked_count, url = _rows(_cards(superuser_console.get(reverse("admin:index")))["accounts"])["Locked out now"]
+    assert locked_count >= 1
+    assert victim in superuser_console.get(url).context["cl"].result_list
+    from accounts.services import user_unlock
+
+    user_unlock(user=victim, actor=None)
+    after = _rows(_cards(superuser_console.get(reverse("admin:index")))["accounts"])["Locked out now"][0]
+    assert after == locked_count - 1
