@@ -25,6 +25,7 @@ run:
 
 test:
 	@$(TEST_SETUP); \
+	scripts/ensure_chromium.sh; \
 	if [ -z "$${DATABASE_URL:-}" ]; then scripts/replica.sh start >/dev/null || echo "[test] no local replica: its tests will skip"; fi; \
 	DJANGO_SETTINGS_MODULE=config.settings.test $(PY) -m pytest $(PYTEST_ARGS)
 

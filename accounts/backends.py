@@ -6,13 +6,20 @@ Only staff may log in this way.
 
 Permissions: role=admin holds every permission (SPEC §2: admins read and write
 everything); other staff hold what their Django groups and permissions grant (read-only
-"Auditors", "Operators", ...). What no one may do at all (change audit entries,
-quarantine content) is refused by the ModelAdmins and the database regardless."""
+"Auditors", "Operators", ...; console/roles.py). role=viewer only ever reads (SPEC §2):
+a viewer keeps the "view" permissions of its groups and nothing else, whatever a group
+grants. What no one may do at all (change audit entries, quarantine content) is refused
+by the ModelAdmins and the database regardless."""
 
 from django.contrib.auth.backends import ModelBackend
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 
 from core.exceptions import DomainError
+
+
+def is_read_permission(perm: str) -> bool:
+    """'app.view_model': the only kind a role=viewer staff member may hold."""
+    return perm.partition(".")[2].startswith("view_")
 
 
 class EmailBackend(ModelBackend):
@@ -33,6 +40,12 @@ class EmailBackend(ModelBackend):
 
     def user_can_authenticate(self, user):
         return user.is_active
+
+    def get_all_permissions(self, user_obj, obj=None):
+        perms = super().get_all_permissions(user_obj, obj)
+        if getattr(user_obj, "role", None) == "viewer" and not user_obj.is_superuser:
+            return {perm for perm in perms if is_read_permission(perm)}
+        return perms
 
     def _is_role_admin(self, user_obj) -> bool:
         return bool(user_obj and user_obj.is_active and getattr(user_obj, "role", None) == "admin")

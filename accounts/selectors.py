@@ -3,10 +3,14 @@ queries whatever its length, and another user's row is simply not there (a 404).
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+from django.conf import settings
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from accounts.models import Invitation, Role, SecurityEvent, Session, User
+from accounts.models import Invitation, Role, SecurityAction, SecurityEvent, Session, User
+from core.db.counts import DEFAULT_CAP, CappedCount, capped_counts
 
 
 def _is_admin(user) -> bool:
@@ -42,3 +46,29 @@ def security_event_list(*, actor) -> QuerySet[SecurityEvent]:
     if not (actor and actor.is_authenticated):
         return qs.none()
     return qs.filter(user=actor)
+
+
+def console_figures(*, now=None, cap: int = DEFAULT_CAP) -> dict[str, CappedCount]:
+    """The operations dashboard's account figures: active, locked-now and unverified
+    users, and live login sessions. One statement; each count stops at `cap`
+    (core.db.counts), so it costs the same however many users and sessions there are.
+
+    "Locked now" is read through the lockouts of the last LOGIN_LOCKOUT_SECONDS (security
+    events, indexed by time): a login lockout is the only thing that sets locked_until,
+    always to that far ahead, so this finds every user locked now without scanning the
+    users table (locked_until has no index: lockouts are rare)."""
+    now = now or timezone.now()
+    recent_lockouts = SecurityEvent.objects.filter(
+        action=SecurityAction.LOCKOUT,
+        created_at__gte=now - timedelta(seconds=settings.LOGIN_LOCKOUT_SECONDS + 60),
+        user__isnull=False,
+    ).values("user_id")
+    return capped_counts(
+        {
+            "active": User.objects.filter(is_active=True),
+            "locked": User.objects.filter(pk__in=recent_lockouts, locked_until__gt=now),
+            "unverified": User.objects.filter(verified=False),
+            "sessions": Session.objects.active(now),
+        },
+        cap=cap,
+    )

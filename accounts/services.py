@@ -335,6 +335,40 @@ def user_update(*, user: User, actor, request=None, **changes) -> User:
 
 
 @transaction.atomic
+def user_set_groups(*, user: User, groups, actor, request=None) -> User:
+    """Set a staff member's console groups (Django groups: what the admin console lets
+    them see and do). Administrators only: group membership hands out permissions. The
+    change is audited with the names added and removed, and is a security event."""
+    from django.contrib.auth.models import Group
+
+    if actor is None or getattr(actor, "role", None) != Role.ADMIN:
+        raise PermissionDenied("Only administrators may change a user's groups.")
+    user = User.objects.select_for_update().get(pk=user.pk)
+    wanted = {group.pk: group.name for group in Group.objects.filter(pk__in=[g.pk for g in groups])}
+    current = dict(user.groups.values_list("pk", "name"))
+    added = sorted(name for pk, name in wanted.items() if pk not in current)
+    removed = sorted(name for pk, name in current.items() if pk not in wanted)
+    if not added and not removed:
+        return user
+    user.groups.set(list(wanted))
+    audit_record(
+        entity="user",
+        action="groups",
+        actor=actor,
+        payload={"id": str(user.pk), "added": added, "removed": removed, "groups": sorted(wanted.values())},
+    )
+    security_event_record(
+        action=SecurityAction.USER_UPDATE,
+        status=EventStatus.SUCCESS,
+        user=user,
+        actor=actor,
+        request=request,
+        details={"groups": {"added": added, "removed": removed}},
+    )
+    return user
+
+
+@transaction.atomic
 def user_unlock(*, user: User, actor, request=None) -> User:
     """Lift a lockout and forget the failed attempts."""
     updated = User.objects.filter(pk=user.pk).update(failed_login_attempts=0, locked_until=None)

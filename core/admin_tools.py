@@ -11,6 +11,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.helpers import ActionForm
 from django.http import HttpResponseRedirect
 
+from core.admin_paginator import EstimatedCountPaginator
 from core.exceptions import DomainError
 
 
@@ -73,3 +74,33 @@ class ServiceAdmin(admin.ModelAdmin):
                 setattr(obj, field, getattr(created, field))
         obj._state.adding = False
         obj._state.db = created._state.db
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows nobody changes from the console (append-only records, derived data): no add,
+    change or delete, superusers included. Staff with the view permission read them."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class BigTableAdmin(admin.ModelAdmin):
+    """For tables that grow without bound (audit log, usage, security events, sessions,
+    evaluations, ...): the change list never counts the whole table (a planner estimate
+    past EstimatedCountPaginator.exact_below rows, no "N total" count), its date
+    hierarchy is computed from the date range alone (console's change list template), no
+    per-filter counts are offered, and subclasses limit `sortable_by` to indexed columns and
+    search with exact lookups."""
+
+    big_table = True
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
+    # Django's "Show counts" runs one COUNT per filter choice over the filtered rows.
+    show_facets = admin.ShowFacets.NEVER
+    list_per_page = 50

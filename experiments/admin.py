@@ -4,8 +4,7 @@ entries are the same as through the API. Reasons come from the action bar's text
 
 from django.contrib import admin, messages
 
-from core.admin_paginator import EstimatedCountPaginator
-from core.admin_tools import ReasonActionForm, ServiceAdmin
+from core.admin_tools import BigTableAdmin, ReadOnlyAdmin, ReasonActionForm, ServiceAdmin
 from experiments import services
 from experiments.models import Blacklist, ComparisonReport, Evaluation, Experiment, Promotion, Status
 
@@ -14,26 +13,14 @@ def _reason(request) -> str:
     return (request.POST.get("reason") or "").strip()
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
 @admin.register(Experiment)
-class ExperimentAdmin(ServiceAdmin):
+class ExperimentAdmin(ServiceAdmin, BigTableAdmin):
     list_display = ["name", "project", "status", "short_hash", "dataset_id", "created_by", "created_at"]
     list_filter = ["status", "created_at"]
     search_fields = ["name", "=config_hash", "=dataset_id", "=id", "project__name"]
     list_select_related = ["project", "created_by"]
     autocomplete_fields = ["project"]
-    show_full_result_count = False
-    paginator = EstimatedCountPaginator
+    sortable_by = ["status", "created_at"]
     date_hierarchy = "created_at"
     action_form = ReasonActionForm
     actions = ["mark_running", "mark_completed", "mark_failed", "quarantine"]
@@ -98,19 +85,19 @@ class ExperimentAdmin(ServiceAdmin):
             done=f"Moved to {to}",
         )
 
-    @admin.action(description="Move to running")
+    @admin.action(description="Move to running", permissions=["workflow"])
     def mark_running(self, request, queryset):
         self._move(request, queryset, Status.RUNNING)
 
-    @admin.action(description="Move to completed")
+    @admin.action(description="Move to completed", permissions=["workflow"])
     def mark_completed(self, request, queryset):
         self._move(request, queryset, Status.COMPLETED)
 
-    @admin.action(description="Move to failed")
+    @admin.action(description="Move to failed", permissions=["workflow"])
     def mark_failed(self, request, queryset):
         self._move(request, queryset, Status.FAILED)
 
-    @admin.action(description="Quarantine (needs a reason)")
+    @admin.action(description="Quarantine (needs a reason)", permissions=["workflow"])
     def quarantine(self, request, queryset):
         if not _reason(request):
             self.message_user(request, "Give a reason to quarantine.", messages.ERROR)
@@ -124,13 +111,13 @@ class ExperimentAdmin(ServiceAdmin):
 
 
 @admin.register(Evaluation)
-class EvaluationAdmin(ServiceAdmin):
+class EvaluationAdmin(ServiceAdmin, BigTableAdmin):
     list_display = ["experiment", "ai_verdict", "ai_confidence", "human_override", "effective_verdict", "evaluated_at"]
     list_filter = ["effective_verdict", "ai_verdict", "human_override", "evaluated_by"]
     search_fields = ["=experiment__id", "experiment__name"]
     list_select_related = ["experiment"]
-    show_full_result_count = False
-    paginator = EstimatedCountPaginator
+    sortable_by: list[str] = []  # newest first (the default); other sorts would sort the whole table
+    date_hierarchy = "created_at"
     action_form = ReasonActionForm
     actions = ["override_pass", "override_fail"]
 
@@ -156,11 +143,11 @@ class EvaluationAdmin(ServiceAdmin):
             done=f"Overridden to {verdict}",
         )
 
-    @admin.action(description="Override verdict → pass (needs a reason)")
+    @admin.action(description="Override verdict → pass (needs a reason)", permissions=["workflow"])
     def override_pass(self, request, queryset):
         self._override(request, queryset, "pass")
 
-    @admin.action(description="Override verdict → fail (needs a reason; quarantines)")
+    @admin.action(description="Override verdict → fail (needs a reason; quarantines)", permissions=["workflow"])
     def override_fail(self, request, queryset):
         self._override(request, queryset, "fail")
 
@@ -169,8 +156,9 @@ class EvaluationAdmin(ServiceAdmin):
 class PromotionAdmin(ServiceAdmin):
     list_display = ["experiment", "status", "requested_by", "approver", "created_at", "promoted_at"]
     list_filter = ["status", "created_at"]
-    search_fields = ["=experiment__id", "experiment__name", "reason"]
+    search_fields = ["=experiment__id", "experiment__name", "reason", "=id"]
     list_select_related = ["experiment", "requested_by", "approver"]
+    date_hierarchy = "created_at"
     action_form = ReasonActionForm
     actions = ["approve", "reject", "complete"]
 
@@ -184,7 +172,7 @@ class PromotionAdmin(ServiceAdmin):
         return False
 
     # The services decide who may act (admins other than the requester: four-eyes).
-    @admin.action(description="Approve (four-eyes: not your own request)")
+    @admin.action(description="Approve (four-eyes: not your own request)", permissions=["workflow"])
     def approve(self, request, queryset):
         self.run_service(
             request,
@@ -193,7 +181,7 @@ class PromotionAdmin(ServiceAdmin):
             done="Approved",
         )
 
-    @admin.action(description="Reject")
+    @admin.action(description="Reject", permissions=["workflow"])
     def reject(self, request, queryset):
         self.run_service(
             request,
@@ -202,7 +190,9 @@ class PromotionAdmin(ServiceAdmin):
             done="Rejected",
         )
 
-    @admin.action(description="Complete: copy the config into v2 and mark the experiment promoted")
+    @admin.action(
+        description="Complete: copy the config into v2 and mark the experiment promoted", permissions=["workflow"]
+    )
     def complete(self, request, queryset):
         self.run_service(
             request,
@@ -218,6 +208,7 @@ class BlacklistAdmin(ServiceAdmin):
     list_filter = ["review_status", "lifted_at", "quarantined_at"]
     search_fields = ["=config_hash", "reason"]
     list_select_related = ["quarantined_by"]
+    date_hierarchy = "quarantined_at"
     action_form = ReasonActionForm
     actions = ["lift"]
     fields = [
@@ -272,7 +263,7 @@ class BlacklistAdmin(ServiceAdmin):
             )
             self.mark_saved(obj, created)
 
-    @admin.action(description="Lift (hand-made entries only; needs a reason)")
+    @admin.action(description="Lift (hand-made entries only; needs a reason)", permissions=["workflow"])
     def lift(self, request, queryset):
         if not _reason(request):
             self.message_user(request, "Give a reason to lift.", messages.ERROR)
@@ -291,3 +282,7 @@ class ComparisonReportAdmin(ReadOnlyAdmin):
     list_filter = ["recommendation", "created_at"]
     search_fields = ["=v1_experiment__id", "v1_experiment__name", "=dataset_id"]
     list_select_related = ["v1_experiment", "v2_version__project"]
+    date_hierarchy = "created_at"
+
+    def get_actions(self, request):
+        return {}

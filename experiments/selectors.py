@@ -6,9 +6,18 @@ from __future__ import annotations
 
 from django.db.models import Count, OuterRef, QuerySet, Subquery
 
+from core.db.counts import DEFAULT_CAP, capped_counts
 from core.exceptions import NotFound
 from experiments import rules
-from experiments.models import Blacklist, ComparisonReport, Evaluation, Experiment, Promotion
+from experiments.models import (
+    Blacklist,
+    ComparisonReport,
+    Evaluation,
+    Experiment,
+    Promotion,
+    PromotionStatus,
+    Status,
+)
 from projects.models import Project
 from projects.selectors import as_uuid, restrict_to_visible, visible_projects_filter
 
@@ -134,3 +143,18 @@ def judge_agreement(*, project: Project) -> dict:
         if human is not None:
             counts[(ai, human)] = n
     return rules.agreement(counts, total)
+
+
+def console_figures(*, cap: int = DEFAULT_CAP) -> dict:
+    """The operations dashboard's v1 figures: experiments per status, promotions waiting
+    for a decision (pending) and for completion (approved). One statement; each count
+    stops at `cap` and is served by the (status, created_at) indexes."""
+    querysets = {f"status:{value}": Experiment.objects.filter(status=value) for value in Status.values}
+    querysets["promotions_pending"] = Promotion.objects.filter(status=PromotionStatus.PENDING)
+    querysets["promotions_approved"] = Promotion.objects.filter(status=PromotionStatus.APPROVED)
+    counts = capped_counts(querysets, cap=cap)
+    return {
+        "by_status": [(value, label, counts[f"status:{value}"]) for value, label in Status.choices],
+        "promotions_pending": counts["promotions_pending"],
+        "promotions_approved": counts["promotions_approved"],
+    }

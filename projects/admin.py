@@ -4,7 +4,7 @@ audited); version history is read-only."""
 from django.contrib import admin
 from django.utils.html import format_html, format_html_join
 
-from core.admin_tools import ServiceAdmin
+from core.admin_tools import BigTableAdmin, ReadOnlyAdmin, ServiceAdmin
 from projects import selectors, services
 from projects.models import Baseline, Policy, Project, ProjectPolicy, Version, VersionHistory
 
@@ -39,6 +39,7 @@ class ProjectAdmin(ServiceAdmin):
     list_filter = ["archived", "created_at"]
     search_fields = ["name", "owner__email", "=id"]
     list_select_related = ["owner"]
+    date_hierarchy = "created_at"
     autocomplete_fields = ["owner"]
     readonly_fields = ["id", "archived", "created_at", "updated_at", "judge_agreement"]
     fields = [
@@ -96,7 +97,14 @@ class ProjectAdmin(ServiceAdmin):
     def delete_model(self, request, obj):
         services.project_delete(project=obj, actor=request.user)
 
-    @admin.action(description="Archive selected projects (read-only)")
+    def get_deleted_objects(self, objs, request):
+        """A project's versions, their history and its baselines go with it (the service
+        decides what may be deleted); they have no delete permission of their own, which
+        would otherwise make Django refuse every project deletion."""
+        deleted, model_count, _perms_needed, protected = super().get_deleted_objects(objs, request)
+        return deleted, model_count, set(), protected
+
+    @admin.action(description="Archive selected projects (read-only)", permissions=["workflow"])
     def archive_projects(self, request, queryset):
         self.run_service(
             request,
@@ -105,7 +113,7 @@ class ProjectAdmin(ServiceAdmin):
             done="Archived",
         )
 
-    @admin.action(description="Unarchive selected projects")
+    @admin.action(description="Unarchive selected projects", permissions=["workflow"])
     def unarchive_projects(self, request, queryset):
         self.run_service(
             request,
@@ -237,17 +245,14 @@ class ProjectPolicyAdmin(ServiceAdmin):
 
 
 @admin.register(VersionHistory)
-class VersionHistoryAdmin(admin.ModelAdmin):
+class VersionHistoryAdmin(BigTableAdmin, ReadOnlyAdmin):
     list_display = ["created_at", "version", "action", "from_tag", "to_tag", "changed_by"]
     list_filter = ["action", "to_tag", "created_at"]
     search_fields = ["reason", "=version__id", "version__project__name"]
     list_select_related = ["version__project", "changed_by"]
+    date_hierarchy = "created_at"
 
-    def has_add_permission(self, request):
-        return False
+    sortable_by = ["created_at"]
 
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+    def get_actions(self, request):
+        return {}

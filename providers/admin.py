@@ -7,20 +7,9 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.utils.html import format_html
 
+from core.admin_tools import BigTableAdmin, ReadOnlyAdmin
 from providers import services
 from providers.models import CostAlert, Provider, ProviderHealth, UsageTracking, UserProvider, UserQuota
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 # --- Catalog with health ---------------------------------------------------------------
 
@@ -84,6 +73,11 @@ class ProviderAdmin(admin.ModelAdmin):
     inlines = [HealthInline]
     actions = ["probe_now", "activate", "deactivate"]
 
+    def has_probe_permission(self, request) -> bool:
+        """Probing writes health results: the permission to change provider health
+        (Operators hold it), not the catalog."""
+        return request.user.has_perm("providers.change_providerhealth")
+
     def formfield_for_dbfield(self, db_field, request, **kwargs):
         if db_field.name == "api_endpoint":
             kwargs["assume_scheme"] = "https"  # a bare host means https (Django 6's default)
@@ -137,7 +131,7 @@ class ProviderAdmin(admin.ModelAdmin):
         for provider in queryset.order_by("pk"):
             services.provider_delete(provider=provider, actor=request.user)
 
-    @admin.action(description="Probe the selected providers now")
+    @admin.action(description="Probe the selected providers now", permissions=["probe"])
     def probe_now(self, request, queryset):
         report = services.providers_check_health(providers=queryset.order_by("pk"), actor=request.user)
         self.message_user(
@@ -146,15 +140,58 @@ class ProviderAdmin(admin.ModelAdmin):
             f"{report.unhealthy} unhealthy.",
         )
 
-    @admin.action(description="Activate the selected providers")
+    @admin.action(description="Activate the selected providers", permissions=["workflow"])
     def activate(self, request, queryset):
         for provider in queryset.order_by("pk"):
             services.provider_update(provider=provider, actor=request.user, is_active=True)
 
-    @admin.action(description="Deactivate the selected providers")
+    @admin.action(description="Deactivate the selected providers", permissions=["workflow"])
     def deactivate(self, request, queryset):
         for provider in queryset.order_by("pk"):
             services.provider_update(provider=provider, actor=request.user, is_active=False)
+
+
+@admin.register(ProviderHealth)
+class ProviderHealthAdmin(ReadOnlyAdmin):
+    """The latest probe results (written by check_providers and the "probe now" action)."""
+
+    list_display = [
+        "provider",
+        "status",
+        "consecutive_failures",
+        "last_check_at",
+        "last_success_at",
+        "response_time_ms",
+        "success_rate",
+    ]
+    list_filter = ["is_healthy"]
+    search_fields = ["provider__name"]
+    list_select_related = ["provider"]
+    date_hierarchy = "last_check_at"
+    fields = [
+        "provider",
+        "status",
+        "is_healthy",
+        "consecutive_failures",
+        "last_check_at",
+        "last_success_at",
+        "last_error",
+        "response_time_ms",
+        "success_rate",
+        "recent_checks",
+        "checks_total",
+        "failures_total",
+        "updated_at",
+    ]
+    readonly_fields = fields
+
+    @admin.display(description="status")
+    def status(self, obj):
+        colour = {"healthy": "#2e7d32", "degraded": "#ef6c00", "unhealthy": "#c62828"}.get(obj.status, "#757575")
+        return format_html('<b style="color:{}">{}</b>', colour, obj.status)
+
+    def get_actions(self, request):
+        return {}
 
 
 # --- Users' keys -----------------------------------------------------------------------
@@ -169,6 +206,7 @@ class UserProviderAdmin(admin.ModelAdmin):
     list_filter = ["provider_type", "is_active"]
     search_fields = ["user__email", "provider_name", "model_name"]
     list_select_related = ["user"]
+    date_hierarchy = "created_at"
     # The sealed columns are not even selected for lists.
     fields = ["id", "user", "provider_type", "provider_name", "model_name", "masked_key", "is_active", "created_at"]
     readonly_fields = ["id", "user", "provider_type", "provider_name", "model_name", "masked_key", "created_at"]
@@ -195,7 +233,7 @@ class UserProviderAdmin(admin.ModelAdmin):
         for row in queryset.order_by("pk"):
             services.provider_key_delete(user_provider=row, actor=request.user)
 
-    @admin.action(description="Deactivate the selected keys")
+    @admin.action(description="Deactivate the selected keys", permissions=["workflow"])
     def deactivate(self, request, queryset):
         count = 0
         for row in queryset.filter(is_active=True).order_by("pk"):
@@ -212,7 +250,7 @@ class UserQuotaAdmin(admin.ModelAdmin):
     list_display = ["user", "daily_limit", "monthly_limit", "daily_cost_limit", "monthly_cost_limit", "updated_at"]
     search_fields = ["user__email"]
     list_select_related = ["user"]
-    raw_id_fields = ["user"]
+    autocomplete_fields = ["user"]
     readonly_fields = ["id", "created_at", "updated_at"]
 
     def get_readonly_fields(self, request, obj=None):
@@ -236,37 +274,46 @@ class UserQuotaAdmin(admin.ModelAdmin):
 
 
 @admin.register(UsageTracking)
-class UsageTrackingAdmin(ReadOnlyAdmin):
-    """Counters written only by usage_record; read-only here."""
+class UsageTrackingAdmin(BigTableAdmin, ReadOnlyAdmin):
+    """Counters written only by usage_record; read-only here. One row per user, provider,
+    model and day: a big table, so exact search (e-mail, model) and no full count."""
 
     date_hierarchy = "date"
     list_display = ["date", "user", "provider", "model", "requests_count", "tokens_input", "tokens_output", "cost_usd"]
     list_filter = ["provider"]
-    search_fields = ["user__email", "model"]
+    search_fields = ["=user__email", "=model"]
     list_select_related = ["user", "provider"]
-    show_full_result_count = False
+    sortable_by = ["date"]
+
+    def get_actions(self, request):
+        return {}
 
 
 @admin.register(CostAlert)
 class CostAlertAdmin(ReadOnlyAdmin):
-    list_display = ["triggered_at", "user", "alert_type", "period_start", "spent_usd", "limit_usd", "acknowledged"]
+    """Raised by usage_record; nothing is editable. Acknowledging is the action (it needs
+    the permission to change cost alerts: Operators and administrators)."""
+
+    list_display = [
+        "triggered_at",
+        "user",
+        "alert_type",
+        "period_start",
+        "spent_usd",
+        "limit_usd",
+        "acknowledged",
+        "acknowledged_by",
+    ]
     list_filter = ["alert_type", "acknowledged"]
-    search_fields = ["user__email"]
-    list_select_related = ["user"]
+    search_fields = ["=user__email"]
+    list_select_related = ["user", "acknowledged_by"]
     date_hierarchy = "triggered_at"
     actions = ["acknowledge"]
-
-    def has_change_permission(self, request, obj=None):
-        # Needed for the acknowledge action; there is no editable field.
-        return request.user.is_active and request.user.is_staff
 
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in self.model._meta.fields]
 
-    def save_model(self, request, obj, form, change):
-        """Nothing is editable; acknowledging is the action."""
-
-    @admin.action(description="Acknowledge the selected alerts")
+    @admin.action(description="Acknowledge the selected alerts", permissions=["workflow"])
     def acknowledge(self, request, queryset):
         count = 0
         for alert in queryset.filter(acknowledged=False).order_by("pk"):

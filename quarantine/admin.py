@@ -31,7 +31,7 @@ class ReevaluationInline(admin.TabularInline):
 class QuarantineRecordAdmin(admin.ModelAdmin):
     list_display = ["short_hash", "experiment", "review_status", "quarantined_at", "quarantined_by", "reviewed_at"]
     list_filter = ["review_status", "quarantined_at"]
-    search_fields = ["=config_hash", "reason", "=experiment__id", "experiment__name"]
+    search_fields = ["=config_hash", "reason", "=experiment__id", "experiment__name", "=id"]
     list_select_related = ["experiment", "quarantined_by"]
     date_hierarchy = "quarantined_at"
     inlines = [ReevaluationInline]
@@ -41,13 +41,16 @@ class QuarantineRecordAdmin(admin.ModelAdmin):
         return obj.config_hash[:12] + "…"
 
     def has_add_permission(self, request):
-        return False
+        return False  # records come from quarantining an experiment
 
     def has_change_permission(self, request, obj=None):
-        return False
+        return False  # content is immutable (trigger); reviews go through re-evaluations
 
     def has_delete_permission(self, request, obj=None):
-        return False
+        return False  # never deleted (trigger)
+
+    def get_actions(self, request):
+        return {}
 
 
 @admin.register(ReevaluationRequest)
@@ -56,7 +59,8 @@ class ReevaluationRequestAdmin(ServiceAdmin):
     list_filter = ["status", "created_at"]
     search_fields = ["=quarantine_record__config_hash", "reason", "=id"]
     list_select_related = ["quarantine_record", "requested_by", "approved_by"]
-    raw_id_fields = ["quarantine_record"]
+    autocomplete_fields = ["quarantine_record"]
+    date_hierarchy = "created_at"
     action_form = ReasonActionForm
     actions = ["approve", "reject", "complete_pass", "complete_fail"]
     fields = [
@@ -96,7 +100,9 @@ class ReevaluationRequestAdmin(ServiceAdmin):
     def _run(self, request, queryset, fn, done):
         self.run_service(request, fn, queryset.select_related("quarantine_record__experiment"), done=done)
 
-    @admin.action(description="Approve (four-eyes: not your own request) → record under review")
+    @admin.action(
+        description="Approve (four-eyes: not your own request) → record under review", permissions=["workflow"]
+    )
     def approve(self, request, queryset):
         self._run(
             request,
@@ -105,7 +111,7 @@ class ReevaluationRequestAdmin(ServiceAdmin):
             "Approved",
         )
 
-    @admin.action(description="Reject")
+    @admin.action(description="Reject", permissions=["workflow"])
     def reject(self, request, queryset):
         self._run(
             request,
@@ -125,10 +131,10 @@ class ReevaluationRequestAdmin(ServiceAdmin):
             f"Completed ({verdict})",
         )
 
-    @admin.action(description="Complete: passed → approved for retry, blacklist lifted")
+    @admin.action(description="Complete: passed → approved for retry, blacklist lifted", permissions=["workflow"])
     def complete_pass(self, request, queryset):
         self._complete(request, queryset, "pass")
 
-    @admin.action(description="Complete: failed → back to quarantined")
+    @admin.action(description="Complete: failed → back to quarantined", permissions=["workflow"])
     def complete_fail(self, request, queryset):
         self._complete(request, queryset, "fail")

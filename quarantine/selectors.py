@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
+from core.db.counts import DEFAULT_CAP, CappedCount, capped_counts
 from core.exceptions import NotFound
 from projects.selectors import as_uuid
-from quarantine.models import QuarantineRecord, ReevaluationRequest
+from quarantine.models import QuarantineRecord, RecordStatus, ReevaluationRequest, RequestStatus
 
 
 def _active(user) -> bool:
@@ -38,3 +39,19 @@ def reevaluation_get(*, user, pk) -> ReevaluationRequest:
         return reevaluation_list(user=user).get(pk=as_uuid(pk))
     except ReevaluationRequest.DoesNotExist:
         raise NotFound("Re-evaluation request not found.") from None
+
+
+def console_figures(*, cap: int = DEFAULT_CAP) -> dict[str, CappedCount]:
+    """The operations dashboard's v3 figures: records per review status and re-evaluation
+    requests waiting for a decision (pending) or a result (approved). One statement;
+    each count stops at `cap`."""
+    return capped_counts(
+        {
+            "quarantined": QuarantineRecord.objects.filter(review_status=RecordStatus.QUARANTINED),
+            "under_review": QuarantineRecord.objects.filter(review_status=RecordStatus.UNDER_REVIEW),
+            "approved_retry": QuarantineRecord.objects.filter(review_status=RecordStatus.APPROVED_RETRY),
+            "reevaluations_pending": ReevaluationRequest.objects.filter(status=RequestStatus.PENDING),
+            "reevaluations_approved": ReevaluationRequest.objects.filter(status=RequestStatus.APPROVED),
+        },
+        cap=cap,
+    )

@@ -17,7 +17,8 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 DOMAIN_APPS = ["accounts", "audits", "projects", "experiments", "quarantine", "providers", "production"]
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # Django's admin with the operations console as its site (console/admin_app.py).
+    "console.admin_app.ConsoleAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -30,6 +31,8 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "core",
     *DOMAIN_APPS,
+    # The operations console (dashboard, groups, pages); last, after the apps it shows.
+    "console",
 ]
 
 MIDDLEWARE = [
