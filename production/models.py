@@ -123,6 +123,8 @@ class AnalysisSession(TimestampedModel):
             # rides along in the user index so "my sessions by status" counts and the
             # per-user statistics are index-only scans.
             models.Index(fields=["user", "-created_at"], include=["status"], name="analysis_sessions_user_idx"),
+            # "My sessions with status S": the most common filtered list, and its count.
+            models.Index(fields=["user", "status", "-created_at"], name="analysis_sessions_user_st_idx"),
             models.Index(fields=["project", "-created_at"], name="analysis_sessions_project_idx"),
             models.Index(fields=["status", "-created_at"], name="analysis_sessions_status_idx"),
             models.Index(fields=["started_at"], name="analysis_sessions_started_idx"),
@@ -181,10 +183,12 @@ class AnalysisTask(TimestampedModel):
             # A session's tasks, in creation order (the session detail), and the count of
             # its open tasks when one finishes.
             models.Index(fields=["session", "created_at"], include=["status"], name="analysis_tasks_session_idx"),
-            # Duration statistics per type over a time window (tasks that ran to an end), index-only.
+            # Duration statistics per type over a time window (tasks that ran to an end),
+            # index-only; session_id lets a user's figures join their sessions without
+            # reading the table.
             models.Index(
                 fields=["finished_at"],
-                include=["type", "duration_ms"],
+                include=["type", "duration_ms", "session"],
                 name="analysis_tasks_finished_at_idx",
                 condition=models.Q(status__in=[TaskStatus.COMPLETED, TaskStatus.FAILED]),
             ),
@@ -284,10 +288,11 @@ class CodeReviewResult(UUIDModel):
         ordering = ["created_at", "id"]
         indexes = [
             models.Index(fields=["session", "created_at"], name="code_reviews_session_idx"),
-            # Score distribution per language over a time window, index-only.
+            # Score distribution per language over a time window, index-only (session_id:
+            # see analysis_tasks_finished_at_idx).
             models.Index(
                 fields=["created_at"],
-                include=["code_language", "overall_score"],
+                include=["code_language", "overall_score", "session"],
                 name="code_reviews_created_idx",
             ),
         ]

@@ -337,8 +337,8 @@ def task_update(
     )
     if not moving and not changing:
         return locked
-    if locked.is_terminal:
-        raise InvalidTransition(frm=frm, to=status if moving else frm, entity="task")
+    if locked.is_terminal and not moving:
+        raise Conflict("The task has finished: its result is final.", details={"status": frm})
     if moving and status not in TASK_MOVES[frm]:
         raise InvalidTransition(frm=frm, to=status, entity="task")
     now = timezone.now()

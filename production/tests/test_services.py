@@ -232,8 +232,11 @@ def test_task_machine_stamps_times_and_derives_duration(session, regular_user, n
     entry = new_audit(entity="analysis_task", action="transition", payload__to="completed").get()
     assert entry.payload["duration_ms"] == 2345 and entry.payload["from"] == "running"
     assert len(entry.payload["result_sha256"]) == 64 and "result" not in entry.payload
-    with pytest.raises(InvalidTransition):
+    with pytest.raises(Conflict) as exc:
         services.task_update(task=task, result={"issues": 4}, actor=regular_user)  # a finished task is final
+    assert exc.value.code == "conflict" and exc.value.details == {"status": "completed"}
+    with pytest.raises(InvalidTransition):
+        services.task_update(task=task, status="failed", actor=regular_user)
     # Repeating the move it already made changes nothing and records nothing more.
     assert services.task_update(task=task, status="completed", actor=regular_user).status == "completed"
     assert new_audit(entity="analysis_task", action="transition", payload__id=str(task.pk)).count() == 2
