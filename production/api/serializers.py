@@ -87,7 +87,9 @@ class AnalysisTaskOutput(CachedFieldsOutput, serializers.ModelSerializer):
 
 
 class AnalysisSessionDetailOutput(CachedFieldsOutput, serializers.ModelSerializer):
-    tasks = AnalysisTaskOutput(many=True, read_only=True, help_text="The session's tasks, in creation order.")
+    tasks = AnalysisTaskOutput(
+        many=True, read_only=True, source="task_list", help_text="The session's tasks, in creation order."
+    )
 
     class Meta:
         model = AnalysisSession

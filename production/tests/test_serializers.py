@@ -6,6 +6,7 @@ import pytest
 from django.utils import timezone
 from rest_framework import serializers
 
+from production import services
 from production.api.serializers import (
     AnalysisSessionDetailOutput,
     AnalysisSessionOutput,
@@ -28,8 +29,11 @@ PAIRS = [
 @pytest.mark.django_db
 def test_fast_rendering_equals_drf_rendering(project, regular_user, provider):
     session = make_session(regular_user, project, provider=provider, metadata={"pr": 1, "labels": ["a"]})
-    make_task(session, status="running")
+    running = make_task(session, status="running")
     make_task(session, type="ai")
+    for result in (["a", 1, None], "plain text", {"nested": {"x": [1.5, True]}}):
+        services.task_update(task=running, result=result, actor=regular_user)
+        assert session_detail(user=regular_user, pk=session.pk).task_list[0].result == result
     make_artifact(session, expires_at=timezone.now() + timedelta(days=1), metadata={"pages": 3})
     make_review(session, overall_score="99.99", analysis_time_ms=None, model_used="m")
     make_session(regular_user, project, status="cancelled")
@@ -46,4 +50,10 @@ def test_fast_rendering_equals_drf_rendering(project, regular_user, provider):
     fast = AnalysisSessionDetailOutput(detail).data
     generic = serializers.ModelSerializer.to_representation(AnalysisSessionDetailOutput(detail), detail)
     assert dict(fast) == dict(generic) and len(fast["tasks"]) == 2
+    empty = make_session(regular_user, project)
+    detail = session_detail(user=regular_user, pk=empty.pk)
+    assert AnalysisSessionDetailOutput(detail).data["tasks"] == []
+    assert dict(AnalysisSessionOutput(detail).data) == dict(
+        AnalysisSessionOutput(AnalysisSession.objects.get(pk=empty.pk)).data
+    )
     assert checked >= 6
