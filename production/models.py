@@ -118,18 +118,18 @@ class AnalysisSession(TimestampedModel):
         db_table = "analysis_sessions"
         ordering = ["-created_at", "-id"]
         indexes = [
-            # Lists show newest first under a filter on one of these columns: each index
-            # carries created_at, so a page is read in order without a sort. The status
-            # rides along in the user index so "my sessions by status" counts and the
-            # per-user statistics are index-only scans.
-            models.Index(fields=["user", "-created_at"], include=["status"], name="analysis_sessions_user_idx"),
+            # Lists show newest first (created_at, then id) under a filter on one of these
+            # columns: each index carries the whole order, so a page is read in order
+            # without a sort. The user index also yields a user's session ids and
+            # statuses without the table (per-user statistics, counts).
+            models.Index(fields=["user", "-created_at", "-id"], include=["status"], name="analysis_sessions_user_idx"),
             # "My sessions with status S": the most common filtered list, and its count.
-            models.Index(fields=["user", "status", "-created_at"], name="analysis_sessions_user_st_idx"),
-            models.Index(fields=["project", "-created_at"], name="analysis_sessions_project_idx"),
-            models.Index(fields=["status", "-created_at"], name="analysis_sessions_status_idx"),
+            models.Index(fields=["user", "status", "-created_at", "-id"], name="analysis_sessions_user_st_idx"),
+            models.Index(fields=["project", "-created_at", "-id"], name="analysis_sessions_project_idx"),
+            models.Index(fields=["status", "-created_at", "-id"], name="analysis_sessions_status_idx"),
             models.Index(fields=["started_at"], name="analysis_sessions_started_idx"),
             # Unfiltered lists and the sessions-per-day statistics (index-only).
-            models.Index(fields=["-created_at"], include=["status"], name="analysis_sessions_created_idx"),
+            models.Index(fields=["-created_at", "-id"], include=["status"], name="analysis_sessions_created_idx"),
             models.Index(fields=["provider"], name="analysis_sessions_provider_idx"),
         ]
         constraints = [
@@ -184,12 +184,13 @@ class AnalysisTask(TimestampedModel):
             # its open tasks when one finishes.
             models.Index(fields=["session", "created_at"], include=["status"], name="analysis_tasks_session_idx"),
             # Duration statistics per type over a time window (tasks that ran to an end),
-            # index-only; session_id lets a user's figures join their sessions without
-            # reading the table.
+            # index-only: a scan for the four types returns the window's rows grouped by
+            # type, so no sort precedes the per-type percentiles; session_id lets a user's
+            # figures join their sessions without reading the table.
             models.Index(
-                fields=["finished_at"],
-                include=["type", "duration_ms", "session"],
-                name="analysis_tasks_finished_at_idx",
+                fields=["type", "finished_at"],
+                include=["duration_ms", "session"],
+                name="analysis_tasks_duration_idx",
                 condition=models.Q(status__in=[TaskStatus.COMPLETED, TaskStatus.FAILED]),
             ),
         ]
@@ -289,7 +290,7 @@ class CodeReviewResult(UUIDModel):
         indexes = [
             models.Index(fields=["session", "created_at"], name="code_reviews_session_idx"),
             # Score distribution per language over a time window, index-only (session_id:
-            # see analysis_tasks_finished_at_idx).
+            # see analysis_tasks_duration_idx).
             models.Index(
                 fields=["created_at"],
                 include=["code_language", "overall_score", "session"],

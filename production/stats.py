@@ -37,21 +37,18 @@ WHERE s.created_at >= %(start)s AND s.created_at < %(end)s {scope}
 GROUP BY 1, 2
 """
 
-# One pass with a FILTER per type rather than GROUP BY type: an ordered-set aggregate
-# cannot be hashed, so grouping would first sort every row of the window by type.
-_TASKS_SQL = (
-    "SELECT "
-    + ",\n       ".join(
-        f"count(*) FILTER (WHERE t.type = '{kind}'), avg(t.duration_ms) FILTER (WHERE t.type = '{kind}'), "
-        f"percentile_cont(ARRAY[0.5, 0.95]) WITHIN GROUP (ORDER BY t.duration_ms) FILTER (WHERE t.type = '{kind}')"
-        for kind in TaskType.values
-    )
-    + """
+# `type IN (every type)` is no filter (a CHECK constraint allows no other value): it lets
+# the scan of analysis_tasks_duration_idx return the window's rows grouped by type, so
+# the per-type percentiles need no sort of the whole window first.
+_TASKS_SQL = f"""
+SELECT t.type, count(*), avg(t.duration_ms),
+       percentile_cont(ARRAY[0.5, 0.95]) WITHIN GROUP (ORDER BY t.duration_ms)
 FROM analysis_tasks t
-WHERE t.status IN ('completed', 'failed') AND t.finished_at >= %(start)s AND t.finished_at < %(end)s
-  {scope}
+WHERE t.type IN ({", ".join(f"'{kind}'" for kind in TaskType.values)})
+  AND t.status IN ('completed', 'failed') AND t.finished_at >= %(start)s AND t.finished_at < %(end)s
+  {{scope}}
+GROUP BY t.type
 """
-)
 
 _BUCKETS = ",\n       ".join(
     f"count(*) FILTER (WHERE LEAST(width_bucket(r.overall_score, 0, 100, {SCORE_BUCKETS}), {SCORE_BUCKETS}) = {i})"
@@ -136,7 +133,7 @@ def session_statistics(
         cursor.execute(_SESSIONS_SQL.format(scope=session_scope), params)
         session_rows = cursor.fetchall()
         cursor.execute(_TASKS_SQL.format(scope=child_scope.format(alias="t")), params)
-        task_row = cursor.fetchone()
+        task_rows = cursor.fetchall()
         cursor.execute(_REVIEWS_SQL.format(scope=child_scope.format(alias="r")), params)
         review_rows = cursor.fetchall()
 
@@ -150,9 +147,10 @@ def session_statistics(
         by_status = {status: counts.get(status, 0) for status in SessionStatus.values}
         sessions.append({"day": day, "total": sum(by_status.values()), "by_status": by_status})
 
+    durations = {row[0]: row[1:] for row in task_rows}
     tasks = []
-    for index, kind in enumerate(TaskType.values):
-        count, mean, percentiles = task_row[3 * index : 3 * index + 3]
+    for kind in TaskType.values:
+        count, mean, percentiles = durations.get(kind, (0, None, None))
         p50, p95 = percentiles or (None, None)
         tasks.append(
             {"type": kind, "count": count, "mean_ms": _round(mean), "p50_ms": _round(p50), "p95_ms": _round(p95)}
