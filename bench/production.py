@@ -4,7 +4,7 @@ the statistics endpoint through gunicorn on loopback, with ≥ 200,000 analysis 
 
 Each figure is compared with a raw-SQL floor measured in the same run on a plain psycopg
 connection: the same session and task queries (detail), the same count and page
-(lists), the same three aggregate queries (statistics).
+(lists), the same four aggregate queries (statistics).
 
 The bulk data is generated in SQL (INSERT ... SELECT generate_series), once: a later run
 finds it and skips loading. Sessions spread over the last 400 days (≈ 500 a day, so the
@@ -198,7 +198,7 @@ def interleaved(calls: dict, n: int, warmup: int = 10) -> dict[str, dict]:
 
 
 def _floor_statistics(floor, user_id=None):
-    """The statistics endpoint's three queries (production.stats), for everyone or one user,
+    """The statistics endpoint's four queries (production.stats), for everyone or one user,
     unprepared like Django's (a custom plan for the window each time)."""
     from production import stats
 
@@ -214,6 +214,7 @@ def _floor_statistics(floor, user_id=None):
         stats._SESSIONS_SQL.format(scope=scope),
         stats._TASKS_SQL.format(scope=child.format(alias="t")),
         stats._REVIEWS_SQL.format(scope=child.format(alias="r")),
+        stats._SCORE_BUCKETS_SQL.format(scope=child.format(alias="r")),
     ]
 
     def run():

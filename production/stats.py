@@ -8,6 +8,8 @@ admin's statistics page.
 - code-review scores per language (count, mean, median, min, max, and a histogram of ten
   buckets of width 10; 100 falls in the last one) of the results created in the window.
 
+Four queries; each reads the window's slice of one covering index.
+
 The window defaults to the last DEFAULT_WINDOW_DAYS days (today included) and may span at
 most MAX_WINDOW_DAYS days, so one request reads a bounded slice of each table, through
 indexes that hold every column it needs (index-only scans; see production.models).
@@ -50,19 +52,23 @@ WHERE t.type IN ({", ".join(f"'{kind}'" for kind in TaskType.values)})
 GROUP BY t.type
 """
 
-_BUCKETS = ",\n       ".join(
-    f"count(*) FILTER (WHERE LEAST(width_bucket(r.overall_score, 0, 100, {SCORE_BUCKETS}), {SCORE_BUCKETS}) = {i})"
-    for i in range(1, SCORE_BUCKETS + 1)
-)
-
-_REVIEWS_SQL = f"""
+_REVIEWS_SQL = """
 SELECT r.code_language, count(*), avg(r.overall_score), min(r.overall_score), max(r.overall_score),
-       percentile_cont(0.5) WITHIN GROUP (ORDER BY r.overall_score),
-       {_BUCKETS}
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY r.overall_score)
 FROM code_review_results r
-WHERE r.created_at >= %(start)s AND r.created_at < %(end)s {{scope}}
+WHERE r.created_at >= %(start)s AND r.created_at < %(end)s {scope}
 GROUP BY r.code_language
 ORDER BY count(*) DESC, r.code_language
+"""
+
+# The histogram is its own (hashed) grouping: as ten FILTERed counts beside the median it
+# cost three times the rest of the query.
+_SCORE_BUCKETS_SQL = f"""
+SELECT r.code_language, LEAST(width_bucket(r.overall_score::float8, 0, 100, {SCORE_BUCKETS}), {SCORE_BUCKETS}),
+       count(*)
+FROM code_review_results r
+WHERE r.created_at >= %(start)s AND r.created_at < %(end)s {{scope}}
+GROUP BY 1, 2
 """
 
 
@@ -136,6 +142,8 @@ def session_statistics(
         task_rows = cursor.fetchall()
         cursor.execute(_REVIEWS_SQL.format(scope=child_scope.format(alias="r")), params)
         review_rows = cursor.fetchall()
+        cursor.execute(_SCORE_BUCKETS_SQL.format(scope=child_scope.format(alias="r")), params)
+        bucket_counts = {(language, bucket): count for language, bucket, count in cursor.fetchall()}
 
     per_day: dict[date, dict[str, int]] = {}
     for day, status, count in session_rows:
@@ -158,7 +166,8 @@ def session_statistics(
 
     width = 100 // SCORE_BUCKETS
     reviews = []
-    for language, count, mean, low, high, median, *buckets in review_rows:
+    for language, count, mean, low, high, median in review_rows:
+        buckets = [bucket_counts.get((language, i), 0) for i in range(1, SCORE_BUCKETS + 1)]
         reviews.append(
             {
                 "language": language,
