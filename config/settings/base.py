@@ -257,6 +257,11 @@ SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
     "ApprovalStatusEnum": "experiments.models.PromotionStatus",
     "BlacklistReviewStatusEnum": "experiments.models.ReviewStatus",
     "QuarantineReviewStatusEnum": "quarantine.models.RecordStatus",
+    # The production zone's status and type fields.
+    "AnalysisSessionStatusEnum": "production.models.SessionStatus",
+    "AnalysisTaskStatusEnum": "production.models.TaskStatus",
+    "AnalysisTaskTypeEnum": "production.models.TaskType",
+    "ArtifactTypeEnum": "production.models.ArtifactType",
 }
 
 # Throttle counters and other short-lived state. The default is per process; with several
