@@ -167,6 +167,7 @@ def _bulk_load(target_rows: int, report) -> int:
         partitions.ensure_partition(month)
         month = partitions.add_months(month, 1)
     raw = raw_connection()
+    raw.execute("SET statement_timeout = 0")  # one long COPY, not a request
     entities = ["experiment", "project", "user", "provider_key", "session", "promotion"]
     actions = ["create", "update", "transition", "approve", "login", "delete"]
     with raw.transaction():
