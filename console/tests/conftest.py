@@ -110,6 +110,31 @@ def world(make_user, regular_user, admin_user, superadmin, project):
     quota, _ = providers.quota_set(user=regular_user, actor=admin_user, daily_cost_limit=Decimal("1"))
     providers.usage_record(user=regular_user, provider=provider, model="gpt-console", tokens_input=900, tokens_output=0)
 
+    # Production: a session with a finished task, an artifact and a review.
+    from production import services as production
+
+    analysis = production.session_create(project=project, actor=regular_user)
+    task = production.task_create(session=analysis, type="static", actor=regular_user)
+    production.task_update(task=task, status="running", actor=regular_user)
+    production.task_update(task=task, status="completed", result={"findings": 2}, actor=regular_user)
+    production.artifact_create(
+        session=analysis,
+        actor=regular_user,
+        type="report",
+        s3_uri="s3://reports/console/report.json",
+        sha256="a" * 64,
+        size_bytes=2048,
+    )
+    production.code_review_create(
+        session=analysis,
+        actor=regular_user,
+        code_language="python",
+        code_length=120,
+        overall_score=Decimal("87.5"),
+        vulnerabilities_count=1,
+        issues_count=3,
+    )
+
     # Audits: a verification run, and a statistics row (the sequencer keeps them; in a
     # test transaction nothing is sealed).
     verification_record(result=VerifyResult(checked=0), source="test")
@@ -141,6 +166,7 @@ def world(make_user, regular_user, admin_user, superadmin, project):
     }
     secrets.discard("")
     return {
+        "analysis": analysis,
         "totp_user": totp_user,
         "promotion": promotion,
         "evaluating": evaluating,

@@ -78,10 +78,17 @@ def test_the_dashboard_shows_what_needs_attention(superuser_console, world, regu
     assert 'href="/admin/experiments/promotion/?status__exact=pending"' in page
 
 
-def test_production_shows_no_data_until_its_models_exist(superuser_console, world):
+def test_production_card_counts_sessions_and_tasks_by_status(superuser_console, world, project, regular_user):
+    from production import services as production
+
+    session = production.session_create(project=project, actor=regular_user)
+    production.task_create(session=session, type="static", actor=regular_user)
     card = _cards(superuser_console.get(reverse("admin:index")))["production"]
-    assert card["no_data"] is True
-    assert "No data yet" in superuser_console.get(reverse("admin:index")).content.decode()
+    assert not card.get("no_data")
+    groups = {group["title"]: {label: int(count) for label, count, _, _ in group["rows"]} for group in card["groups"]}
+    sessions = next(rows for title, rows in groups.items() if "session" in title.lower())
+    tasks = next(rows for title, rows in groups.items() if "task" in title.lower())
+    assert sum(sessions.values()) >= 1 and sum(tasks.values()) >= 1
 
 
 def _more_data(project, regular_user, make_user, admin_user, n=4):
@@ -122,7 +129,7 @@ def test_the_dashboard_costs_a_fixed_number_of_queries(
     assert len(after) == len(before), [q["sql"][:120] for q in after.captured_queries]
     # The request's session and user, Django's "recent actions", then the cards:
     # accounts 1, experiments 1, quarantine 1, spend 3, providers 1, audit chain 3, partitions 1.
-    assert len(after) <= 14, [q["sql"][:120] for q in after.captured_queries]
+    assert len(after) <= 15, [q["sql"][:120] for q in after.captured_queries]
     assert len(_cards(response)["providers"]["board"].attention) >= 1
     for query in after.captured_queries:
         sql = query["sql"].lower()
@@ -136,7 +143,7 @@ def test_an_auditors_dashboard_costs_a_fixed_number_of_queries_too(auditor, cons
         response = console.get(reverse("admin:index"))
     assert response.status_code == 200
     # Two more than a superuser: the auditor's permissions (user's and groups').
-    assert len(queries) <= 16
+    assert len(queries) <= 17
 
 
 def test_the_cards_follow_permissions(make_user, console_for, world):
@@ -147,12 +154,21 @@ def test_the_cards_follow_permissions(make_user, console_for, world):
     group.permissions.add(Permission.objects.get(codename="view_costalert"))
     staff.groups.add(group)
     cards = _cards(console_for(staff).get(reverse("admin:index")))
-    assert set(cards) == {"spend", "production"}
+    assert set(cards) == {"spend"}
 
 
 def test_an_auditor_sees_every_card(auditor, console_for, world):
     cards = _cards(console_for(auditor).get(reverse("admin:index")))
-    assert {"accounts", "experiments", "quarantine", "spend", "providers", "audit_chain", "partitions"} <= set(cards)
+    assert {
+        "accounts",
+        "experiments",
+        "production",
+        "quarantine",
+        "spend",
+        "providers",
+        "audit_chain",
+        "partitions",
+    } <= set(cards)
 
 
 def test_a_broken_verification_turns_the_chain_card_red(superuser_console, world):
