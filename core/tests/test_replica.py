@@ -54,6 +54,9 @@ def replica():
     if where is None:
         pytest.skip("no local streaming replica (make test starts one with scripts/replica.sh)")
     sock, port = where
+    started = subprocess.run([str(ROOT / "scripts/replica.sh"), "start"], capture_output=True, text=True, check=False)
+    if started.returncode != 0:
+        pytest.skip(f"the local replica does not start: {started.stderr[-300:]}")
     state = {"conn": _replica_connect(sock, port), "socket": sock, "port": port}
     yield state
     # Leave the replica running and replaying, whatever the test did to it.

@@ -7,10 +7,14 @@ editor creates each new table inside its app's schema. Everything else (FKs acro
 schemas, indexes, flush, introspection) then works unchanged.
 """
 
+import functools
 from datetime import UTC
 
+import psycopg.adapt
+import psycopg.types.datetime
 from django.conf import settings
 from django.db.backends.postgresql import base, operations, schema
+from django.utils.asyncio import async_unsafe
 
 
 def app_schemas() -> list[str]:
@@ -54,12 +58,44 @@ class DatabaseOperations(operations.DatabaseOperations):
 _SETTING_OPTIONS = {"statement_timeout_ms": "statement_timeout", "lock_timeout_ms": "lock_timeout"}
 
 
+@functools.lru_cache
+def _utc_adapters(template):
+    """Django's adapters, with psycopg's own C timestamptz loader instead of Django's
+    pure-Python subclass. With USE_TZ and the UTC time zone Django sets the session to
+    UTC, so psycopg already returns datetimes in datetime.timezone.utc — what Django's
+    loader produces by re-stamping every value, at about a sixth of the cost (some 11 µs
+    saved per timestamp fetched: most of a 50-row list page's fetch time)."""
+    adapters = psycopg.adapt.AdaptersMap(template)
+    adapters.register_loader("timestamptz", psycopg.types.datetime.TimestamptzLoader)
+    return adapters
+
+
 class DatabaseWrapper(base.DatabaseWrapper):
     SchemaEditorClass = DatabaseSchemaEditor
     ops_class = DatabaseOperations
 
+    @property
+    def _fast_utc_timestamps(self) -> bool:
+        return bool(settings.USE_TZ) and self.timezone_name == "UTC"
+
+    @async_unsafe
+    def create_cursor(self, name=None):
+        if not self._fast_utc_timestamps:
+            return super().create_cursor(name)
+        # Django's create_cursor, minus its per-cursor check of the timestamptz loader's
+        # time zone: the connection's loader (see _utc_adapters) already yields UTC.
+        if name:
+            if self.settings_dict["OPTIONS"].get("server_side_binding") is not True:
+                return base.ServerSideCursor(
+                    self.connection, name=name, scrollable=False, withhold=self.connection.autocommit
+                )
+            return self.connection.cursor(name, scrollable=False, withhold=self.connection.autocommit)
+        return self.connection.cursor()
+
     def get_connection_params(self):
         params = super().get_connection_params()
+        if self._fast_utc_timestamps and "context" in params:
+            params["context"] = _utc_adapters(params["context"])
         server_settings = [f"-c search_path={search_path()}"]
         for key, name in _SETTING_OPTIONS.items():
             value = params.pop(key, None)
