@@ -21,7 +21,20 @@ REPLICA_PARENT="${DATA_PARENT}-replica"
 REPLICA_DATA="$REPLICA_PARENT/data"
 REPLICA_FILE="$ROOT/.local-replica.env"
 
+SLOT="tristate_replica"
 pgctl() { "${RUN_AS[@]}" "$BINDIR/pg_ctl" -D "$REPLICA_DATA" "$@"; }
+primary_sql() { "${RUN_AS[@]}" "$BINDIR/psql" -h "$SOCK_DIR" -p "$PG_PORT" -U postgres -d postgres -Atq -c "$1"; }
+drop_slot() {
+  primary_sql "SELECT pg_drop_replication_slot('$SLOT') FROM pg_replication_slots WHERE slot_name = '$SLOT' AND NOT active" \
+    >/dev/null 2>&1 || true
+}
+base_backup() {
+  drop_slot
+  # A replication slot keeps the primary's WAL until the replica has it, so a replica
+  # stopped for a while catches up instead of finding its WAL recycled.
+  "${RUN_AS[@]}" "$BINDIR/pg_basebackup" -h "$PRIMARY_SOCK" -p "$PG_PORT" -U postgres \
+      -D "$REPLICA_DATA" -R -X stream --checkpoint=fast --create-slot --slot="$SLOT" >&2
+}
 
 case "$ACTION" in
   stop)
@@ -32,6 +45,7 @@ case "$ACTION" in
   destroy)
     if [[ -f "$REPLICA_DATA/postmaster.pid" ]]; then pgctl stop -m immediate -w >&2 || true; fi
     rm -rf "$REPLICA_PARENT" "$REPLICA_FILE"
+    drop_slot
     exit 0 ;;
   start) ;;
   *) log "unknown action: $ACTION"; exit 2 ;;
@@ -46,11 +60,19 @@ mkdir -p "$REPLICA_PARENT" "$REPLICA_SOCK"
 chmod 0700 "$REPLICA_PARENT" "$REPLICA_SOCK"
 if [[ ${#RUN_AS[@]} -gt 0 ]]; then chown postgres: "$REPLICA_PARENT" "$REPLICA_SOCK"; fi
 
+# A replica whose WAL the primary no longer has (made before slots, or the slot was
+# dropped) can never catch up: start it afresh.
+if [[ -s "$REPLICA_DATA/PG_VERSION" ]] && tail -n 20 "$REPLICA_PARENT/server.log" 2>/dev/null \
+    | grep -q "has already been removed"; then
+  log "the replica fell behind the primary's WAL: taking a fresh base backup"
+  if [[ -f "$REPLICA_DATA/postmaster.pid" ]]; then pgctl stop -m immediate -w >&2 || true; fi
+  rm -rf "$REPLICA_DATA" "$REPLICA_PARENT/server.log"
+fi
+
 if [[ ! -s "$REPLICA_DATA/PG_VERSION" ]]; then
   log "taking a base backup of the primary into $REPLICA_DATA"
   # -R writes standby.signal and primary_conninfo: the copy starts as a streaming replica.
-  "${RUN_AS[@]}" "$BINDIR/pg_basebackup" -h "$PRIMARY_SOCK" -p "$PG_PORT" -U postgres \
-      -D "$REPLICA_DATA" -R -X stream --checkpoint=fast >&2
+  base_backup
 fi
 
 start_replica() {
@@ -66,8 +88,7 @@ if ! pgctl status >/dev/null 2>&1; then
     # the old copy: take a fresh one.
     log "the replica did not start; taking a fresh base backup"
     rm -rf "$REPLICA_DATA"
-    "${RUN_AS[@]}" "$BINDIR/pg_basebackup" -h "$PRIMARY_SOCK" -p "$PG_PORT" -U postgres \
-        -D "$REPLICA_DATA" -R -X stream --checkpoint=fast >&2
+    base_backup
     start_replica
   fi
 fi
