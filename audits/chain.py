@@ -61,12 +61,20 @@ _refused_ids: set[int] = set()
 
 
 def chain_head(cursor) -> tuple[int, str]:
-    """(chain_seq, signature) of the newest sealed entry, or (0, GENESIS)."""
+    """(chain_seq, signature) of the newest sealed entry, or (0, GENESIS), read from the
+    log itself (verification and checkpoints; the sequencer reads its head row)."""
     cursor.execute(
         "SELECT chain_seq, signature FROM audits.audit_log WHERE chain_seq IS NOT NULL ORDER BY chain_seq DESC LIMIT 1"
     )
     row = cursor.fetchone()
     return (row[0], row[1]) if row else (0, signing.GENESIS)
+
+
+def _sequencer_head(cursor) -> tuple[int, str]:
+    """The head as the sequencer left it (audits.audit_chain_head, migration 0005)."""
+    cursor.execute("SELECT chain_seq, signature FROM audits.audit_chain_head")
+    row = cursor.fetchone()
+    return (row[0], row[1]) if row else chain_head(cursor)
 
 
 def _seal_batch(cursor, batch_size: int) -> int:
@@ -80,7 +88,7 @@ def _seal_batch(cursor, batch_size: int) -> int:
     if not rows:
         return 0
     key = signing.signing_key()
-    seq, prev = chain_head(cursor)
+    seq, prev = _sequencer_head(cursor)
     per_partition: dict[str, list[tuple]] = defaultdict(list)
     counts: Counter = Counter()
     refused = 0
@@ -111,6 +119,8 @@ def _seal_batch(cursor, batch_size: int) -> int:
         sealed = cursor.fetchone()[0]
         if sealed != len(items):
             raise RuntimeError(f"audit sequencer sealed {sealed} of {len(items)} entries in {part}")
+    if per_partition:
+        cursor.execute("SELECT audits.audit_log_seal_head(%s, %s)", [seq, prev])
     if counts:
         days, entities, actions, numbers = (
             list(col) for col in zip(*((*k, n) for k, n in counts.items()), strict=True)
@@ -202,9 +212,10 @@ class _SealerThread:
                 try:
                     close_old_connections()
                     chain_pending(linger=window)
-                except Exception:  # entries stay pending; the next wake-up retries
-                    logger.exception("audit sealer thread: sealing failed; will retry")
+                except Exception:  # entries stay pending; retry after a pause, not in a tight loop
+                    logger.exception("audit sealer thread: sealing failed; will retry in %.0f s", idle)
                     connection.close()
+                    time.sleep(idle)
         finally:
             connection.close()
 

@@ -114,6 +114,7 @@ def grant_statements(conn, *, app_role: str, owner_role: str) -> list[str]:
     for function in (
         "audits.audit_log_ensure_partition(date)",
         "audits.audit_log_seal(text, bigint[], bigint[], text[], text[])",
+        "audits.audit_log_seal_head(bigint, text)",
     ):
         out.append(f"REVOKE EXECUTE ON FUNCTION {function} FROM PUBLIC")
         out.append(f"GRANT EXECUTE ON FUNCTION {function} TO {app}")
