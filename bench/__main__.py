@@ -68,6 +68,9 @@ def main(argv: list[str]) -> int:
         reports.append(report)
     machine["load_1m_after"] = round(os.getloadavg()[0], 2)
     print("\n" + summary_table(reports))
+    if argv:  # a partial run keeps its per-section files; latest.json is the full run's
+        print(f"machine: {machine}")
+        return 1 if failures else 0
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     latest = {
         "machine": machine,

@@ -175,8 +175,10 @@ async def _client(n: int, base: str, data: dict, deadline: float, stats, counter
                 )
             elif pick < 0.88:
                 await call("GET /me/quota", "GET", "/api/v1/me/quota", headers=me)
-            elif pick < 0.93:
+            elif pick < 0.90:
                 await call("GET /providers/", "GET", "/api/v1/providers/", headers=me)
+            elif pick < 0.93:
+                await _analysis(call, me, project, rng)
             elif pick < 0.96:
                 r = await call(
                     "POST /auth/register",
@@ -192,6 +194,48 @@ async def _client(n: int, base: str, data: dict, deadline: float, stats, counter
                     counters["registered"] += 1
             else:
                 await call("GET /healthz", "GET", "/healthz")
+
+
+async def _analysis(call, me, project, rng) -> None:
+    """An analysis session through its life: create, two tasks run and finish, a review."""
+    r = await call(
+        "POST /analysis-sessions/",
+        "POST",
+        "/api/v1/analysis-sessions/",
+        headers=me,
+        json={"project": str(project.pk), "metadata": {"repo": "soak"}},
+    )
+    if r.status_code != 201:
+        return
+    session = r.json()["id"]
+    tasks = []
+    for kind in ("static", "ai"):
+        t = await call(
+            "POST /analysis-sessions/{id}/tasks/",
+            "POST",
+            f"/api/v1/analysis-sessions/{session}/tasks/",
+            headers=me,
+            json={"type": kind},
+        )
+        if t.status_code == 201:
+            tasks.append(t.json()["id"])
+    for task in tasks:
+        for status in ("running", rng.choice(["completed", "completed", "failed"])):
+            await call(
+                "PATCH /analysis-sessions/{id}/tasks/{id}",
+                "PATCH",
+                f"/api/v1/analysis-sessions/{session}/tasks/{task}/",
+                headers=me,
+                json={"status": status},
+            )
+    await call(
+        "POST /analysis-sessions/{id}/code-reviews/",
+        "POST",
+        f"/api/v1/analysis-sessions/{session}/code-reviews/",
+        headers=me,
+        json={"code_language": "python", "code_length": 100, "overall_score": "80"},
+    )
+    await call("GET /analysis-sessions/{id}/", "GET", f"/api/v1/analysis-sessions/{session}/", headers=me)
 
 
 async def _drive(base: str, data: dict) -> tuple[dict, dict]:
