@@ -1342,13 +1342,13 @@ def user_settings_import(*, items: list[tuple], actor, context: dict | None = No
                 """
                 UPDATE users SET settings = (r->1) || users.settings, updated_at = %s
                 FROM jsonb_array_elements(%s::jsonb) AS r WHERE users.id = (r->>0)::uuid
-                RETURNING users.id
+                RETURNING users.id::text
                 """,
                 [timezone.now(), bulk.json_rows([[v[1], v[3]] for v in valid])],
             )
             updated = {row[0] for row in cursor.fetchall()}
         for index, user_id, _, _ in valid:
-            results[index] = bulk.created(user_id) if user_id in updated else bulk.refused("no such user")
+            results[index] = bulk.created(user_id) if str(user_id) in updated else bulk.refused("no such user")
     done = [str(r.id) for r in results if r.ok]
     if done:
         audit_record(

@@ -121,7 +121,7 @@ def _floor(export: Path) -> float:
     started = time.monotonic()
     with raw_connection() as conn:
         conn.execute("DROP TABLE IF EXISTS legacy_floor")
-        conn.execute("CREATE UNLOGGED TABLE legacy_floor (file text, line int, raw jsonb)")
+        conn.execute("CREATE UNLOGGED TABLE legacy_floor (file text, line int, raw text)")
         with conn.cursor() as cur, cur.copy("COPY legacy_floor (file, line, raw) FROM STDIN") as copy:
             for path in files:
                 if path.name in ("expect.json", "manifest.json"):

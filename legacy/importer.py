@@ -21,6 +21,7 @@ only itself (rejected with the database's reason).
 
 from __future__ import annotations
 
+import json
 import queue
 import sys
 import threading
@@ -31,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from django.db import DataError, IntegrityError, connection, transaction
+from django.db import DataError, IntegrityError, connection, reset_queries, transaction
 from tqdm import tqdm
 
 from core import bulk
@@ -121,6 +122,7 @@ class Options:
     fernets: object = None
     progress: bool = True
     sort_run_bytes: int | None = None
+    read_ahead: bool = True  # prepare the next batch in a thread while this one is written
 
 
 @dataclass
@@ -160,6 +162,10 @@ def _ahead(chunks: Iterator[_Chunk], depth: int = 2) -> Iterator[_Chunk]:
             q.put(exc)
 
     worker = threading.Thread(target=produce, name="import_legacy-reader", daemon=True)
+    # The writing thread mostly waits for the database; when an answer arrives it should
+    # get the interpreter back at once, not after the reader's 5 ms time slice.
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(min(interval, 0.0005))
     worker.start()
     try:
         while True:
@@ -170,6 +176,7 @@ def _ahead(chunks: Iterator[_Chunk], depth: int = 2) -> Iterator[_Chunk]:
                 raise item
             yield item
     finally:
+        sys.setswitchinterval(interval)
         stop.set()
         while worker.is_alive():
             try:
@@ -254,15 +261,15 @@ class Importer:
             chunk.sub_read += inner
             if rec.error is not None:
                 chunk.rejects.append((rec, rec.error, inner))
-                continue
-            try:
-                item = kind.prepare(rec, self.ctx)
-            except Reject as exc:
-                chunk.rejects.append((rec, exc.reason, inner))
-                continue
-            item.sub = inner
-            chunk.items.append(item)
-            if len(chunk.items) >= batch_size:
+            else:
+                try:
+                    item = kind.prepare(rec, self.ctx)
+                except Reject as exc:
+                    chunk.rejects.append((rec, exc.reason, inner))
+                else:
+                    item.sub = inner
+                    chunk.items.append(item)
+            if len(chunk.items) + len(chunk.rejects) >= batch_size:
                 yield chunk
                 chunk = _Chunk()
         if chunk.read:
@@ -273,17 +280,18 @@ class Importer:
         sub = self.report.rows.get(kind.sub_name) if kind.sub_name else None
         batch_size = min(self.o.batch_size, kind.batch_cap or self.o.batch_size)
         pending: list[Item] = []
-        for chunk in _ahead(self._chunks(kind, batch_size)):
+        chunks = self._chunks(kind, batch_size)
+        for chunk in _ahead(chunks) if self.o.read_ahead else chunks:
             counts.read += chunk.read
             if sub is not None:
                 sub.read += chunk.sub_read
             for rec, reason, inner in chunk.rejects:
                 self._reject(kind, rec, reason, inner)
             pending.extend(chunk.items)
-            if len(pending) >= batch_size:
-                pending = self._flush(kind, pending)
+            while len(pending) >= batch_size:
+                pending = self._flush(kind, pending[:batch_size]) + pending[batch_size:]
         while pending:
-            pending = self._flush(kind, pending)
+            pending = self._flush(kind, pending[:batch_size]) + pending[batch_size:]
         if self.rejects:
             self.rejects.flush()
 
@@ -300,11 +308,13 @@ class Importer:
         self.ctx.batch_first, self.ctx.batch_last = items[0].rec.source, items[-1].rec.source
         try:
             with transaction.atomic():
-                self._durability()
+                self._batch_settings()
                 outcomes, deferred = self._apply(kind, items)
         except REFUSALS:
             outcomes, deferred = self._one_by_one(kind, items)
         self._account(kind, items, outcomes)
+        # With DEBUG on, Django keeps every statement (and these are large): not here.
+        reset_queries()
         return deferred
 
     def _one_by_one(self, kind: Kind, items: list[Item]) -> tuple[list, list[Item]]:
@@ -314,7 +324,7 @@ class Importer:
             self.ctx.batch_first = self.ctx.batch_last = item.rec.source
             try:
                 with transaction.atomic():
-                    self._durability()
+                    self._batch_settings()
                     result, later = self._apply(kind, [item])
             except REFUSALS as exc:
                 message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -323,13 +333,19 @@ class Importer:
             deferred.extend(later)
         return outcomes, deferred
 
-    def _durability(self) -> None:
-        """Batches commit without waiting for their WAL flush (synchronous_commit off):
-        a commit costs no disk round trip, and a crash of the database server can only
-        lose the last fraction of a second of whole batches, which the next run imports
-        again (the legacy-id map goes with them). Never a partial batch."""
+    def _batch_settings(self) -> None:
+        """Settings of a batch's transaction.
+
+        synchronous_commit off: a commit does not wait for its WAL flush. A crash of the
+        database server can lose the last fraction of a second of whole batches, which the
+        next run imports again (their legacy-id map rows go with them); never a partial one.
+
+        enable_seqscan off: every statement of a batch is an index lookup (legacy keys,
+        e-mails, ids, unique constraints). The tables grow from nothing to millions of rows
+        during one run, faster than statistics follow, and with stale statistics the
+        planner scans the whole legacy-id map for each batch's keys (seconds per batch)."""
         with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL synchronous_commit TO off")
+            cursor.execute("SET LOCAL synchronous_commit TO off; SET LOCAL enable_seqscan TO off")
 
     def _apply(self, kind: Kind, items: list[Item]) -> tuple[list, list[Item]]:
         known = self._known(kind, [it.key for it in items])
@@ -391,8 +407,9 @@ class Importer:
     def _known(self, kind: Kind, keys: list[str]) -> dict[str, tuple[str, str]]:
         with connection.cursor() as cursor:
             cursor.execute(
-                "SELECT key, digest, source FROM legacy_records WHERE kind = %s AND key = ANY(%s)",
-                [kind.map_kind, sorted(set(keys))],
+                "SELECT key, digest, source FROM legacy_records "
+                "WHERE kind = %s AND key = ANY(ARRAY(SELECT jsonb_array_elements_text(%s::jsonb)))",
+                [kind.map_kind, json.dumps(sorted(set(keys)), ensure_ascii=False)],
             )
             return {key: (digest, source) for key, digest, source in cursor.fetchall()}
 

@@ -115,7 +115,7 @@ def iter_jsonl(path: Path, rel: str, *, max_bytes: int, progress: Progress | Non
             if len(chunk) > max_bytes and not chunk.endswith(b"\n"):
                 # Too large to hold: skip the rest of the line without keeping it.
                 while True:
-                    more = fh.readline(1 << 20)
+                    more = fh.readline(1 << 16)
                     consumed += len(more)
                     if not more or more.endswith(b"\n"):
                         break

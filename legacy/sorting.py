@@ -15,7 +15,7 @@ from pathlib import Path
 
 from legacy.reader import RawRecord, parse
 
-RUN_BYTES = 32 * 1024 * 1024
+RUN_BYTES = 16 * 1024 * 1024
 
 
 class ExternalSorter:
@@ -28,8 +28,10 @@ class ExternalSorter:
         self._dir: tempfile.TemporaryDirectory | None = None
 
     def add(self, key: tuple, rec: RawRecord) -> None:
-        self._run.append((key, rec))
-        self._size += len(rec.text) + 100
+        # Only the text is kept (parsed again on the way out): a parsed record costs many
+        # times its text in memory.
+        self._run.append((key, RawRecord(rec.file, rec.line, rec.text)))
+        self._size += len(rec.text) + 200
         if self._size >= self.run_bytes:
             self._spill()
 
@@ -58,6 +60,7 @@ class ExternalSorter:
                 self._run.sort(key=lambda kr: kr[0])
                 run, self._run = self._run, []
                 for _, rec in run:
+                    rec.data, rec.error = parse(rec.text)
                     yield rec
                 return
             if self._run:

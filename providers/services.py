@@ -1085,8 +1085,9 @@ def usage_import(*, rows: list[UsageImport], actor, context: dict | None = None)
             continue
         pk = (provider_type, model.lower())
         if pk not in providers:
-            providers[pk] = catalog_provider_for_import(provider_type=provider_type, model=model, actor=actor).pk
-        key = (str(row.user_id), str(providers[pk]), model, row.date)
+            providers[pk] = str(catalog_provider_for_import(provider_type=provider_type, model=model, actor=actor).pk)
+        # Ids as text: they key the aggregation and travel as JSON (cheaper than UUID objects).
+        key = (str(row.user_id), providers[pk], model, row.date)
         acc = totals.setdefault(key, [0, 0, 0, Decimal(0)])
         acc[0] += requests
         acc[1] += tokens_in
@@ -1112,11 +1113,11 @@ def usage_import(*, rows: list[UsageImport], actor, context: dict | None = None)
                 tokens_output = u.tokens_output + EXCLUDED.tokens_output,
                 cost_usd = u.cost_usd + EXCLUDED.cost_usd,
                 updated_at = EXCLUDED.updated_at
-            RETURNING u.user_id, u.provider_id, u.model, u.date, u.id
+            RETURNING u.user_id::text, u.provider_id::text, u.model, u.date, u.id
             """,
             [now, now, bulk.json_rows([[*key, *totals[key]] for key in keys])],
         )
-        row_ids = {(str(u), str(p), m, d): i for u, p, m, d, i in cursor.fetchall()}
+        row_ids = {(u, p, m, d): i for u, p, m, d, i in cursor.fetchall()}
     for key in keys:
         for index in members[key]:
             results[index] = bulk.created(row_ids.get(key))

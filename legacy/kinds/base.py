@@ -14,6 +14,7 @@ The importer does everything else: reading, batching, transactions, the legacy-i
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -24,6 +25,14 @@ from django.db import connection
 
 from core import bulk
 from legacy.reader import RawRecord
+
+# "= ANY(<the values of a JSON array>)": one text parameter instead of a list psycopg
+# adapts element by element (the lists here have a batch's worth of keys).
+_ANY = "ANY(ARRAY(SELECT jsonb_array_elements_text(%s::jsonb)))"
+
+
+def _json(values: list[str]) -> str:
+    return json.dumps(values, ensure_ascii=False)
 
 
 @dataclass
@@ -75,12 +84,12 @@ class Context:
     # --- references, resolved per batch (bounded memory, one query each) -------------
 
     def users(self, emails) -> dict[str, Any]:
-        """{e-mail: user id} of the given (lower-case) e-mails that have an account."""
+        """{e-mail: user id (text)} of the given (lower-case) e-mails that have an account."""
         wanted = sorted({e for e in emails if e})
         if not wanted:
             return {}
         with connection.cursor() as cursor:
-            cursor.execute("SELECT email, id FROM users WHERE email = ANY(%s)", [wanted])
+            cursor.execute(f"SELECT email, id::text FROM users WHERE email = {_ANY}", [_json(wanted)])
             return dict(cursor.fetchall())
 
     def targets(self, map_kind: str, keys) -> dict[str, Any]:
@@ -90,7 +99,7 @@ class Context:
             return {}
         with connection.cursor() as cursor:
             cursor.execute(
-                "SELECT key, target_id FROM legacy_records WHERE kind = %s AND key = ANY(%s)", [map_kind, wanted]
+                f"SELECT key, target_id FROM legacy_records WHERE kind = %s AND key = {_ANY}", [map_kind, _json(wanted)]
             )
             return dict(cursor.fetchall())
 
@@ -99,7 +108,7 @@ class Context:
         if not wanted:
             return {}
         with connection.cursor() as cursor:
-            cursor.execute("SELECT name, id FROM policies WHERE name = ANY(%s)", [wanted])
+            cursor.execute(f"SELECT name, id FROM policies WHERE name = {_ANY}", [_json(wanted)])
             return dict(cursor.fetchall())
 
 

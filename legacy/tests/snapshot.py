@@ -33,7 +33,8 @@ QUERIES = {
         SELECT m.key, pm.key, e.name, e.description, e.config, e.config_hash, e.dataset_id, e.status,
                e.created_at, e.started_at, e.completed_at, u.email,
                (SELECT json_agg(json_build_array(v.metrics, v.ai_verdict, v.ai_confidence, v.effective_verdict,
-                                                 v.human_override, v.evaluated_by, v.evaluated_at, v.checks)
+                                                 v.human_override, v.evaluated_by, v.evaluated_at,
+                                                 v.checks->'rule', v.checks->'imported')
                                 ORDER BY v.evaluated_at, v.metrics::text)
                   FROM evaluations v WHERE v.experiment_id = e.id)
         FROM experiments e JOIN legacy_records m ON m.kind = 'experiment' AND m.target_id = e.id
