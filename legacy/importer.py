@@ -28,16 +28,16 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from django.db import DataError, IntegrityError, connection, reset_queries, transaction
+from django.db import DataError, IntegrityError, OperationalError, connection, reset_queries, transaction
 from tqdm import tqdm
 
 from core import bulk
 from legacy.kinds import KINDS
-from legacy.kinds.base import Context, Item, Kind
+from legacy.kinds.base import MAP_PROBE, Context, Item, Kind
 from legacy.reader import RawRecord
 from legacy.rejects import RejectsFile
 from legacy.values import Reject
@@ -46,6 +46,14 @@ IMPORTED, PRESENT, REJECTED, DEFERRED = "imported", "present", "rejected", "defe
 # What the database answers about a record's content: the batch is retried record by
 # record. Anything else (connection lost, timeouts) ends the run; a re-run resumes.
 REFUSALS = (IntegrityError, DataError)
+# Deadlock, serialization failure: the batch is tried again (writers running side by side).
+_RETRYABLE = {"40P01", "40001"}
+_RETRIES = 4
+
+
+def _sqlstate(exc: Exception) -> str | None:
+    cause = exc.__cause__ or exc
+    return getattr(cause, "sqlstate", None) or getattr(getattr(cause, "diag", None), "sqlstate", None)
 
 
 @dataclass
@@ -123,6 +131,7 @@ class Options:
     progress: bool = True
     sort_run_bytes: int | None = None
     read_ahead: bool = True  # prepare the next batch in a thread while this one is written
+    writers: int = 1  # batches written side by side (kinds whose batches are independent)
 
 
 @dataclass
@@ -186,6 +195,80 @@ def _ahead(chunks: Iterator[_Chunk], depth: int = 2) -> Iterator[_Chunk]:
         close = getattr(chunks, "close", None)
         if close is not None and not worker.is_alive():
             close()
+
+
+class _Writers:
+    """Writer threads, each with its own database connection, applying batches side by
+    side: the database works on one batch while Python prepares the next one's rows.
+
+    Only for kinds whose batches do not depend on each other's order. Two batches that
+    meet on a row (the same legacy key, counter or natural key) are serialized by the
+    database's own locks and unique constraints; keys are written in sorted order so they
+    never deadlock, and a deadlock or serialization failure is retried anyway. A record
+    deferred by a batch (its key repeated within it) is handed back and goes out again
+    only after that batch committed."""
+
+    def __init__(self, n: int, work):
+        self._work = work
+        self._jobs: queue.Queue = queue.Queue(maxsize=n)
+        self._results: queue.Queue = queue.Queue()
+        self._in_flight = 0
+        self._threads = [
+            threading.Thread(target=self._run, name=f"import_legacy-writer-{i}", daemon=True) for i in range(n)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def _run(self) -> None:
+        from audits.chain import sealing_deferred
+
+        try:
+            with sealing_deferred():
+                while True:
+                    items = self._jobs.get()
+                    if items is None:
+                        return
+                    try:
+                        self._results.put((items, self._work(items)))
+                    except BaseException as exc:  # raised again in the importing thread
+                        self._results.put((items, exc))
+        finally:
+            connection.close()
+
+    def _take(self, block: bool) -> list:
+        done = []
+        while self._in_flight:
+            try:
+                items, result = self._results.get(block=block and not done)
+            except queue.Empty:
+                break
+            self._in_flight -= 1
+            if isinstance(result, BaseException):
+                raise result
+            done.append((items, *result))
+        return done
+
+    def submit(self, items: list) -> list:
+        """Queue a batch (waits while every writer is busy); returns batches finished meanwhile."""
+        self._in_flight += 1
+        self._jobs.put(items)
+        return self._take(block=False)
+
+    def drain(self) -> list:
+        """Wait for every batch in flight; returns them."""
+        done = []
+        while self._in_flight:
+            done.extend(self._take(block=True))
+        return done
+
+    def close(self) -> list:
+        try:
+            return self.drain()
+        finally:
+            for _ in self._threads:
+                self._jobs.put(None)
+            for thread in self._threads:
+                thread.join()
 
 
 class Importer:
@@ -279,19 +362,45 @@ class Importer:
         counts = self.report.rows[kind.name]
         sub = self.report.rows.get(kind.sub_name) if kind.sub_name else None
         batch_size = min(self.o.batch_size, kind.batch_cap or self.o.batch_size)
-        pending: list[Item] = []
         chunks = self._chunks(kind, batch_size)
-        for chunk in _ahead(chunks) if self.o.read_ahead else chunks:
-            counts.read += chunk.read
-            if sub is not None:
-                sub.read += chunk.sub_read
-            for rec, reason, inner in chunk.rejects:
-                self._reject(kind, rec, reason, inner)
-            pending.extend(chunk.items)
-            while len(pending) >= batch_size:
-                pending = self._flush(kind, pending[:batch_size]) + pending[batch_size:]
-        while pending:
-            pending = self._flush(kind, pending[:batch_size]) + pending[batch_size:]
+        writers = self.o.writers if kind.parallel else 1
+        pool = _Writers(writers, lambda items: self._batch(kind, items)) if writers > 1 else None
+        pending: list[Item] = []
+
+        def account(done: list) -> None:
+            for items, outcomes, deferred in done:
+                self._account(kind, items, outcomes)
+                pending.extend(deferred)
+
+        def apply(items: list[Item]) -> None:
+            if pool is None:
+                account([(items, *self._batch(kind, items))])
+            else:
+                account(pool.submit(items))
+
+        try:
+            for chunk in _ahead(chunks) if self.o.read_ahead else chunks:
+                counts.read += chunk.read
+                if sub is not None:
+                    sub.read += chunk.sub_read
+                for rec, reason, inner in chunk.rejects:
+                    self._reject(kind, rec, reason, inner)
+                pending.extend(chunk.items)
+                while len(pending) >= batch_size:
+                    items, pending[:] = pending[:batch_size], pending[batch_size:]
+                    apply(items)
+            while True:
+                while pending:
+                    items, pending[:] = pending[:batch_size], pending[batch_size:]
+                    apply(items)
+                if pool is None:
+                    break
+                account(pool.drain())  # records deferred by the last batches come back
+                if not pending:
+                    break
+        finally:
+            if pool is not None:
+                account(pool.close())
         if self.rejects:
             self.rejects.flush()
 
@@ -301,31 +410,39 @@ class Importer:
             self.report.rows[kind.sub_name].rejected += inner
         self.rejects.write(rec=rec, kind=kind.name, reason=reason)
 
-    # --- one batch -------------------------------------------------------------------
+    # --- one batch (in the calling thread or a writer thread) --------------------------
 
-    def _flush(self, kind: Kind, items: list[Item]) -> list[Item]:
-        """Apply a batch; returns the records deferred to the next batch."""
-        self.ctx.batch_first, self.ctx.batch_last = items[0].rec.source, items[-1].rec.source
+    def _batch(self, kind: Kind, items: list[Item]) -> tuple[list, list[Item]]:
+        """Apply a batch in its own transaction: (outcomes, records deferred to a later batch).
+        Database work only; the counts and the rejects report are the caller's."""
+        ctx = replace(self.ctx, batch_first=items[0].rec.source, batch_last=items[-1].rec.source)
         try:
-            with transaction.atomic():
-                self._batch_settings()
-                outcomes, deferred = self._apply(kind, items)
+            for attempt in range(_RETRIES):
+                try:
+                    with transaction.atomic():
+                        self._batch_settings()
+                        return self._apply(kind, items, ctx)
+                except OperationalError as exc:
+                    # Two writers that met on a row: the database chose this one to retry.
+                    if _sqlstate(exc) not in _RETRYABLE or attempt == _RETRIES - 1:
+                        raise
+                    time.sleep(0.05 * (attempt + 1))
+            raise AssertionError("unreachable")
         except REFUSALS:
-            outcomes, deferred = self._one_by_one(kind, items)
-        self._account(kind, items, outcomes)
-        # With DEBUG on, Django keeps every statement (and these are large): not here.
-        reset_queries()
-        return deferred
+            return self._one_by_one(kind, items, ctx)
+        finally:
+            # With DEBUG on, Django keeps every statement (and these are large): not here.
+            reset_queries()
 
-    def _one_by_one(self, kind: Kind, items: list[Item]) -> tuple[list, list[Item]]:
+    def _one_by_one(self, kind: Kind, items: list[Item], ctx: Context) -> tuple[list, list[Item]]:
         outcomes: list = []
         deferred: list[Item] = []
         for item in items:
-            self.ctx.batch_first = self.ctx.batch_last = item.rec.source
+            one = replace(ctx, batch_first=item.rec.source, batch_last=item.rec.source)
             try:
                 with transaction.atomic():
                     self._batch_settings()
-                    result, later = self._apply(kind, [item])
+                    result, later = self._apply(kind, [item], one)
             except REFUSALS as exc:
                 message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
                 result, later = [(REJECTED, f"refused by the database: {message}")], []
@@ -347,7 +464,7 @@ class Importer:
         with connection.cursor() as cursor:
             cursor.execute("SET LOCAL synchronous_commit TO off; SET LOCAL enable_seqscan TO off")
 
-    def _apply(self, kind: Kind, items: list[Item]) -> tuple[list, list[Item]]:
+    def _apply(self, kind: Kind, items: list[Item], ctx: Context) -> tuple[list, list[Item]]:
         known = self._known(kind, [it.key for it in items])
         outcomes: list = [None] * len(items)
         first: dict[str, int] = {}
@@ -370,7 +487,7 @@ class Importer:
             else:
                 first[item.key] = index
                 fresh.append(index)
-        results = kind.write([items[i] for i in fresh], self.ctx) if fresh else []
+        results = kind.write([items[i] for i in fresh], ctx) if fresh else []
         rows = []
         for index, result in zip(fresh, results, strict=True):
             item = items[index]
@@ -382,7 +499,7 @@ class Importer:
             audit_id = result.id if kind.target == "audit" else None
             rows.append((kind.map_kind, item.key, item.digest, target, audit_id, item.rec.source))
         if rows:
-            self._remember(rows)
+            self._remember(rows, ctx)
         return outcomes, deferred
 
     def _account(self, kind: Kind, items: list[Item], outcomes: list) -> None:
@@ -407,13 +524,14 @@ class Importer:
     def _known(self, kind: Kind, keys: list[str]) -> dict[str, tuple[str, str]]:
         with connection.cursor() as cursor:
             cursor.execute(
-                "SELECT key, digest, source FROM legacy_records "
-                "WHERE kind = %s AND key = ANY(ARRAY(SELECT jsonb_array_elements_text(%s::jsonb)))",
-                [kind.map_kind, json.dumps(sorted(set(keys)), ensure_ascii=False)],
+                f"SELECT m.key, m.digest, m.source FROM {MAP_PROBE}",
+                [json.dumps(sorted(set(keys)), ensure_ascii=False), kind.map_kind],
             )
             return {key: (digest, source) for key, digest, source in cursor.fetchall()}
 
-    def _remember(self, rows: list[tuple]) -> None:
+    def _remember(self, rows: list[tuple], ctx: Context) -> None:
+        # Inserted in key order: two writers never wait on each other's keys in a cycle.
+        rows.sort(key=lambda row: row[1])
         with connection.cursor() as cursor:
             cursor.execute(
                 """
@@ -421,7 +539,7 @@ class Importer:
                 SELECT r->>0, r->>1, r->>2, (r->>3)::uuid, (r->>4)::bigint, r->>5, %s
                 FROM jsonb_array_elements(%s::jsonb) AS r
                 """,
-                [self.ctx.now, bulk.json_rows(rows)],
+                [ctx.now, bulk.json_rows(rows)],
             )
 
 

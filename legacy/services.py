@@ -31,6 +31,7 @@ IMPORT_LOCK = 7309001  # session advisory lock: one import_legacy at a time
 FORMAT_NAME, FORMAT_VERSION = "tristate-legacy", 3
 DEFAULT_BATCH_SIZE = 2000
 DEFAULT_MAX_RECORD_BYTES = 16 * 1024 * 1024
+DEFAULT_WRITERS = 2
 
 # The export's top-level entries this version reads (anything else is reported).
 KNOWN_ENTRIES = {
@@ -143,6 +144,7 @@ def legacy_import(
     max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
     progress: bool = False,
     stderr=None,
+    writers: int = DEFAULT_WRITERS,
     sort_run_bytes: int | None = None,
 ) -> Report:
     """Import the export at `root` (see the module docstring). Every batch is its own
@@ -155,6 +157,8 @@ def legacy_import(
         raise ImportRefused("the batch size must be at least 1")
     if max_record_bytes < 1024:
         raise ImportRefused("the record size limit must be at least 1024 bytes")
+    if not 1 <= writers <= 16:
+        raise ImportRefused("the number of writers must be between 1 and 16")
     # Called inside a transaction (tests, a caller's own unit of work), every batch is a
     # savepoint of it and nothing commits until the caller does.
     outermost = not connection.in_atomic_block
@@ -177,6 +181,9 @@ def legacy_import(
         fernets=fernets,
         progress=progress,
         sort_run_bytes=sort_run_bytes,
+        # Writer threads commit on their own connections: only for a real run of its own,
+        # not a dry run (one transaction) or a caller's transaction (tests).
+        writers=writers if outermost and not dry_run else 1,
     )
 
     def run() -> Report:

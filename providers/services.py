@@ -1017,12 +1017,26 @@ _NINE_PLACES = Decimal("0.000000001")
 def catalog_provider_for_import(*, provider_type: str, model: str, actor) -> Provider:
     """The catalog entry imported usage of (type, model) is counted under: the oldest entry
     with that type and model name (case-insensitive), else a new inactive entry
-    "<Type> <model> (imported)" (created through provider_create, audited)."""
-    found = (
-        Provider.objects.filter(provider_type=provider_type, model_name__iexact=model)
-        .order_by("created_at", "id")
-        .first()
-    )
+    "<Type> <model> (imported)" (created through provider_create, audited). Writers
+    running side by side wait for each other here (advisory lock until commit), so one
+    entry is made per (type, model)."""
+    from providers.locks import IMPORT_CATALOG_LOCK
+
+    def oldest():
+        return (
+            Provider.objects.filter(provider_type=provider_type, model_name__iexact=model)
+            .order_by("created_at", "id")
+            .first()
+        )
+
+    found = oldest()
+    if found is not None:
+        return found
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(%s, hashtext(%s))", [IMPORT_CATALOG_LOCK, f"{provider_type}|{model.lower()}"]
+        )
+    found = oldest()  # made by a writer that held the lock before us
     if found is not None:
         return found
     label = ProviderType(provider_type).label

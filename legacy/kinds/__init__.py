@@ -82,6 +82,8 @@ KINDS: list[Kind] = [
         key_label="legacy id",
         target="audit",
         order=audit.by_ts,
+        # Appended one batch after the other: ids, hence chain order, follow ts.
+        parallel=False,
     ),
 ]
 

@@ -31,6 +31,17 @@ from legacy.reader import RawRecord
 _ANY = "ANY(ARRAY(SELECT jsonb_array_elements_text(%s::jsonb)))"
 
 
+# The legacy-id map rows of a batch's keys: one index probe on (kind, key) per key, whatever
+# the planner believes about a table that grows by millions of rows during one run (with
+# "kind = ... AND key = ANY(...)" and stale statistics it may scan every row of the kind
+# and test each against the whole list). LIMIT keeps the subquery a per-key probe.
+# Parameters: the keys as a JSON array, then the kind.
+MAP_PROBE = (
+    "jsonb_array_elements_text(%s::jsonb) AS k(key) CROSS JOIN LATERAL "
+    "(SELECT key, digest, source, target_id FROM legacy_records WHERE kind = %s AND key = k.key LIMIT 1) AS m"
+)
+
+
 def _json(values: list[str]) -> str:
     return json.dumps(values, ensure_ascii=False)
 
@@ -59,6 +70,7 @@ class Kind:
     sub_name: str | None = None  # records carried inside each record (experiments: evaluations)
     sub_count: Callable[[Any], int] | None = None
     batch_cap: int | None = None  # upper bound on the batch size (advisory locks per batch)
+    parallel: bool = True  # batches may be written side by side (false: in order, one at a time)
     # Reorders the kind's records before they are prepared (audit events: by ts).
     order: Callable[[Iterator[RawRecord], Context], Iterator[RawRecord]] | None = None
 
@@ -98,9 +110,7 @@ class Context:
         if not wanted:
             return {}
         with connection.cursor() as cursor:
-            cursor.execute(
-                f"SELECT key, target_id FROM legacy_records WHERE kind = %s AND key = {_ANY}", [map_kind, _json(wanted)]
-            )
+            cursor.execute(f"SELECT m.key, m.target_id FROM {MAP_PROBE}", [_json(wanted), map_kind])
             return dict(cursor.fetchall())
 
     def policies(self, names) -> dict[str, Any]:

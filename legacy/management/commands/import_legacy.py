@@ -10,7 +10,13 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from legacy.kinds import KINDS
-from legacy.services import DEFAULT_BATCH_SIZE, DEFAULT_MAX_RECORD_BYTES, ImportRefused, legacy_import
+from legacy.services import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_MAX_RECORD_BYTES,
+    DEFAULT_WRITERS,
+    ImportRefused,
+    legacy_import,
+)
 
 
 class Command(BaseCommand):
@@ -45,6 +51,13 @@ class Command(BaseCommand):
             help="the legacy Fernet key for ENC: values (default: LEGACY_ENCRYPTION_KEY; several comma-separated)",
         )
         parser.add_argument(
+            "--writers",
+            type=int,
+            default=DEFAULT_WRITERS,
+            help=f"batches written side by side, each on its own connection (default {DEFAULT_WRITERS}; "
+            "audit events are always appended one batch after the other)",
+        )
+        parser.add_argument(
             "--summary-json",
             help="also write the summary (per kind: read, imported, already present, rejected) to this JSON file",
         )
@@ -56,7 +69,18 @@ class Command(BaseCommand):
         )
 
     def handle(
-        self, *, directory, dry_run, batch_size, only, rejects, legacy_key, max_record_bytes, summary_json, **options
+        self,
+        *,
+        directory,
+        dry_run,
+        batch_size,
+        only,
+        rejects,
+        legacy_key,
+        max_record_bytes,
+        summary_json,
+        writers,
+        **options,
     ):
         rejects_path = Path(rejects or f"import_legacy-{datetime.now():%Y%m%d-%H%M%S}.rejects.jsonl")
         try:
@@ -69,6 +93,7 @@ class Command(BaseCommand):
                 legacy_key=legacy_key or settings.LEGACY_ENCRYPTION_KEY,
                 max_record_bytes=max_record_bytes,
                 progress=options.get("verbosity", 1) >= 1,
+                writers=writers,
                 stderr=self.stderr._out,
             )
         except ImportRefused as exc:
