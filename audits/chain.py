@@ -39,7 +39,6 @@ sealed; they stay pending and verification reports them.
 from __future__ import annotations
 
 import atexit
-import contextlib
 import logging
 import os
 import threading
@@ -230,28 +229,7 @@ def _seal_inline() -> None:
         logger.exception("audit sequencer failed after commit; entries stay pending until the next run")
 
 
-_local = threading.local()
-
-
-@contextlib.contextmanager
-def sealing_deferred():
-    """Commits made by this thread inside the block do not wake the sequencer.
-
-    For bulk writers (the legacy import appends hundreds of thousands of entries): rather
-    than a sealer running beside every batch in the same process, the writer seals once
-    when it is done (chain_pending). Entries meanwhile stay pending, as after any commit,
-    and the sealers of other processes may seal them."""
-    depth = getattr(_local, "deferred", 0)
-    _local.deferred = depth + 1
-    try:
-        yield
-    finally:
-        _local.deferred = depth
-
-
 def _after_commit() -> None:
-    if getattr(_local, "deferred", 0):
-        return
     mode = settings.AUDIT_SEALER
     if mode == "thread":
         sealer_thread.wake()

@@ -220,18 +220,15 @@ class _Writers:
             thread.start()
 
     def _run(self) -> None:
-        from audits.chain import sealing_deferred
-
         try:
-            with sealing_deferred():
-                while True:
-                    items = self._jobs.get()
-                    if items is None:
-                        return
-                    try:
-                        self._results.put((items, self._work(items)))
-                    except BaseException as exc:  # raised again in the importing thread
-                        self._results.put((items, exc))
+            while True:
+                items = self._jobs.get()
+                if items is None:
+                    return
+                try:
+                    self._results.put((items, self._work(items)))
+                except BaseException as exc:  # raised again in the importing thread
+                    self._results.put((items, exc))
         finally:
             connection.close()
 

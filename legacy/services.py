@@ -19,7 +19,6 @@ from django.db import connection, transaction
 
 from accounts.models import Role, User
 from accounts.services import user_create
-from audits import chain
 from audits.chain import chain_pending
 from audits.services import audit_record
 from legacy.importer import Importer, Options, Report, selected_kinds
@@ -212,9 +211,7 @@ def legacy_import(
 
     with _single_run():
         if not dry_run:
-            # Batches do not wake the audit sealer; what they append is sealed at the end.
-            with chain.sealing_deferred():
-                report = run()
+            report = run()
         else:
             # One transaction for everything, the import's own account included, rolled
             # back at the end: the database is left exactly as it was.
