@@ -327,7 +327,17 @@ class Importer:
                 yield from records
                 return
             ordered = kind.order(records, self.ctx)
-            yield from ordered
+            first = next(ordered, None)  # the whole kind is read (and sorted) by now
+            bar.close()
+            if first is None:
+                return
+            with self._bar(kind, 0, "rec", f"{kind.name} (in order)") as done:
+                done.total = None
+                yield first
+                done.update(1)
+                for rec in ordered:
+                    yield rec
+                    done.update(1)
         finally:
             bar.close()
 
