@@ -32,6 +32,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+from django.conf import settings
 from django.db import DataError, IntegrityError, OperationalError, connection, reset_queries, transaction
 from tqdm import tqdm
 
@@ -438,8 +439,10 @@ class Importer:
         except REFUSALS:
             return self._one_by_one(kind, items, ctx)
         finally:
-            # With DEBUG on, Django keeps every statement (and these are large): not here.
-            reset_queries()
+            # With DEBUG on, Django keeps the last 9,000 statements, and these are large
+            # (a batch each). Not when someone asked to see them (CaptureQueriesContext).
+            if settings.DEBUG and not connection.force_debug_cursor:
+                reset_queries()
 
     def _one_by_one(self, kind: Kind, items: list[Item], ctx: Context) -> tuple[list, list[Item]]:
         outcomes: list = []

@@ -319,3 +319,59 @@ def test_audit_events_keep_their_ts_and_come_in_ts_order(sample_export, run_impo
     with connection.cursor() as cursor:
         cursor.execute("SELECT relname FROM pg_class WHERE relname = ANY(%s)", [sorted(months)])
         assert {r[0] for r in cursor.fetchall()} == months
+
+
+def test_imported_roles_act_as_tristate_roles(sample_export, run_import, api_client_for, anon_client):
+    run_import(sample_export)
+    records = _emails(sample_export)
+    by_role = {}
+    for record in records:
+        if record["verified"]:
+            by_role.setdefault(record["role"], User.objects.get(email=record["email"]))
+    project = {"name": "After the import", "description": ""}
+    assert api_client_for(by_role["readonly"]).post("/api/v1/projects/", project, format="json").status_code == 403
+    assert api_client_for(by_role["readonly"]).get("/api/v1/projects/").status_code == 200
+    assert api_client_for(by_role["user"]).post("/api/v1/projects/", project, format="json").status_code == 201
+    operator = api_client_for(by_role["operator"])
+    assert operator.get("/api/v1/users/").status_code == 403  # console access is not the admin role
+    assert by_role["operator"].is_staff
+    assert api_client_for(by_role["admin"]).get("/api/v1/users/").status_code == 200
+    assert anon_client.get("/api/v1/projects/").status_code == 401
+    # Another user's imported project is not found.
+    theirs = Project.objects.exclude(owner=by_role["user"]).first()
+    assert api_client_for(by_role["user"]).get(f"/api/v1/projects/{theirs.pk}").status_code == 404
+
+
+def test_a_batch_costs_the_same_number_of_queries_whatever_its_size(tmp_path, run_import, make_user):
+    from django.test.utils import CaptureQueriesContext
+
+    make_user("user", email="counter@example.com")
+
+    def export(lines: int):
+        root = tmp_path / f"usage{lines}"
+        (root / "usage").mkdir(parents=True)
+        rows = [
+            {
+                "user": "counter@example.com",
+                "provider": "openai",
+                "model": "gpt-4o",
+                "date": f"2024-01-{1 + n % 28:02d}",
+                "requests": 1,
+                "tokens_in": n,
+                "tokens_out": 1,
+                "cost_usd": "0.01",
+            }
+            for n in range(lines)
+        ]
+        # Lines are keyed by file and line: another file name for every export.
+        (root / "usage" / f"usage_{lines}.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+        return root
+
+    run_import(export(3), only=["usage"])  # the catalog entry exists from here on
+    counts = []
+    for lines in (10, 500):
+        with CaptureQueriesContext(connection) as queries:
+            report = run_import(export(lines), only=["usage"], batch_size=1000)
+        assert report.rows["usage"].imported == lines
+        counts.append(len(queries))
+    assert counts[0] == counts[1]
