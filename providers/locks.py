@@ -3,6 +3,7 @@
 - USAGE_USER_LOCK: two-key form (USAGE_USER_LOCK, hashtext(user id)), transaction-scoped,
   taken by the SQL function providers.usage_record (migration 0002).
 - ROTATE_KEK_LOCK, CHECK_PROVIDERS_LOCK: session-scoped, one run of each command at a time.
+- IMPORT_CATALOG_LOCK: two-key form, transaction-scoped (providers.services.catalog_provider_for_import).
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ from django.db import connection
 USAGE_USER_LOCK = 7307001
 ROTATE_KEK_LOCK = 7307002
 CHECK_PROVIDERS_LOCK = 7307003
+# Two-key form (IMPORT_CATALOG_LOCK, hashtext(type|model)), transaction-scoped: the legacy
+# import finds or creates one catalog entry per (type, model) at a time.
+IMPORT_CATALOG_LOCK = 7307004
 
 
 @contextlib.contextmanager

@@ -14,7 +14,7 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 # The domain apps, in dependency order. Each one's tables live in the PostgreSQL schema
 # of the same name (see core/db/backends/postgresql).
-DOMAIN_APPS = ["accounts", "audits", "projects", "experiments", "quarantine", "providers", "production"]
+DOMAIN_APPS = ["accounts", "audits", "projects", "experiments", "quarantine", "providers", "production", "legacy"]
 
 INSTALLED_APPS = [
     # Django's admin with the operations console as its site (console/admin_app.py).
