@@ -2,18 +2,25 @@
 settings, projects, keys, usage and audit events name users; experiments name projects;
 quarantine records name experiments).
 
-Adding a kind is one entry here and one small module (prepare + write, see base.py).
-Analyses are read, counted and rejected until the production zone's sessions exist to
-receive them."""
+Adding a kind is one entry here and one small module (prepare + write, see base.py)."""
 
 from __future__ import annotations
 
-from legacy.kinds import audit, experiments, policies, projects, provider_keys, quarantine, settings, usage, users
-from legacy.kinds.base import Kind, never_written, unsupported
+from legacy.kinds import (
+    analyses,
+    audit,
+    experiments,
+    policies,
+    projects,
+    provider_keys,
+    quarantine,
+    settings,
+    usage,
+    users,
+)
+from legacy.kinds.base import Kind
 from legacy.kinds.sources import JsonArray, JsonFiles, JsonLines
 from legacy.models import RecordKind
-
-ANALYSES_UNSUPPORTED = "analyses import not available in this version"
 
 KINDS: list[Kind] = [
     Kind(
@@ -52,8 +59,8 @@ KINDS: list[Kind] = [
         "analyses",
         RecordKind.ANALYSIS,
         JsonFiles("analyses", prefix="analysis_"),
-        unsupported(ANALYSES_UNSUPPORTED),
-        never_written,
+        analyses.prepare,
+        analyses.write,
         key_label="analysis id",
     ),
     Kind(

@@ -15,7 +15,6 @@ from django.db import connection
 from accounts.models import Role, User
 from audits.models import AuditEntry
 from experiments.models import Blacklist, Evaluation, Experiment
-from legacy.kinds import ANALYSES_UNSUPPORTED
 from legacy.models import LegacyRecord
 from legacy.services import IMPORT_USER_EMAIL
 from legacy.tests.conftest import read_rejects
@@ -56,10 +55,11 @@ def test_generated_export_lands_as_expected(sample_export, run_import):
         ("quarantine", "quarantine_records"),
         ("provider_keys", "provider_keys"),
         ("audit", "audit_events"),
+        ("analyses", "analyses"),
     ]:
         assert rows[name]["imported"] == expect[key], name
     for kind, bad in expect["rejects"].items():
-        assert rows[kind]["rejected"] == (bad if kind != "analyses" else bad + expect["analyses"]), kind
+        assert rows[kind]["rejected"] == bad, kind
     # Nothing lost: every row's counts add up, and so do the totals.
     for name, c in rows.items():
         assert c["read"] == c["imported"] + c["already_present"] + c["rejected"], name
@@ -70,9 +70,9 @@ def test_generated_export_lands_as_expected(sample_export, run_import):
     assert rows["users"]["already_present"] == 1
     assert rows["analyses"] == {
         "read": expect["analyses"] + 1,
-        "imported": 0,
+        "imported": expect["analyses"],
         "already_present": 0,
-        "rejected": expect["analyses"] + 1,
+        "rejected": 1,
     }
 
     # What is in the tables.
@@ -225,7 +225,7 @@ def test_rejects_file_lists_each_bad_record_once(sample_export, run_import):
     assert all(set(r) >= {"file", "line", "kind", "reason", "raw"} for r in rejects)
     by_kind = Counter(r["kind"] for r in rejects)
     expect = sample_export.expect["rejects"]
-    assert by_kind == Counter({**expect, "analyses": expect["analyses"] + sample_export.expect["analyses"]})
+    assert by_kind == Counter(expect)
 
     def reason(kind, needle):
         return next(r for r in rejects if r["kind"] == kind and needle in r["raw"])["reason"]
@@ -243,9 +243,6 @@ def test_rejects_file_lists_each_bad_record_once(sample_export, run_import):
     assert reason("audit", "aud_cut").startswith("not valid JSON")
     truncated = next(r for r in rejects if r["file"].endswith("truncated.json"))
     assert truncated["reason"].startswith("not valid JSON")
-    unsupported = [r for r in rejects if r["kind"] == "analyses" and r["reason"] == ANALYSES_UNSUPPORTED]
-    assert len(unsupported) == sample_export.expect["analyses"]
-    assert all(r["raw"] for r in unsupported)
     # The bad users' lines sit where the generator put them (BOM and CRLF do not shift them).
     assert {r["line"] for r in rejects if r["kind"] == "users"} == {4, 8, 12}
 
@@ -375,3 +372,39 @@ def test_a_batch_costs_the_same_number_of_queries_whatever_its_size(tmp_path, ru
         assert report.rows["usage"].imported == lines
         counts.append(len(queries))
     assert counts[0] == counts[1]
+
+
+def test_analyses_become_finished_sessions_with_their_review(sample_export, run_import):
+    """FORMAT.md's mapping: done → completed, error → failed, running → failed
+    ("interrupted by migration"), cancelled → cancelled; score × 10; request and response
+    in metadata; anonymous analyses belong to the importing system user."""
+    import json
+    from decimal import Decimal
+    from pathlib import Path
+
+    from production.models import AnalysisSession
+
+    run_import(sample_export)
+    folder = Path(sample_export.path) / "analyses"
+    checked = 0
+    for path in sorted(folder.glob("analysis_*.json"))[:40]:
+        try:
+            legacy = json.loads(path.read_text())
+        except ValueError:
+            continue  # the truncated one, rejected
+        session = AnalysisSession.objects.select_related("user").get(metadata__legacy_id=legacy["analysis_id"])
+        expected = {"done": "completed", "error": "failed", "running": "failed", "cancelled": "cancelled"}
+        assert session.status == expected[legacy["status"]]
+        assert (session.error_message == "interrupted by migration") == (legacy["status"] == "running")
+        assert session.metadata["request"] == legacy["request"]
+        assert session.finished_at is not None and session.finished_at >= session.created_at
+        if legacy["user"] is None:
+            assert session.user.email.endswith(".invalid") or not session.user.is_active
+        else:
+            assert session.user.email == legacy["user"].lower()
+        review = session.code_reviews.get()
+        assert review.overall_score == (Decimal(str(legacy["response"]["score"])) * 10).quantize(Decimal("0.01"))
+        assert review.issues_count == len(legacy["response"]["issues"])
+        assert review.code_language == legacy["response"]["language"].lower()
+        checked += 1
+    assert checked >= 30
