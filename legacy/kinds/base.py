@@ -142,18 +142,3 @@ class Pending:
         for index, result in zip(self.indexes, service_results, strict=True):
             self.results[index] = result
         return self.results
-
-
-def unsupported(reason: str):
-    """prepare() of a kind this version reads and counts but cannot import yet."""
-
-    def prepare(rec: RawRecord, ctx: Context) -> Item:
-        from legacy.values import Reject
-
-        raise Reject(reason)
-
-    return prepare
-
-
-def never_written(items: list[Item], ctx: Context) -> list:
-    raise AssertionError("a kind whose prepare() rejects everything has nothing to write")
