@@ -31,7 +31,16 @@ AUDITORS = "Auditors"
 OPERATORS = "Operators"
 
 # The apps whose models the console shows.
-CONSOLE_APPS = ("accounts", "audits", "projects", "experiments", "quarantine", "providers", "production")
+CONSOLE_APPS = (
+    "accounts",
+    "audits",
+    "projects",
+    "experiments",
+    "quarantine",
+    "providers",
+    "production",
+    "legacy",
+)
 
 CONSOLE_PAGES = {"console.view_database_health", "console.run_chain_verification"}
 
