@@ -34,3 +34,34 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def run_together(*calls, timeout: float = 60.0) -> list:
+    """Run each call in its own thread (its own database connection), all released at the
+    same moment by a barrier; returns the results (the value, or the exception raised) in
+    order. A thread still running after `timeout` seconds fails the test: a hung worker
+    must not pass for a None result."""
+    import threading
+
+    from django.db import connection
+
+    barrier = threading.Barrier(len(calls))
+    results: list = [None] * len(calls)
+
+    def worker(i, fn):
+        try:
+            barrier.wait()
+            results[i] = fn()
+        except Exception as exc:
+            results[i] = exc
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker, args=(i, fn), daemon=True) for i, fn in enumerate(calls)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout)
+    hung = [i for i, t in enumerate(threads) if t.is_alive()]
+    assert not hung, f"calls {hung} still running after {timeout} s"
+    return results

@@ -38,6 +38,7 @@ from core.exceptions import (
     ValidationFailed,
 )
 from core.ids import uuid7
+from core.validation import clean_text
 from experiments import rules
 from experiments.models import (
     ALLOWED_MOVES,
@@ -91,16 +92,7 @@ def _require_person(actor, what: str) -> None:
 
 
 def _text(value, field: str, *, required: bool = False, max_length: int = 10_000) -> str:
-    if value is None:
-        value = ""
-    if not isinstance(value, str):
-        raise ValidationFailed.field(field, "Must be text.")
-    value = value.strip()
-    if required and not value:
-        raise ValidationFailed.field(field, "This field may not be blank.")
-    if len(value) > max_length:
-        raise ValidationFailed.field(field, f"At most {max_length} characters.")
-    return value
+    return clean_text(value, field, required=required, max_length=max_length)
 
 
 def hash_lock(config_hash: str, *, shared: bool = False) -> None:

@@ -12,6 +12,7 @@ from decimal import Decimal, InvalidOperation
 from urllib.parse import urlsplit
 
 from core.exceptions import ValidationFailed
+from core.validation import clean_text
 from production.models import ArtifactType, TaskType
 
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
@@ -31,18 +32,7 @@ TEXT_LIMIT = 10_000
 
 
 def text(value, field: str, *, required: bool = False, max_length: int = TEXT_LIMIT) -> str:
-    if value is None:
-        value = ""
-    if not isinstance(value, str):
-        raise ValidationFailed.field(field, "Must be text.")
-    value = value.strip()
-    if required and not value:
-        raise ValidationFailed.field(field, "This field may not be blank.")
-    if len(value) > max_length:
-        raise ValidationFailed.field(field, f"At most {max_length} characters.")
-    if "\x00" in value:
-        raise ValidationFailed.field(field, "NUL characters are not allowed.")
-    return value
+    return clean_text(value, field, required=required, max_length=max_length)
 
 
 def whole_number(value, field: str, *, minimum: int = 0, maximum: int = MAX_BIGINT, allow_none: bool = False):

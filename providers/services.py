@@ -23,6 +23,7 @@ from django.utils import timezone
 from audits.services import audit_record
 from core import crypto
 from core.exceptions import Conflict, NotFound, QuotaExceeded, ValidationFailed
+from core.validation import clean_text
 from providers.models import (
     HEALTH_WINDOW,
     UNHEALTHY_AFTER,
@@ -53,16 +54,7 @@ def _full_clean(instance, exclude: Iterable[str] = ()) -> None:
 
 
 def _text(name: str, value, *, max_length: int, required: bool = True) -> str:
-    if not isinstance(value, str):
-        raise ValidationFailed.field(name, "Must be a string.")
-    value = value.strip()
-    if required and not value:
-        raise ValidationFailed.field(name, "This field may not be blank.")
-    if len(value) > max_length:
-        raise ValidationFailed.field(name, f"At most {max_length} characters.")
-    if "\x00" in value:
-        raise ValidationFailed.field(name, "NUL characters are not allowed.")
-    return value
+    return clean_text(value, name, max_length=max_length, required=required, allow_none=False)
 
 
 # ---------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from django.utils import timezone
 from audits.services import audit_record
 from core import canonical
 from core.exceptions import Conflict, InvalidTransition, PermissionDenied, ValidationFailed
+from core.validation import clean_text
 from projects.selectors import check_can_write, project_for_write
 from quarantine.models import OPEN_REQUEST, QuarantineRecord, RecordStatus, ReevaluationRequest, RequestStatus
 
@@ -25,16 +26,7 @@ RESULT_VERDICTS = ("pass", "fail")
 
 
 def _text(value, field: str, *, required: bool = False, max_length: int = 5000) -> str:
-    if value is None:
-        value = ""
-    if not isinstance(value, str):
-        raise ValidationFailed.field(field, "Must be text.")
-    value = value.strip()
-    if required and not value:
-        raise ValidationFailed.field(field, "This field may not be blank.")
-    if len(value) > max_length:
-        raise ValidationFailed.field(field, f"At most {max_length} characters.")
-    return value
+    return clean_text(value, field, required=required, max_length=max_length)
 
 
 def _require_admin(actor, what: str) -> None:

@@ -8,6 +8,7 @@ import pytest
 from django.db import connection, transaction
 
 from core.exceptions import ConfigBlacklisted, Conflict, InvalidTransition, ProjectArchived
+from core.testing import run_together
 from experiments import services
 from experiments.models import Experiment, Promotion, PromotionStatus, Status
 from projects import services as project_services
@@ -15,29 +16,6 @@ from projects.models import Project
 from projects.selectors import project_for_write
 from projects.tests.factories import FAILING, evaluating_experiment, make_experiment, make_project
 from quarantine.models import QuarantineRecord
-
-
-def run_together(*calls):
-    """Run each call in its own thread, released at the same moment; returns results
-    (the value, or the exception raised) in order."""
-    barrier = threading.Barrier(len(calls))
-    results = [None] * len(calls)
-
-    def worker(i, fn):
-        try:
-            barrier.wait()
-            results[i] = fn()
-        except Exception as exc:
-            results[i] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker, args=(i, fn)) for i, fn in enumerate(calls)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
-    return results
 
 
 @pytest.mark.django_db(transaction=True)

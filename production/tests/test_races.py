@@ -1,39 +1,14 @@
 """Concurrency: real threads, each with its own database connection, in transactional
 tests (each thread's work commits for real)."""
 
-import threading
-
 import pytest
-from django.db import connection
 
 from core.exceptions import Conflict, InvalidTransition
+from core.testing import run_together
 from production import services
 from production.models import AnalysisSession, AnalysisTask, TaskStatus
 from production.tests.factories import make_session, make_task
 from projects.tests.factories import make_project
-
-
-def run_together(*calls):
-    """Run each call in its own thread, released at the same moment; returns results
-    (the value, or the exception raised) in order."""
-    barrier = threading.Barrier(len(calls))
-    results = [None] * len(calls)
-
-    def worker(i, fn):
-        try:
-            barrier.wait()
-            results[i] = fn()
-        except Exception as exc:
-            results[i] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker, args=(i, fn)) for i, fn in enumerate(calls)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    return results
 
 
 def finishing_moves(audit_entries, session) -> list[str]:

@@ -7,51 +7,16 @@ import base64
 import os
 import threading
 import time
-from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from providers import services
+from providers.tests.fixtures import make_provider, provider, set_quota  # noqa: F401
 
 
 def keyring(*ids: str) -> str:
     """A KMS_MASTER_KEYS value with fresh random keys under these ids."""
     return ",".join(f"{i}:{base64.b64encode(os.urandom(32)).decode()}" for i in ids)
-
-
-@pytest.fixture
-def make_provider(db):
-    counter = {"n": 0}
-
-    def make(**fields):
-        counter["n"] += 1
-        values = {
-            "name": f"Provider {counter['n']}",
-            "provider_type": "openai",
-            "model_name": "gpt-4o-mini",
-            "api_endpoint": "https://api.example.com/v1",
-            "cost_per_1k_tokens": Decimal("0.002000"),
-            "timeout_seconds": 5,
-        }
-        values.update(fields)
-        return services.provider_create(actor=None, **values)
-
-    return make
-
-
-@pytest.fixture
-def provider(make_provider):
-    return make_provider(name="OpenAI GPT-4o mini")
-
-
-@pytest.fixture
-def set_quota():
-    def set_(user, **limits):
-        quota, _ = services.quota_set(user=user, actor=None, **limits)
-        return quota
-
-    return set_
 
 
 class _Handler(BaseHTTPRequestHandler):

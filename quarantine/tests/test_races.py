@@ -1,33 +1,10 @@
-import threading
-
 import pytest
-from django.db import connection
 
 from core.exceptions import InvalidTransition
+from core.testing import run_together
 from projects.tests.factories import make_project, quarantined_experiment
 from quarantine import services
 from quarantine.models import QuarantineRecord, RecordStatus, ReevaluationRequest
-
-
-def run_together(*calls):
-    barrier = threading.Barrier(len(calls))
-    results = [None] * len(calls)
-
-    def worker(i, fn):
-        try:
-            barrier.wait()
-            results[i] = fn()
-        except Exception as exc:
-            results[i] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker, args=(i, fn)) for i, fn in enumerate(calls)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
-    return results
 
 
 def fresh(pk):
