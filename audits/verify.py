@@ -135,7 +135,14 @@ def _as_ts(text: str) -> datetime:
     return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
 
 
-def verify_chain(*, since: datetime | None = None, checkpoint: dict | None = None, progress=None) -> VerifyResult:
+def verify_chain(
+    *, since: datetime | None = None, checkpoint: dict | None = None, progress=None, unbounded: bool = False
+) -> VerifyResult:
+    """Walk the chain (from `since`'s first entry, or from the start) and report the
+    first broken link. The walk is one COPY statement, so the connection's statement
+    timeout bounds it: right for a web request (a too-long walk answers 503), wrong for
+    the operator's command and the nightly job on a log of millions of entries, which
+    pass `unbounded=True` to lift it for this transaction only."""
     key = signing.signing_key()
     result = VerifyResult()
     outermost = not connection.in_atomic_block
@@ -143,6 +150,8 @@ def verify_chain(*, since: datetime | None = None, checkpoint: dict | None = Non
         if outermost:
             # One snapshot for the whole walk, so entries sealed meanwhile do not shift it.
             cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        if unbounded:
+            cursor.execute("SET LOCAL statement_timeout = 0")
         runs = _dropped_runs(cursor)
         start_seq = 0
         if since is not None:

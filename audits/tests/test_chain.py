@@ -128,6 +128,27 @@ def test_verify_command_reports_ok_and_broken(five_entries, capsys):
     assert f"id={five_entries[0].id}" in str(info.value)
 
 
+def test_the_command_walks_without_the_statement_timeout_requests_keep(five_entries, monkeypatch):
+    """The walk is one COPY: under a web request's statement timeout a log of millions
+    would be cancelled half-way, so the command (and only it) lifts the timeout."""
+    from audits import verify
+
+    seen = []
+    stream = verify._stream_chain
+
+    def spy(cursor, start_seq):
+        cursor.execute("SHOW statement_timeout")
+        seen.append(cursor.fetchone()[0])
+        yield from stream(cursor, start_seq)
+
+    monkeypatch.setattr(verify, "_stream_chain", spy)
+    with connection.cursor() as cursor:
+        cursor.execute("SET statement_timeout = '20s'")  # undone with the test's transaction
+    assert verify_chain().ok
+    call_command("verify_audit_chain", "--no-seal")
+    assert seen == ["20s", "0"]
+
+
 def _append_many(worker: int, count: int, tag: str) -> None:
     connections.close_all()
     for n in range(count):

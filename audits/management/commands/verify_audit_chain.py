@@ -47,7 +47,7 @@ class Command(BaseCommand):
         bar = tqdm(desc="verifying", unit=" entries", disable=None, mininterval=0.5, file=self.stderr._out)
         started = time.monotonic()
         try:
-            result = verify_chain(since=since_dt, checkpoint=doc, progress=bar.update)
+            result = verify_chain(since=since_dt, checkpoint=doc, progress=bar.update, unbounded=True)
         finally:
             bar.close()
         elapsed_ms = int((time.monotonic() - started) * 1000)
