@@ -50,7 +50,7 @@ def summary_table(reports: list[Report]) -> str:
 
 def main(argv: list[str]) -> int:
     names = argv or available()
-    setup_django()
+    setup_django(suffix="_soak" if names == ["soak"] else "_bench")
     reports, failures = [], []
     machine = _machine()
     for name in names:

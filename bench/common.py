@@ -101,8 +101,10 @@ class Report:
         return path
 
 
-def setup_django(migrate: bool = True) -> None:
-    """Point Django at the benchmark database, creating and migrating it when needed."""
+def setup_django(migrate: bool = True, suffix: str = "_bench") -> None:
+    """Point Django at the benchmark database (`<db><suffix>`), creating and migrating it
+    when needed. The soak test writes into its own (`_soak`), so the benchmarks' cached
+    bulk data never mixes with its rows."""
     import environ
     import psycopg
 
@@ -124,7 +126,8 @@ def setup_django(migrate: bool = True) -> None:
         cfg.get("USER"),
         cfg.get("PASSWORD"),
     )
-    bench_name = cfg["NAME"] if cfg["NAME"].endswith("_bench") else cfg["NAME"] + "_bench"
+    base_name = cfg["NAME"].removesuffix("_bench").removesuffix("_soak")
+    bench_name = base_name + suffix
     with psycopg.connect(
         host=host, port=port, user=user, password=password, dbname="postgres", autocommit=True
     ) as conn:
@@ -132,8 +135,6 @@ def setup_django(migrate: bool = True) -> None:
             conn.execute(f'CREATE DATABASE "{bench_name}"')
     os.environ["TRISTATE_BASE_DATABASE_URL"] = base_url
     os.environ["DATABASE_URL"] = base_url.rsplit("/", 1)[0] + "/" + bench_name
-    os.environ.pop("DATABASE_OWNER_URL", None)
-    os.environ.pop("DATABASE_REPLICA_URL", None)
     os.environ.pop("DATABASE_OWNER_URL", None)
     os.environ.pop("DATABASE_REPLICA_URL", None)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.bench")
