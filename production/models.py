@@ -183,6 +183,9 @@ class AnalysisTask(TimestampedModel):
             # A session's tasks, in creation order (the session detail), and the count of
             # its open tasks when one finishes.
             models.Index(fields=["session", "created_at"], include=["status"], name="analysis_tasks_session_idx"),
+            # Tasks by status across sessions: the console's counts per status and its
+            # status filter (a rare status would otherwise scan a million tasks).
+            models.Index(fields=["status"], name="analysis_tasks_status_idx"),
             # Duration statistics per type over a time window (tasks that ran to an end),
             # index-only: a scan for the four types returns the window's rows grouped by
             # type, so no sort precedes the per-type percentiles; session_id lets a user's
