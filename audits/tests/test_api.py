@@ -79,6 +79,20 @@ def test_verify_reports_ok(admin_client_api, entries, seal_in_transaction):
     assert body["ok"] is True and body["first_broken"] is None and body["checked"] >= len(entries)
 
 
+def test_a_verification_past_the_statement_timeout_is_a_503_envelope(admin_client_api, entries, monkeypatch):
+    from audits import verify
+
+    def slow_walk(cursor, start_seq):
+        cursor.execute("SET LOCAL statement_timeout = '50ms'")
+        cursor.execute("SELECT pg_sleep(2)")
+        yield from ()
+
+    monkeypatch.setattr(verify, "_stream_chain", slow_walk)
+    response = admin_client_api.get("/api/v1/audit-log/verify")
+    error = assert_error(response, 503, "service_unavailable")
+    assert "statement timeout" in error["message"] and response["Retry-After"] == "5"
+
+
 def test_verify_names_a_tampered_entry(admin_client_api, entries, seal_in_transaction):
     seal_in_transaction()
     with connection.cursor() as cursor:

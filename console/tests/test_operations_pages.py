@@ -74,6 +74,29 @@ def test_a_broken_verification_is_explained(superuser_console, world):
     assert "BROKEN" in page and "signature mismatch" in page and "chain position 42" in page
 
 
+def test_a_verification_stopped_by_the_statement_timeout_says_so(superuser_console, world, monkeypatch):
+    """A whole-chain walk longer than the request's statement timeout is cancelled by
+    PostgreSQL: the page says it proved nothing and points to the command; no 500."""
+    from django.db import connection
+
+    from audits import verify
+    from audits.models import Verification
+
+    def slow_walk(cursor, start_seq):
+        cursor.execute("SET LOCAL statement_timeout = '50ms'")
+        cursor.execute("SELECT pg_sleep(2)")
+        yield from ()
+
+    monkeypatch.setattr(verify, "_stream_chain", slow_walk)
+    before = Verification.objects.count()
+    response = superuser_console.post(reverse("admin:console_verify_chain"), {"since": ""}, follow=True)
+    assert response.status_code == 200
+    assert any("did not finish within the statement timeout" in str(m) for m in get_messages(response.wsgi_request))
+    assert Verification.objects.count() == before  # no verdict recorded for an unfinished walk
+    with connection.cursor() as cursor:  # and the connection is usable afterwards
+        cursor.execute("SELECT 1")
+
+
 def test_a_bad_date_is_a_form_error(superuser_console, world):
     response = superuser_console.post(reverse("admin:console_verify_chain"), {"since": "yesterday"})
     assert response.status_code == 200 and "Enter a valid date" in response.content.decode()

@@ -8,6 +8,7 @@ from django.core.exceptions import SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DataError, IntegrityError, InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
+from psycopg.errors import QueryCanceled
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
@@ -81,12 +82,12 @@ def exception_handler(exc, context):
         set_rollback()
         # The first line only: PostgreSQL's DETAIL lines may quote row values.
         logger.error("database unavailable: %s: %s", exc.__class__.__name__, str(exc).split("\n", 1)[0][:200])
-        return envelope(
-            "service_unavailable",
-            "The database is unavailable; retry shortly.",
-            status=503,
-            headers={"Retry-After": "5"},
+        message = (
+            "The request ran past the database's statement timeout; narrow it (a shorter time window) or retry."
+            if isinstance(exc.__cause__, QueryCanceled)
+            else "The database is unavailable; retry shortly."
         )
+        return envelope("service_unavailable", message, status=503, headers={"Retry-After": "5"})
     elif isinstance(exc, IntegrityError):
         set_rollback()
         logger.warning("IntegrityError reached the API layer: %s", str(exc).split("\n", 1)[0][:200])
