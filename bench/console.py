@@ -3,8 +3,8 @@
 Data (bulk SQL, once per bench database; sizes from the environment):
 BENCH_CONSOLE_USERS users (default 200k) with 1.5 sessions each, BENCH_CONSOLE_EXPERIMENTS
 experiments (default 300k) over every status, BENCH_CONSOLE_USAGE usage rows (default
-500k, 400 days), 60k cost alerts, BENCH_CONSOLE_AUDIT sealed audit entries (default 2M,
-spread over the existing monthly partitions).
+500k, 400 days), 60k cost alerts, BENCH_CONSOLE_AUDIT genuine sealed audit entries
+(default 2M, this month so far: bench.audit.append_sealed).
 
 Figures (in-process Django test client, logged-in administrator, DEBUG off):
 - dashboard p50/p95, its query count, and the floor: the same SQL statements replayed on
