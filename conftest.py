@@ -7,6 +7,16 @@ from rest_framework.test import APIClient
 from core.testing import bearer_client
 
 
+@pytest.fixture(autouse=True)
+def _fresh_audit_id_block():
+    """Each test starts with no audit ids in hand (audit_record takes them from the
+    sequence in blocks): a test that counts queries then counts the same ones whatever
+    ran before it."""
+    from audits import services
+
+    services._ids.pool = None
+
+
 @pytest.fixture
 def make_user(db):
     """make_user(role="user", email=None, **fields) → a verified, active user."""
