@@ -1,5 +1,7 @@
 """Helpers for tests (imported by test modules; not used at run time)."""
 
+from contextlib import contextmanager
+
 from rest_framework.test import APIClient
 
 
@@ -65,3 +67,52 @@ def run_together(*calls, timeout: float = 60.0) -> list:
     hung = [i for i, t in enumerate(threads) if t.is_alive()]
     assert not hung, f"calls {hung} still running after {timeout} s"
     return results
+
+
+@contextmanager
+def gunicorn_server(env: dict, log_path, *, workers: int, ready=(200,), extra_args=()):
+    """Serve the project with gunicorn on a free loopback port under `env` (its output in
+    `log_path`); yields (base URL, process) once /healthz answers one of `ready`, and stops
+    it afterwards. Fails the test, with the server's log, if it dies or is not up in 30 s."""
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    import httpx
+
+    port = free_port()
+    with open(log_path, "w") as out:
+        proc = subprocess.Popen(  # noqa: S603 (a fixed argv: this interpreter running gunicorn)
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "config.wsgi:application",
+                "-b",
+                f"127.0.0.1:{port}",
+                "-w",
+                str(workers),
+                *extra_args,
+            ],
+            cwd=Path(__file__).resolve().parent.parent,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(base + "/healthz", timeout=2).status_code in ready:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert proc.poll() is None, Path(log_path).read_text()
+            assert time.monotonic() < deadline, Path(log_path).read_text()
+            time.sleep(0.2)
+        yield base, proc
+    finally:
+        proc.terminate()
+        proc.wait(10)

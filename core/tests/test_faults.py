@@ -16,7 +16,7 @@ import pytest
 from django.conf import settings
 
 from core.pgtools import client_binary
-from core.testing import free_port
+from core.testing import gunicorn_server
 
 ROOT = Path(settings.BASE_DIR)
 pytestmark = pytest.mark.slow
@@ -111,37 +111,10 @@ def test_database_outage_answers_503_and_recovers(cluster, tmp_path):
         .stdout.strip()
         .splitlines()[-1]
     )
-    port = free_port()
-    with open(tmp_path / "server.log", "w") as log:
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "config.wsgi:application",
-                "-b",
-                f"127.0.0.1:{port}",
-                "-w",
-                "2",
-                "--timeout",
-                "30",
-            ],
-            env={**env, "CONN_MAX_AGE": "60"},
-            cwd=ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    base, auth = f"http://127.0.0.1:{port}", {"Authorization": f"Bearer {token}"}
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(base + "/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline and server.poll() is None, (tmp_path / "server.log").read_text()
-            time.sleep(0.2)
+    auth = {"Authorization": f"Bearer {token}"}
+    with gunicorn_server(
+        {**env, "CONN_MAX_AGE": "60"}, tmp_path / "server.log", workers=2, extra_args=("--timeout", "30")
+    ) as (base, server):
         for _ in range(4):  # warm both workers' connections
             assert httpx.get(base + "/api/v1/auth/me", headers=auth, timeout=5).status_code == 200
 
@@ -170,6 +143,3 @@ def test_database_outage_answers_503_and_recovers(cluster, tmp_path):
             == 201
         )
         assert server.poll() is None, "the app server had to restart"
-    finally:
-        server.terminate()
-        server.wait(10)

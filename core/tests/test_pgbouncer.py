@@ -4,8 +4,6 @@ every connection goes through the pooler serves logins, writes, quota-checked us
 
 import os
 import subprocess
-import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import quote
@@ -15,7 +13,7 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from core.testing import free_port
+from core.testing import gunicorn_server
 
 ROOT = Path(settings.BASE_DIR)
 pytestmark = [pytest.mark.django_db(transaction=True)]
@@ -42,8 +40,6 @@ def server_behind_bouncer(bouncer, tmp_path):
         # that startup options would (PgBouncer refuses those).
         cursor.execute(f'ALTER ROLE "{db["USER"]}" IN DATABASE "{db["NAME"]}" SET search_path = {schemas}')
         cursor.execute(f'ALTER ROLE "{db["USER"]}" IN DATABASE "{db["NAME"]}" SET statement_timeout = 30000')
-    web_port = free_port()
-    log = tmp_path / "server.log"
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings.test",
@@ -52,30 +48,10 @@ def server_behind_bouncer(bouncer, tmp_path):
     }
     env.pop("DATABASE_OWNER_URL", None)
     env.pop("DATABASE_REPLICA_URL", None)
-    with open(log, "w") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "config.wsgi:application", "-b", f"127.0.0.1:{web_port}", "-w", "3"],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{web_port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(base + "/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, log.read_text()
-            time.sleep(0.2)
-        yield base
+        with gunicorn_server(env, tmp_path / "server.log", workers=3) as (base, _proc):
+            yield base
     finally:
-        proc.terminate()
-        proc.wait(10)
         with connection.cursor() as cursor:
             cursor.execute(f'ALTER ROLE "{db["USER"]}" IN DATABASE "{db["NAME"]}" RESET ALL')
 

@@ -4,7 +4,6 @@ from the primary, and the app keeps working, on the primary, when the replica st
 
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 from urllib.parse import quote
@@ -15,7 +14,7 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from core.testing import free_port
+from core.testing import gunicorn_server
 
 ROOT = Path(settings.BASE_DIR)
 REPLICA_ENV = ROOT / ".local-replica.env"
@@ -74,7 +73,6 @@ def _url(host: str, port: int) -> str:
 
 @pytest.fixture
 def live_server_with_replica(replica, tmp_path):
-    port = free_port()
     log = tmp_path / "server.log"
     env = {
         **os.environ,
@@ -85,30 +83,8 @@ def live_server_with_replica(replica, tmp_path):
         "LOG_LEVEL": "WARNING",
     }
     env.pop("DATABASE_OWNER_URL", None)
-    with open(log, "w") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "config.wsgi:application", "-b", f"127.0.0.1:{port}", "-w", "2"],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(base + "/healthz", timeout=2).status_code in (200, 503):
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, "server did not start"
-            time.sleep(0.2)
+    with gunicorn_server(env, log, workers=2, ready=(200, 503)) as (base, _proc):
         yield {"base": base, "log": log}
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 def _wait(predicate, what: str, timeout: float = 20.0):
