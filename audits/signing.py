@@ -13,6 +13,7 @@ by someone who can only write the database are never sealed as genuine; signatur
 each entry to the one before.
 """
 
+import functools
 import hashlib
 import hmac
 import json
@@ -31,19 +32,58 @@ def signing_key() -> bytes:
 
 
 def ts_text(ts: datetime) -> str:
-    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # isoformat is several times faster than strftime and always prints four year digits,
+    # as to_char's YYYY does (strftime's %Y does not below the year 1000).
+    return ts.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def content(entry_id: int, ts: str, entity: str, action: str, actor: str | None, payload: str) -> bytes:
     return f"{entry_id}|{ts}|{entity}|{action}|{actor or ''}|{payload}".encode()
 
 
+class _PreparedKey:
+    """HMAC-SHA256 (RFC 2104) with the key's inner and outer pads hashed once.
+
+    hmac.digest() sets the key up again for every message, which with OpenSSL 3 costs
+    more than hashing a whole audit entry; copying two ready hash states instead makes
+    each HMAC about twice as fast. Sealing, verifying and writing entries all do one or
+    two per entry, so that is the verifier's speed. The result is the standard HMAC
+    (tests compare it with hmac.digest for short, block-sized and long keys)."""
+
+    __slots__ = ("inner", "outer")
+
+    def __init__(self, key: bytes):
+        block = hashlib.sha256().block_size
+        if len(key) > block:
+            key = hashlib.sha256(key).digest()
+        key = key.ljust(block, b"\0")
+        # The hash states after the padded key: copied, never updated in place.
+        self.inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
+        self.outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
+
+    def hexdigest(self, message: bytes) -> str:
+        inner = self.inner.copy()
+        inner.update(message)
+        outer = self.outer.copy()
+        outer.update(inner.digest())
+        return outer.hexdigest()
+
+
+@functools.lru_cache(maxsize=4)
+def prepared_key(key: bytes) -> _PreparedKey:
+    return _PreparedKey(key)
+
+
+def hmac_sha256_hex(key: bytes, message: bytes) -> str:
+    return prepared_key(key).hexdigest(message)
+
+
 def entry_hmac(key: bytes, body: bytes) -> str:
-    return hmac.digest(key, b"entry|" + body, "sha256").hex()
+    return prepared_key(key).hexdigest(b"entry|" + body)
 
 
 def link_signature(key: bytes, body: bytes, chain_seq: int, prev_hash: str) -> str:
-    return hmac.digest(key, b"link|%d|%s|" % (chain_seq, prev_hash.encode("ascii")) + body, "sha256").hex()
+    return prepared_key(key).hexdigest(b"link|%d|%s|" % (chain_seq, prev_hash.encode("ascii")) + body)
 
 
 def sign_document(key: bytes, doc: dict) -> str:

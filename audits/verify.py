@@ -20,6 +20,8 @@ from audits import signing
 from audits.chain import chain_head
 
 DROPPED_ENTITY = "audit_log"
+# Below this many entries per worker, starting processes costs more than it saves.
+MIN_ENTRIES_PER_WORKER = 50_000
 DROPPED_ACTION = "partition_dropped"
 
 
@@ -112,37 +114,236 @@ def _check_pending(cursor, result: VerifyResult, key: bytes) -> None:
             result.pending_invalid.append(entry_id)
 
 
-def _stream_chain(cursor, start_seq: int):
-    """Sealed entries in chain order, as tuples of text, through COPY (no per-row type
-    conversion: the fields are hashed as PostgreSQL prints them)."""
-    sql = (
+@dataclass
+class _Segment:
+    """What walking one run of chain positions found; the parent checks the seams."""
+
+    checked: int = 0
+    first: tuple | None = None  # (seq, prev_hash, id, ts text) of its first entry
+    last: tuple[int, str] | None = None  # (seq, signature) of its last good entry
+    broken: Break | None = None
+    broken_on_entry_mac: bool = False
+
+
+def _copy_sql(lo: int, hi: int | None) -> str:
+    upper = f" AND chain_seq < {int(hi)}" if hi is not None else ""
+    return (
         f"COPY (SELECT chain_seq, id, {signing.TS_SQL}, entity, action, actor, payload::text, entry_hmac, "
-        f"prev_hash, signature FROM audits.audit_log WHERE chain_seq IS NOT NULL AND chain_seq >= {int(start_seq)} "
+        f"prev_hash, signature FROM audits.audit_log WHERE chain_seq IS NOT NULL AND chain_seq >= {int(lo)}{upper} "
         "ORDER BY chain_seq) TO STDOUT"
     )
+
+
+def _copy_blocks(pg_cursor, sql: str):
+    """A COPY TO STDOUT's data in blocks. Closing the generator before the end (the walk
+    stops at a break) cancels the COPY, so the connection is usable again."""
+    with pg_cursor.copy(sql) as copy:
+        yield from copy
+
+
+def _stream_chain(cursor, start_seq: int):
+    """The COPY text of the sealed entries from start_seq on, in chain order, in blocks."""
+    return _copy_blocks(cursor.cursor, _copy_sql(start_seq, None))
+
+
+def _link_problem(runs, last_seq: int, last_sig: str, seq: int, prev_hash: str):
+    """What is wrong between two consecutive sealed entries, as (reason, expected, found)."""
+    if seq != last_seq + 1:
+        if seq == last_seq:
+            return "two entries share one chain position", None, None
+        if not _explained_gap(runs, last_seq, seq, prev_hash):
+            return f"entries {last_seq + 1}..{seq - 1} of the chain are missing (deleted)", str(last_seq + 1), str(seq)
+        return None
+    if prev_hash != last_sig:
+        return "prev_hash does not match the previous entry's signature", last_sig, prev_hash
+    return None
+
+
+def _walk(blocks, key: bytes, runs, last_seq: int | None, last_sig: str | None, tick=None) -> _Segment:
+    """Check the COPY text of consecutive sealed entries. last_seq/last_sig: the entry
+    before the first one (None: its link is checked by the caller, at a seam).
+
+    The hot loop of verification: bytes all the way (the fields are hashed as PostgreSQL
+    prints them, so nothing is decoded but what a report needs), the two HMACs computed
+    inline from the key's prepared hash states."""
+    pads = signing.prepared_key(key)
+    inner, outer = pads.inner, pads.outer
+    segment = _Segment()
+    checked = 0
+    last_sig_b = last_sig.encode("ascii") if last_sig is not None else None
     tail = b""
-    with cursor.cursor.copy(sql) as copy:
-        for block in copy:
-            lines = (tail + bytes(block)).split(b"\n")
-            tail = lines.pop()
-            for line in lines:
-                yield line.decode("utf-8").split("\t")
+    for block in blocks:
+        lines = (tail + bytes(block)).split(b"\n")
+        tail = lines.pop()
+        for line in lines:
+            seq_b, id_b, ts, entity, action, actor, payload, mac, prev_hash, sig = line.split(b"\t")
+            if b"\\" in payload:
+                payload = payload.replace(b"\\\\", b"\\")  # COPY doubles backslashes
+            body = b"|".join((id_b, ts, entity, action, b"" if actor == b"\\N" else actor, payload))
+            seq = int(seq_b)
+            if segment.first is None:
+                segment.first = (seq, prev_hash.decode(), int(id_b), ts.decode())
+            h = inner.copy()
+            h.update(b"entry|" + body)
+            o = outer.copy()
+            o.update(h.digest())
+            problem = None
+            if o.hexdigest().encode() != mac:
+                problem = "entry content does not match its entry_hmac (edited)", None, None
+                segment.broken_on_entry_mac = True
+            elif last_seq is not None and (seq != last_seq + 1 or prev_hash != last_sig_b):
+                problem = _link_problem(runs, last_seq, last_sig_b.decode(), seq, prev_hash.decode())
+            if problem is None:
+                h = inner.copy()
+                h.update(b"link|%d|%s|" % (seq, prev_hash) + body)
+                o = outer.copy()
+                o.update(h.digest())
+                if o.hexdigest().encode() != sig:
+                    problem = "signature does not verify (re-chained or edited)", None, sig.decode()
+            if problem is not None:
+                reason, expected, found = problem
+                segment.broken = Break(int(id_b), _as_ts(ts.decode()), seq, reason, expected=expected, found=found)
+                segment.checked = checked
+                return segment
+            checked += 1
+            last_seq, last_sig_b = seq, sig
+            if tick is not None and checked % 10_000 == 0:
+                tick(10_000)
     if tail:
-        yield tail.decode("utf-8").split("\t")
+        raise RuntimeError("the chain's COPY stream ended inside a row")
+    segment.checked = checked
+    if last_seq is not None and last_sig_b is not None:
+        segment.last = (last_seq, last_sig_b.decode())
+    return segment
 
 
 def _as_ts(text: str) -> datetime:
     return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
 
 
+def _worker(index, conn_params, snapshot, lo, hi, key, runs, results, counters) -> None:
+    """One worker process: its own connection on the parent's snapshot, one range."""
+    import psycopg
+    from psycopg import sql
+
+    try:
+        with psycopg.connect(**conn_params, autocommit=True) as conn:
+            conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            conn.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot)))
+            conn.execute("SET LOCAL statement_timeout = 0")
+
+            def tick(n: int) -> None:
+                counters[index] += n
+
+            blocks = _copy_blocks(conn.cursor(), _copy_sql(lo, hi))
+            try:
+                segment = _walk(blocks, key, runs, None, None, tick)
+            finally:
+                blocks.close()
+            conn.execute("COMMIT")
+        results.put((index, segment, None))
+    except BaseException as exc:  # reported to the parent, which raises it
+        results.put((index, None, f"{type(exc).__name__}: {exc}"))
+
+
+def _worker_connection_params() -> dict:
+    params = connection.get_connection_params()
+    return {k: v for k, v in params.items() if k in {"host", "port", "user", "password", "dbname", "options"}}
+
+
+def _walk_parallel(cursor, key, runs, bounds: list[int], progress) -> list[_Segment]:
+    """Walk [bounds[i], bounds[i+1]) in one worker process each, all on this
+    transaction's snapshot (exported, so every worker sees exactly what the parent sees)."""
+    import multiprocessing
+    import queue
+
+    cursor.execute("SELECT pg_export_snapshot()")
+    snapshot = cursor.fetchone()[0]
+    # fork: workers start at once and inherit the loaded code; they use only their own
+    # connection (never the inherited one) and exit without running finalizers.
+    ctx = multiprocessing.get_context("fork")
+    n = len(bounds) - 1
+    results = ctx.Queue()
+    counters = ctx.Array("q", n, lock=False)  # each worker writes only its own slot
+    params = _worker_connection_params()
+    procs = [
+        ctx.Process(
+            target=_worker,
+            args=(i, params, snapshot, bounds[i], bounds[i + 1], key, runs, results, counters),
+            daemon=True,
+        )
+        for i in range(n)
+    ]
+    for proc in procs:
+        proc.start()
+    segments: list[_Segment | None] = [None] * n
+    reported = 0
+    try:
+        received = 0
+        while received < n:
+            try:
+                index, segment, error = results.get(timeout=0.5)
+            except queue.Empty:
+                if any(p.exitcode not in (None, 0) for p in procs):
+                    raise RuntimeError("a verification worker died") from None
+            else:
+                if error is not None:
+                    raise RuntimeError(f"verification worker {index}: {error}")
+                segments[index] = segment
+                received += 1
+            if progress is not None:
+                done = sum(counters)
+                if done > reported:
+                    progress(done - reported)
+                    reported = done
+    finally:
+        for proc in procs:
+            proc.join(timeout=5)
+            if proc.is_alive():
+                proc.kill()
+    return segments
+
+
+def _join_segments(
+    segments: list[_Segment], runs, last_seq: int | None, last_sig: str | None
+) -> tuple[int, Break | None]:
+    """Check each seam (the last entry of one run against the first of the next) and
+    return (entries checked before the first break, the first break)."""
+    checked = 0
+    for segment in segments:
+        # An edited first entry is reported as edited, as a single walk would.
+        edited_first = segment.broken is not None and segment.checked == 0 and segment.broken_on_entry_mac
+        if segment.first is not None and last_seq is not None and not edited_first:
+            seq, prev_hash, entry_id, ts = segment.first
+            problem = _link_problem(runs, last_seq, last_sig, seq, prev_hash)
+            if problem is not None:
+                reason, expected, found = problem
+                return checked, Break(entry_id, _as_ts(ts), seq, reason, expected=expected, found=found)
+        checked += segment.checked
+        if segment.broken is not None:
+            return checked, segment.broken
+        if segment.last is not None:
+            last_seq, last_sig = segment.last
+    return checked, None
+
+
 def verify_chain(
-    *, since: datetime | None = None, checkpoint: dict | None = None, progress=None, unbounded: bool = False
+    *,
+    since: datetime | None = None,
+    checkpoint: dict | None = None,
+    progress=None,
+    unbounded: bool = False,
+    workers: int = 1,
 ) -> VerifyResult:
     """Walk the chain (from `since`'s first entry, or from the start) and report the
     first broken link. The walk is one COPY statement, so the connection's statement
     timeout bounds it: right for a web request (a too-long walk answers 503), wrong for
     the operator's command and the nightly job on a log of millions of entries, which
-    pass `unbounded=True` to lift it for this transaction only."""
+    pass `unbounded=True` to lift it for this transaction only.
+
+    workers > 1 (the command, outside any transaction) splits the chain positions into
+    that many ranges walked by worker processes on one exported snapshot; the seams
+    between ranges are checked here, so the result is the one a single walk gives."""
     key = signing.signing_key()
     result = VerifyResult()
     outermost = not connection.in_atomic_block
@@ -165,40 +366,19 @@ def verify_chain(
         result.head_seq, result.head_signature = chain_head(cursor)
         _check_pending(cursor, result, key)
         last_seq, last_sig = (None, None) if since is not None else (0, signing.GENESIS)
-        content, entry_mac, link = signing.content, signing.entry_hmac, signing.link_signature
-        checked = 0
-        for seq_text, id_text, ts, entity, action, actor, payload, mac, prev_hash, sig in _stream_chain(
-            cursor, start_seq
-        ):
-            seq = int(seq_text)
-            if "\\" in payload:
-                payload = payload.replace("\\\\", "\\")  # COPY doubles backslashes
-            body = content(id_text, ts, entity, action, None if actor == "\\N" else actor, payload)
-            problem = None
-            if entry_mac(key, body) != mac:
-                problem = "entry content does not match its entry_hmac (edited)", None, None
-            elif last_seq is not None and seq != last_seq + 1:
-                if seq == last_seq:
-                    problem = "two entries share one chain position", None, None
-                elif not _explained_gap(runs, last_seq, seq, prev_hash):
-                    problem = (
-                        f"entries {last_seq + 1}..{seq - 1} of the chain are missing (deleted)",
-                        str(last_seq + 1),
-                        str(seq),
-                    )
-            elif last_sig is not None and prev_hash != last_sig:
-                problem = "prev_hash does not match the previous entry's signature", last_sig, prev_hash
-            if problem is None and link(key, body, seq, prev_hash) != sig:
-                problem = "signature does not verify (re-chained or edited)", None, sig
-            if problem is not None:
-                reason, expected, found = problem
-                result.first_broken = Break(int(id_text), _as_ts(ts), seq, reason, expected=expected, found=found)
-                break
-            checked += 1
-            last_seq, last_sig = seq, sig
-            if progress is not None and checked % 10_000 == 0:
-                progress(10_000)
-        result.checked = checked
+        span = result.head_seq - start_seq + 1
+        if outermost and workers > 1 and span >= 2 * MIN_ENTRIES_PER_WORKER:
+            n = min(workers, span // MIN_ENTRIES_PER_WORKER)
+            bounds = [start_seq + span * i // n for i in range(n)] + [result.head_seq + 1]
+            segments = _walk_parallel(cursor, key, runs, bounds, progress)
+            result.checked, result.first_broken = _join_segments(segments, runs, last_seq, last_sig)
+        else:
+            blocks = _stream_chain(cursor, start_seq)
+            try:
+                segment = _walk(blocks, key, runs, last_seq, last_sig, progress)
+            finally:
+                blocks.close()
+            result.checked, result.first_broken = segment.checked, segment.broken
         if result.first_broken is None and checkpoint is not None:
             result.first_broken = _check_against_checkpoint(cursor, checkpoint, key)
     return result

@@ -23,6 +23,7 @@ from bench.common import percentile, raw_connection
 WRITERS = 8
 APPENDS_PER_WRITER = int(os.environ.get("BENCH_AUDIT_APPENDS", "1500"))
 BULK_ROWS = int(os.environ.get("BENCH_AUDIT_ROWS", "5000000"))
+VERIFY_WORKERS = int(os.environ.get("VERIFY_WORKERS", str(min(os.cpu_count() or 1, 8))))
 
 
 def _raw_worker(n: int, out) -> None:
@@ -274,17 +275,20 @@ def main(report) -> None:
     )
 
     total = _bulk_load(BULK_ROWS, report)
-    started = time.perf_counter()
-    result = verify_chain(unbounded=True)
-    took = time.perf_counter() - started
-    report.add(
-        f"verification over {result.checked:,} entries",
-        result.checked / took,
-        "rows/s",
-        target=">= 100000 rows/s",
-        met=result.ok and result.checked / took >= 100_000,
-        note="" if result.ok else f"BROKEN: {result.as_dict()['first_broken']}",
-    )
+    # As the command runs it (one worker process per CPU, VERIFY_WORKERS to change), and
+    # in one process for comparison.
+    for workers, label in ((VERIFY_WORKERS, f"{VERIFY_WORKERS} worker processes"), (1, "one process")):
+        started = time.perf_counter()
+        result = verify_chain(unbounded=True, workers=workers)
+        took = time.perf_counter() - started
+        report.add(
+            f"verification over {result.checked:,} entries, {label}",
+            result.checked / took,
+            "rows/s",
+            target=">= 100000 rows/s" if workers == VERIFY_WORKERS else "",
+            met=(result.ok and result.checked / took >= 100_000) if workers == VERIFY_WORKERS else None,
+            note="" if result.ok else f"BROKEN: {result.as_dict()['first_broken']}",
+        )
 
     # Time-range query: one hour of one entity, newest first, a page of 50 (what the API runs).
     with connection.cursor() as cur:

@@ -1,14 +1,15 @@
 """External merge sort of records by a key, with bounded memory (legacy audit events by ts).
 
 Records are gathered into runs of at most `run_bytes` of text; each run is sorted in
-memory and, unless it is the only one, written to a temporary file; the runs are then
-merged lazily (heapq.merge). Memory holds one run plus one record per spilled run,
+memory and, unless it is the only one, written to a temporary file (pickled: our own
+files, read back by this process only, several times faster than JSON both ways); the
+runs are then merged lazily (heapq.merge). Memory holds one run plus one record per spilled run,
 whatever the number of records."""
 
 from __future__ import annotations
 
 import heapq
-import json
+import pickle
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -39,20 +40,27 @@ class ExternalSorter:
         if self._dir is None:
             self._dir = tempfile.TemporaryDirectory(prefix="import_legacy-sort-", dir=self.tmp_dir)
         self._run.sort(key=lambda kr: kr[0])
-        path = Path(self._dir.name) / f"run-{len(self._files):05d}.jsonl"
-        with open(path, "w", encoding="utf-8") as fh:
+        path = Path(self._dir.name) / f"run-{len(self._files):05d}.pickle"
+        with open(path, "wb") as fh:
+            pickler = pickle.Pickler(fh, protocol=pickle.HIGHEST_PROTOCOL)
             for key, rec in self._run:
-                fh.write(json.dumps([list(key), rec.file, rec.line, rec.text], ensure_ascii=False) + "\n")
+                pickler.dump((key, rec.file, rec.line, rec.text))
+                # The pickler remembers every object it wrote (memo) unless told otherwise.
+                pickler.clear_memo()
         self._files.append(path)
         self._run, self._size = [], 0
 
     @staticmethod
     def _read_run(path: Path) -> Iterator[tuple[tuple, RawRecord]]:
-        with open(path, encoding="utf-8") as fh:
-            for line in fh:
-                key, file, lineno, text = json.loads(line)
+        with open(path, "rb") as fh:
+            unpickler = pickle.Unpickler(fh)  # noqa: S301 - our own temporary files only
+            while True:
+                try:
+                    key, file, lineno, text = unpickler.load()
+                except EOFError:
+                    return
                 data, error = parse(text)
-                yield tuple(key), RawRecord(file, lineno, text, data=data, error=error)
+                yield key, RawRecord(file, lineno, text, data=data, error=error)
 
     def sorted(self) -> Iterator[RawRecord]:
         try:

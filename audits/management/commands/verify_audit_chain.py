@@ -1,6 +1,7 @@
 """Recompute the audit chain and report the first broken link."""
 
 import json
+import os
 import time
 from datetime import UTC, datetime
 
@@ -31,9 +32,20 @@ class Command(BaseCommand):
         parser.add_argument("--checkpoint", help="a file written by audit_checkpoint: also prove no tail was cut")
         parser.add_argument("--no-seal", action="store_true", help="do not seal pending entries before verifying")
         parser.add_argument("--json", action="store_true", help="print the result as JSON")
+        parser.add_argument(
+            "--workers",
+            type=int,
+            default=None,
+            help="worker processes walking ranges of the chain on one snapshot (default: one per CPU, at most 8; "
+            "1 walks it in this process)",
+        )
 
-    def handle(self, *args, since=None, checkpoint=None, no_seal=False, **options):
+    def handle(self, *args, since=None, checkpoint=None, no_seal=False, workers=None, **options):
         as_json = options["json"]
+        if workers is None:
+            workers = min(os.cpu_count() or 1, 8)
+        if workers < 1:
+            raise CommandError("--workers must be at least 1")
         since_dt = _parse_since(since) if since else None
         doc = None
         if checkpoint:
@@ -47,7 +59,7 @@ class Command(BaseCommand):
         bar = tqdm(desc="verifying", unit=" entries", disable=None, mininterval=0.5, file=self.stderr._out)
         started = time.monotonic()
         try:
-            result = verify_chain(since=since_dt, checkpoint=doc, progress=bar.update, unbounded=True)
+            result = verify_chain(since=since_dt, checkpoint=doc, progress=bar.update, unbounded=True, workers=workers)
         finally:
             bar.close()
         elapsed_ms = int((time.monotonic() - started) * 1000)
