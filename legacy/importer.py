@@ -22,6 +22,8 @@ only itself (rejected with the database's reason).
 from __future__ import annotations
 
 import json
+import multiprocessing
+import os
 import queue
 import sys
 import threading
@@ -132,6 +134,7 @@ class Options:
     progress: bool = True
     sort_run_bytes: int | None = None
     read_ahead: bool = True  # prepare the next batch in a thread while this one is written
+    read_apart: bool = True  # ... in a reader process for the kinds marked read_apart
     writers: int = 1  # batches written side by side (kinds whose batches are independent)
 
 
@@ -269,6 +272,85 @@ class _Writers:
                 thread.join()
 
 
+def _pack(chunk: _Chunk) -> tuple:
+    """What crosses the pipe: plain tuples (pickled several times faster than the
+    dataclasses), without each record's parsed JSON (writers use the prepared value; a
+    reject is masked from its text, parsed again when needed)."""
+    items = [(it.key, it.digest, it.rec.file, it.rec.line, it.rec.text, it.value, it.sub) for it in chunk.items]
+    rejects = [(r.file, r.line, r.text, r.error, reason, n) for r, reason, n in chunk.rejects]
+    return chunk.read, chunk.sub_read, items, rejects
+
+
+def _unpack(packed: tuple) -> _Chunk:
+    read, sub_read, items, rejects = packed
+    return _Chunk(
+        items=[
+            Item(key=key, digest=digest, rec=RawRecord(file, line, text), value=value, sub=sub)
+            for key, digest, file, line, text, value, sub in items
+        ],
+        rejects=[
+            (RawRecord(file, line, text, error=error), reason, n) for file, line, text, error, reason, n in rejects
+        ],
+        read=read,
+        sub_read=sub_read,
+    )
+
+
+def _produce_apart(make_chunks, q, parent: int) -> None:
+    """The reader process: put each chunk on the queue; stop if the importer is gone."""
+    try:
+        tqdm.set_lock(multiprocessing.RLock())  # the parent's may have been held at fork
+        for chunk in make_chunks():
+            packed = _pack(chunk)
+            while True:
+                try:
+                    q.put(packed, timeout=0.5)
+                    break
+                except queue.Full:
+                    if os.getppid() != parent:  # the importer was killed: nobody reads
+                        os._exit(1)
+        q.put(_DONE_APART)
+    except BaseException as exc:  # handed to the importer, raised there
+        q.put(("error", f"{type(exc).__name__}: {exc}"))
+    finally:
+        q.close()
+        q.join_thread()
+
+
+_DONE_APART = "done"
+
+
+def _ahead_apart(make_chunks, depth: int = 3) -> Iterator[_Chunk]:
+    """The chunks, produced by a forked reader process running ahead (at most `depth`
+    chunks ahead): reading and preparing then use the second core instead of competing
+    with the writers for this interpreter. The child touches no database connection
+    (preparing is pure Python) and dies with the importer."""
+    ctx = multiprocessing.get_context("fork")
+    q = ctx.Queue(maxsize=depth)
+    proc = ctx.Process(
+        target=_produce_apart, args=(make_chunks, q, os.getpid()), name="import_legacy-reader", daemon=True
+    )
+    proc.start()
+    try:
+        while True:
+            try:
+                item = q.get(timeout=1)
+            except queue.Empty:
+                if not proc.is_alive():
+                    raise RuntimeError(f"the reader process died (exit code {proc.exitcode})") from None
+                continue
+            if item == _DONE_APART:
+                return
+            if item[0] == "error":
+                raise RuntimeError(f"reading failed: {item[1]}")
+            yield _unpack(item)
+    finally:
+        if proc.is_alive():
+            proc.terminate()
+        proc.join(5)
+        q.close()
+
+
 class Importer:
     def __init__(self, options: Options, *, actor, stderr=None):
         self.o = options
@@ -387,7 +469,14 @@ class Importer:
                 account(pool.submit(items))
 
         try:
-            for chunk in _ahead(chunks) if self.o.read_ahead else chunks:
+            if not self.o.read_ahead:
+                source = chunks
+            elif kind.read_apart and self.o.read_apart:
+                chunks.close()  # never started: the reader process makes its own
+                source = _ahead_apart(lambda: self._chunks(kind, batch_size))
+            else:
+                source = _ahead(chunks)
+            for chunk in source:
                 counts.read += chunk.read
                 if sub is not None:
                     sub.read += chunk.sub_read

@@ -15,7 +15,7 @@ import re
 from pathlib import Path
 
 from audits.services import is_secret_key
-from legacy.reader import RawRecord
+from legacy.reader import RawRecord, parse
 
 MASK = "***"
 # "<secret-named key>": "<value…" in JSON text, also when the text ends inside the value.
@@ -44,9 +44,13 @@ def _mask_value(value, path: str, masked: list[str]):
 
 def masked_raw(rec: RawRecord) -> tuple[str, list[str]]:
     """(text safe to write, names of the masked fields)."""
-    if isinstance(rec.data, dict | list):
+    data = rec.data
+    if data is None and rec.error is None:
+        # Records prepared by the reader process arrive without their parsed form.
+        data, _ = parse(rec.text)
+    if isinstance(data, dict | list):
         masked: list[str] = []
-        safe = _mask_value(rec.data, "", masked)
+        safe = _mask_value(data, "", masked)
         if masked:
             return json.dumps(safe, ensure_ascii=False), masked
         return rec.text, []

@@ -44,6 +44,7 @@ KINDS: list[Kind] = [
         key_label="legacy id",
         sub_name="evaluations",
         sub_count=experiments.evaluations_in,
+        read_apart=True,
     ),
     Kind(
         "quarantine",
@@ -62,6 +63,7 @@ KINDS: list[Kind] = [
         analyses.prepare,
         analyses.write,
         key_label="analysis id",
+        read_apart=True,
     ),
     Kind(
         "provider_keys",
@@ -79,6 +81,7 @@ KINDS: list[Kind] = [
         usage.write,
         key_label="file and line",
         target="none",
+        read_apart=True,
     ),
     Kind(
         "audit",
@@ -91,6 +94,7 @@ KINDS: list[Kind] = [
         order=audit.by_ts,
         # Appended one batch after the other: ids, hence chain order, follow ts.
         parallel=False,
+        read_apart=True,
     ),
 ]
 

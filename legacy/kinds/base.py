@@ -73,6 +73,10 @@ class Kind:
     parallel: bool = True  # batches may be written side by side (false: in order, one at a time)
     # Reorders the kind's records before they are prepared (audit events: by ts).
     order: Callable[[Iterator[RawRecord], Context], Iterator[RawRecord]] | None = None
+    # Read and prepare in a separate process (the big kinds): reading is pure Python, and
+    # a thread would share one interpreter lock with the writers. Not for kinds whose
+    # prepared records hold secrets (provider keys are decrypted while preparing).
+    read_apart: bool = False
 
 
 @dataclass

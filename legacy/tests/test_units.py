@@ -114,3 +114,11 @@ def test_masking_parsed_and_unparsed_records():
     assert "sk-live-2" not in raw and masked == ["api_key"]
     usage = RawRecord("u.jsonl", 3, "{}", data={"tokens_in": 5, "tokens_out": 6})
     assert masked_raw(usage) == ("{}", [])  # counts of tokens are not secrets
+
+
+def test_masking_a_record_that_arrived_without_its_parsed_json():
+    """Records prepared by the reader process cross without .data: parsed again to mask."""
+    text = '{"entity": "user", "payload": {"password": "hunter2", "n": 1}}'
+    raw, masked = masked_raw(RawRecord("audit/audit_2024-01.jsonl", 7, text))
+    assert "hunter2" not in raw and masked == ["payload.password"]
+    assert json.loads(raw)["payload"]["n"] == 1
