@@ -20,9 +20,9 @@ from audits import signing
 from audits.chain import chain_head
 
 DROPPED_ENTITY = "audit_log"
+DROPPED_ACTION = "partition_dropped"
 # Below this many entries per worker, starting processes costs more than it saves.
 MIN_ENTRIES_PER_WORKER = 50_000
-DROPPED_ACTION = "partition_dropped"
 
 
 @dataclass
