@@ -57,7 +57,8 @@ class _PreparedKey:
         if len(key) > block:
             key = hashlib.sha256(key).digest()
         key = key.ljust(block, b"\0")
-        # The hash states after the padded key: copied, never updated in place.
+        # The hash states after the padded key: copied, never updated in place (the
+        # verifier copies them inline in its loop: a method call per HMAC costs it ~25 %).
         self.inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
         self.outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
 
@@ -72,10 +73,6 @@ class _PreparedKey:
 @functools.lru_cache(maxsize=4)
 def prepared_key(key: bytes) -> _PreparedKey:
     return _PreparedKey(key)
-
-
-def hmac_sha256_hex(key: bytes, message: bytes) -> str:
-    return prepared_key(key).hexdigest(message)
 
 
 def entry_hmac(key: bytes, body: bytes) -> str:

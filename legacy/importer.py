@@ -296,6 +296,9 @@ def _unpack(packed: tuple) -> _Chunk:
     )
 
 
+_DONE_APART = "done"
+
+
 def _produce_apart(make_chunks, q, parent: int) -> None:
     """The reader process: put each chunk on the queue; stop if the importer is gone."""
     try:
@@ -315,9 +318,6 @@ def _produce_apart(make_chunks, q, parent: int) -> None:
     finally:
         q.close()
         q.join_thread()
-
-
-_DONE_APART = "done"
 
 
 def _ahead_apart(make_chunks, depth: int = 3) -> Iterator[_Chunk]:
