@@ -90,6 +90,22 @@ class VerdictResult:
     checks: dict  # stored on the evaluation: every baseline, its measured value and outcome
 
 
+@dataclass(frozen=True, slots=True)
+class BaselineRule:
+    """A baseline as a verdict reads it, without a model instance (the bulk import
+    judges thousands of evaluations per batch against the baselines of many projects)."""
+
+    pk: object
+    metric_key: str
+    operator: str
+    threshold: Decimal
+
+    def satisfied_by(self, value: Decimal) -> bool:
+        from projects.models import threshold_met
+
+        return threshold_met(self.operator, value, self.threshold)
+
+
 def compute_verdict(*, baselines, metrics: dict, confidence: Decimal, min_confidence: Decimal) -> VerdictResult:
     """The verdict of `metrics` against the project's active `baselines`.
 

@@ -1002,10 +1002,12 @@ def experiments_import(*, experiments: list[ExperimentImport], actor, context: d
         )
         blacklisted = dict(cursor.fetchall())
     baselines: dict = {}
-    for b in Baseline.objects.filter(project_id__in={row[1].project_id for row in rows}, active=True).order_by(
-        "metric_key", "id"
+    for pk, project_id, metric_key, operator, threshold in (
+        Baseline.objects.filter(project_id__in={row[1].project_id for row in rows}, active=True)
+        .order_by("metric_key", "id")
+        .values_list("id", "project_id", "metric_key", "operator", "threshold")
     ):
-        baselines.setdefault(b.project_id, []).append(b)
+        baselines.setdefault(project_id, []).append(rules.BaselineRule(pk, metric_key, operator, threshold))
     min_confidence = _min_confidence()
     exp_rows, eval_rows = [], []
     for index, exp, name, description, dataset_id, digest, evaluations in rows:

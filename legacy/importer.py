@@ -21,10 +21,12 @@ only itself (rejected with the database's reason).
 
 from __future__ import annotations
 
+import ctypes
 import json
 import multiprocessing
 import os
 import queue
+import signal
 import sys
 import threading
 import time
@@ -299,8 +301,24 @@ def _unpack(packed: tuple) -> _Chunk:
 _DONE_APART = "done"
 
 
+def _die_with_parent() -> None:
+    """Ask Linux to end this process when the importer dies (SIGKILL included), even
+    while it is reading or sorting and not yet waiting on the queue."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):  # not Linux: the queue's parent check remains
+        pass
+
+
+_PR_SET_PDEATHSIG = 1
+
+
 def _produce_apart(make_chunks, q, parent: int) -> None:
     """The reader process: put each chunk on the queue; stop if the importer is gone."""
+    _die_with_parent()
+    if os.getppid() != parent:  # gone before the request above took hold
+        os._exit(1)
     try:
         tqdm.set_lock(multiprocessing.RLock())  # the parent's may have been held at fork
         for chunk in make_chunks():
@@ -320,35 +338,49 @@ def _produce_apart(make_chunks, q, parent: int) -> None:
         q.join_thread()
 
 
+class _ReaderProcess:
+    """A forked reader process producing chunks ahead (at most `depth` chunks ahead):
+    reading and preparing then use the second core instead of competing with the
+    writers for this interpreter. The child touches no database connection (preparing
+    is pure Python) and dies with the importer. It starts when made, so a kind that must
+    read everything before its first record (audit events are sorted by ts) can do that
+    while earlier kinds are still being written."""
+
+    def __init__(self, make_chunks, depth: int = 3):
+        ctx = multiprocessing.get_context("fork")
+        self.q = ctx.Queue(maxsize=depth)
+        self.proc = ctx.Process(
+            target=_produce_apart, args=(make_chunks, self.q, os.getpid()), name="import_legacy-reader", daemon=True
+        )
+        self.proc.start()
+
+    def chunks(self) -> Iterator[_Chunk]:
+        try:
+            while True:
+                try:
+                    item = self.q.get(timeout=1)
+                except queue.Empty:
+                    if not self.proc.is_alive():
+                        raise RuntimeError(f"the reader process died (exit code {self.proc.exitcode})") from None
+                    continue
+                if item == _DONE_APART:
+                    return
+                if item[0] == "error":
+                    raise RuntimeError(f"reading failed: {item[1]}")
+                yield _unpack(item)
+        finally:
+            self.stop()
+
+    def stop(self) -> None:
+        if self.proc.is_alive():
+            self.proc.terminate()
+        self.proc.join(5)
+        self.q.close()
+
+
 def _ahead_apart(make_chunks, depth: int = 3) -> Iterator[_Chunk]:
-    """The chunks, produced by a forked reader process running ahead (at most `depth`
-    chunks ahead): reading and preparing then use the second core instead of competing
-    with the writers for this interpreter. The child touches no database connection
-    (preparing is pure Python) and dies with the importer."""
-    ctx = multiprocessing.get_context("fork")
-    q = ctx.Queue(maxsize=depth)
-    proc = ctx.Process(
-        target=_produce_apart, args=(make_chunks, q, os.getpid()), name="import_legacy-reader", daemon=True
-    )
-    proc.start()
-    try:
-        while True:
-            try:
-                item = q.get(timeout=1)
-            except queue.Empty:
-                if not proc.is_alive():
-                    raise RuntimeError(f"the reader process died (exit code {proc.exitcode})") from None
-                continue
-            if item == _DONE_APART:
-                return
-            if item[0] == "error":
-                raise RuntimeError(f"reading failed: {item[1]}")
-            yield _unpack(item)
-    finally:
-        if proc.is_alive():
-            proc.terminate()
-        proc.join(5)
-        q.close()
+    """The chunks, from a reader process started on the first request."""
+    yield from _ReaderProcess(make_chunks, depth).chunks()
 
 
 class Importer:
@@ -378,16 +410,46 @@ class Importer:
     def run(self) -> Report:
         started = time.monotonic()
         self.rejects = RejectsFile(self.o.rejects_path)
+        self._early: dict[str, _ReaderProcess] = {}
         try:
+            self._start_ordered_readers()
             for kind in self.o.kinds:
                 began = time.monotonic()
                 self._kind(kind)
                 self.report.kind_seconds[kind.name] = time.monotonic() - began
         finally:
+            for reader in self._early.values():
+                reader.stop()
             self.report.rejects_written = self.rejects.count
             self.rejects.close()
             self.report.seconds = time.monotonic() - started
         return self.report
+
+    def _start_ordered_readers(self) -> None:
+        """Kinds that read (and sort) all their records before the first one (audit
+        events, by ts) get their reader process now: the sort then runs while the kinds
+        before them are written, instead of leaving the writers idle at their turn.
+        Preparing needs nothing that earlier kinds produce (no database work), so the
+        records are the same. Their progress is shown by this process when their turn
+        comes (a bar from the reader would run beside another kind's)."""
+        if not (self.o.read_ahead and self.o.read_apart):
+            return
+        for kind in self.o.kinds[1:]:
+            if kind.order is not None and kind.read_apart:
+                size = self._batch_size(kind)
+                self._early[kind.name] = _ReaderProcess(
+                    lambda kind=kind, size=size: self._chunks(kind, size, progress=False)
+                )
+
+    def _counted(self, kind: Kind, chunks: Iterator[_Chunk]) -> Iterator[_Chunk]:
+        with self._bar(kind, 0, "rec", f"{kind.name} (in order)") as bar:
+            bar.total = None
+            for chunk in chunks:
+                yield chunk
+                bar.update(chunk.read)
+
+    def _batch_size(self, kind: Kind) -> int:
+        return min(self.o.batch_size, kind.batch_cap or self.o.batch_size)
 
     def _bar(self, kind: Kind, total: int, unit: str, desc: str | None = None):
         return tqdm(
@@ -401,9 +463,13 @@ class Importer:
             leave=True,
         )
 
-    def _records(self, kind: Kind) -> Iterator[RawRecord]:
+    def _records(self, kind: Kind, *, progress: bool = True) -> Iterator[RawRecord]:
         source = kind.source
-        bar = self._bar(kind, source.total(self.o.root), source.unit, f"{kind.name} (reading)" if kind.order else None)
+        if progress:
+            desc = f"{kind.name} (reading)" if kind.order else None
+            bar = self._bar(kind, source.total(self.o.root), source.unit, desc)
+        else:
+            bar = tqdm(disable=True)
         try:
             records = source.read(self.o.root, max_bytes=self.o.max_bytes, progress=bar.update)
             if kind.order is None:
@@ -414,7 +480,7 @@ class Importer:
             bar.close()
             if first is None:
                 return
-            with self._bar(kind, 0, "rec", f"{kind.name} (in order)") as done:
+            with self._bar(kind, 0, "rec", f"{kind.name} (in order)") if progress else tqdm(disable=True) as done:
                 done.total = None
                 yield first
                 done.update(1)
@@ -424,11 +490,11 @@ class Importer:
         finally:
             bar.close()
 
-    def _chunks(self, kind: Kind, batch_size: int) -> Iterator[_Chunk]:
+    def _chunks(self, kind: Kind, batch_size: int, *, progress: bool = True) -> Iterator[_Chunk]:
         """Read and prepare the kind's records (no database work), in chunks of at most
         batch_size prepared records with the rejects met on the way."""
         chunk = _Chunk()
-        for rec in self._records(kind):
+        for rec in self._records(kind, progress=progress):
             inner = kind.sub_count(rec.data) if kind.sub_count else 0
             chunk.read += 1
             chunk.sub_read += inner
@@ -451,7 +517,7 @@ class Importer:
     def _kind(self, kind: Kind) -> None:
         counts = self.report.rows[kind.name]
         sub = self.report.rows.get(kind.sub_name) if kind.sub_name else None
-        batch_size = min(self.o.batch_size, kind.batch_cap or self.o.batch_size)
+        batch_size = self._batch_size(kind)
         chunks = self._chunks(kind, batch_size)
         writers = self.o.writers if kind.parallel else 1
         pool = _Writers(writers, lambda items: self._batch(kind, items)) if writers > 1 else None
@@ -469,7 +535,10 @@ class Importer:
                 account(pool.submit(items))
 
         try:
-            if not self.o.read_ahead:
+            if kind.name in self._early:
+                chunks.close()  # never started: the reader process started early makes them
+                source = self._counted(kind, self._early.pop(kind.name).chunks())
+            elif not self.o.read_ahead:
                 source = chunks
             elif kind.read_apart and self.o.read_apart:
                 chunks.close()  # never started: the reader process makes its own

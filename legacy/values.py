@@ -162,9 +162,12 @@ def time(data: dict, name: str, *, required: bool = True, now: datetime | None =
     return parse_time(value, name, now=now)
 
 
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
 def day(data: dict, name: str) -> date:
     value = field(data, name)
-    if not isinstance(value, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value.strip()):
+    if not isinstance(value, str) or not _DAY.fullmatch(value.strip()):
         raise Reject(f"field '{name}' must be a date YYYY-MM-DD, not {value!r}")
     try:
         return date.fromisoformat(value.strip())

@@ -6,6 +6,7 @@ Rows are written only through projects.services (atomic and audited)."""
 
 from __future__ import annotations
 
+import operator as op
 from decimal import Decimal
 
 from django.conf import settings
@@ -28,6 +29,17 @@ class Operator(models.TextChoices):
     GE = ">=", "greater than or equal"
     LE = "<=", "less than or equal"
     EQ = "=", "equal"
+
+
+# Each operator's comparison, found by the member or by its stored value (the two hash
+# differently: an Enum member hashes by its name).
+_COMPARISONS = {Operator.GT: op.gt, Operator.LT: op.lt, Operator.GE: op.ge, Operator.LE: op.le, Operator.EQ: op.eq}
+_COMPARISONS.update({member.value: compare for member, compare in list(_COMPARISONS.items())})
+
+
+def threshold_met(operator: str, value: Decimal, threshold: Decimal) -> bool:
+    """Whether `value <operator> threshold` holds (a baseline's rule)."""
+    return _COMPARISONS[operator](value, threshold)
 
 
 class HistoryAction(models.TextChoices):
@@ -132,14 +144,7 @@ class Baseline(TimestampedModel):
 
     def satisfied_by(self, value: Decimal) -> bool:
         """Whether a measured value meets this baseline."""
-        t = self.threshold
-        return {
-            Operator.GT: value > t,
-            Operator.LT: value < t,
-            Operator.GE: value >= t,
-            Operator.LE: value <= t,
-            Operator.EQ: value == t,
-        }[Operator(self.operator)]
+        return threshold_met(self.operator, value, self.threshold)
 
     @property
     def direction(self) -> str:

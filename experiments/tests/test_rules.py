@@ -6,7 +6,7 @@ import pytest
 
 from core.exceptions import ValidationFailed
 from experiments import rules
-from projects.models import Baseline
+from projects.models import Baseline, Operator
 
 
 def baseline(metric, op, threshold):
@@ -70,6 +70,20 @@ def test_no_active_baseline_means_manual_review():
 )
 def test_each_operator(op, threshold, value, ok):
     assert baseline("m", op, threshold).satisfied_by(Decimal(str(value))) is ok
+    # The bulk import's light rule, and the operator given as the enum member, agree.
+    assert rules.BaselineRule(None, "m", op, Decimal(threshold)).satisfied_by(Decimal(str(value))) is ok
+    assert rules.BaselineRule(None, "m", Operator(op), Decimal(threshold)).satisfied_by(Decimal(str(value))) is ok
+
+
+def test_the_light_rule_gives_the_model_instances_verdict():
+    metrics = {"a": 0.95, "b": 3}
+    models = [baseline("a", ">=", Decimal("0.9")), baseline("b", "<", 2)]
+    light = [rules.BaselineRule(b.pk, b.metric_key, b.operator, b.threshold) for b in models]
+    both = [
+        rules.compute_verdict(baselines=bs, metrics=metrics, confidence=Decimal(1), min_confidence=Decimal("0.7"))
+        for bs in (models, light)
+    ]
+    assert both[0] == both[1] and both[0].verdict == "fail"
 
 
 @pytest.mark.parametrize("bad", [{"a": "0.9"}, {"a": True}, {"a": None}, {"": 1}, {"a": [1]}, ["a"]])

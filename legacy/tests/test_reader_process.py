@@ -45,3 +45,89 @@ def test_the_reader_stops_when_the_importer_stops_early():
     next(source)
     source.close()  # the importer failed on a batch: the reader must not linger
     assert not [p for p in multiprocessing.active_children() if p.name == "import_legacy-reader"]
+
+
+def test_the_reader_process_ends_when_the_importer_is_killed(tmp_path):
+    """Even while it is still reading (sorting, not yet waiting on the queue)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    pid_file = tmp_path / "reader.pid"
+    script = f"""
+import os, time, multiprocessing
+import django
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")
+django.setup()
+from legacy.importer import _ReaderProcess
+
+def endless():
+    open({str(pid_file)!r}, "w").write(str(os.getpid()))
+    while True:
+        time.sleep(0.1)
+        if False:
+            yield None
+
+_ReaderProcess(endless)
+time.sleep(60)
+"""
+    importer = subprocess.Popen([sys.executable, "-c", script], cwd=os.getcwd())
+    try:
+        deadline = time.monotonic() + 30
+        while not pid_file.exists() or not pid_file.read_text():
+            assert time.monotonic() < deadline, "the reader process did not start"
+            time.sleep(0.05)
+        reader = int(pid_file.read_text())
+        importer.send_signal(signal.SIGKILL)
+        importer.wait(10)
+        deadline = time.monotonic() + 10
+        while _alive(reader):
+            assert time.monotonic() < deadline, "the reader outlived the killed importer"
+            time.sleep(0.05)
+    finally:
+        importer.kill()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(") ")[1][0] != "Z"  # a zombie has ended
+    except FileNotFoundError:
+        return False
+
+
+def test_an_ordered_kind_starts_reading_first_and_its_reader_stops_with_a_failed_import(tmp_path, monkeypatch):
+    import multiprocessing
+
+    from legacy.importer import Importer, Options
+    from legacy.kinds import KINDS
+
+    (tmp_path / "audit").mkdir()
+    (tmp_path / "audit" / "audit_2024-01.jsonl").write_text(
+        "".join(
+            f'{{"id": "e{i}", "ts": "2024-01-0{1 + i % 9}T00:00:00Z", "entity": "x", "action": "y"}}\n'
+            for i in range(50)
+        )
+    )
+    started = {}
+
+    def first_kind_fails(self, kind):
+        started.update({name: reader.proc.pid for name, reader in self._early.items()})
+        raise RuntimeError("the first kind failed")
+
+    monkeypatch.setattr(Importer, "_kind", first_kind_fails)
+    options = Options(
+        root=tmp_path,
+        kinds=list(KINDS),
+        batch_size=10,
+        dry_run=False,
+        rejects_path=tmp_path / "rejects.jsonl",
+        max_bytes=1 << 20,
+        progress=False,
+    )
+    with pytest.raises(RuntimeError, match="the first kind failed"):
+        Importer(options, actor=None).run()
+    assert list(started) == ["audit"] and started["audit"]
+    assert not [p for p in multiprocessing.active_children() if p.name == "import_legacy-reader"]
