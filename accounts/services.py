@@ -1163,25 +1163,59 @@ def totp_disable(*, user: User, code: str, request=None) -> User:
 # Upkeep
 
 
-@transaction.atomic
-def accounts_purge_expired(*, now: datetime | None = None, dry_run: bool = False, actor=None) -> dict[str, int]:
+# What accounts_purge_expired deletes, per kind: the table and what "can no longer be
+# used" means there (`%(now)s` is the run's cut-off).
+_PURGEABLE = {
+    "sessions": ("sessions", "expires_at <= %(now)s"),
+    "resets": ("password_resets", "(expires_at <= %(now)s OR used)"),
+    "invitations": ("invitations", "expires_at <= %(now)s"),
+}
+
+
+def accounts_purge_expired(
+    *, now: datetime | None = None, dry_run: bool = False, actor=None, batch_size: int = 5000
+) -> dict[str, int]:
     """Delete what can no longer be used: sessions past their expiry, password resets
-    that expired or were used, invitations past their expiry. The audit log keeps the
-    history. Returns counts per kind (sessions, resets, invitations)."""
+    that expired or were used, invitations past their expiry. At most `batch_size` rows
+    of each kind per transaction, each batch recording one audit entry with its counts;
+    rows a writer holds are skipped this run (SKIP LOCKED) and taken by the next. The
+    audit log keeps the history. Returns counts per kind (sessions, resets, invitations)."""
     now = now or timezone.now()
-    querysets = {
-        "sessions": Session.objects.filter(expires_at__lte=now),
-        "resets": PasswordReset.objects.filter(expires_at__lte=now) | PasswordReset.objects.filter(used=True),
-        "invitations": Invitation.objects.filter(expires_at__lte=now),
-    }
-    counts = {name: qs.count() for name, qs in querysets.items()}
-    if not dry_run and any(counts.values()):
-        # Later sessions point at these through replaced_by (SET NULL); clear them in one statement.
-        Session.objects.filter(replaced_by__in=querysets["sessions"]).update(replaced_by=None)
-        for qs in querysets.values():
-            qs._raw_delete(qs.db)
-        audit_record(entity="accounts", action="purge_expired", actor=actor, payload={**counts, "before": now})
-    return counts
+    counts = dict.fromkeys(_PURGEABLE, 0)
+    if dry_run:
+        with connection.cursor() as cursor:
+            for name, (table, condition) in _PURGEABLE.items():
+                cursor.execute(f"SELECT count(*) FROM {table} WHERE {condition}", {"now": now})
+                counts[name] = cursor.fetchone()[0]
+        return counts
+    with transaction.atomic(), connection.cursor() as cursor:
+        # Sessions refer to the ones they replaced (SET NULL): clear references to every
+        # purgeable session once, rather than scanning for them in each batch. Expired
+        # sessions cannot be rotated, so no new reference appears while the purge runs.
+        cursor.execute(
+            "UPDATE sessions SET replaced_by_id = NULL WHERE replaced_by_id IN "
+            "(SELECT id FROM sessions WHERE expires_at <= %(now)s)",
+            {"now": now},
+        )
+    batch = 0
+    while True:
+        done: dict[str, int] = {}
+        with transaction.atomic(), connection.cursor() as cursor:
+            for name, (table, condition) in _PURGEABLE.items():
+                cursor.execute(
+                    f"DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE {condition} "
+                    "ORDER BY id LIMIT %(limit)s FOR UPDATE SKIP LOCKED)",
+                    {"now": now, "limit": batch_size},
+                )
+                done[name] = cursor.rowcount
+            if any(done.values()):
+                batch += 1
+                payload = {**done, "before": now, "batch": batch}
+                audit_record(entity="accounts", action="purge_expired", actor=actor, payload=payload)
+        for name, n in done.items():
+            counts[name] += n
+        if all(n < batch_size for n in done.values()):
+            return counts
 
 
 # ---------------------------------------------------------------------------------------

@@ -547,8 +547,8 @@ def purge_expired(
 ) -> PurgeReport:
     """Everything `manage.py purge_expired` deletes: expired artifacts (batched, see
     artifacts_purge_expired), then expired login sessions, used or expired password
-    resets and expired invitations (accounts.services.accounts_purge_expired: one
-    transaction, one audit entry). One cut-off time for the whole run."""
+    resets and expired invitations (accounts.services.accounts_purge_expired, batched
+    the same way). One cut-off time for the whole run."""
     from accounts.services import accounts_purge_expired
 
     now = now or timezone.now()
@@ -556,7 +556,7 @@ def purge_expired(
     report.artifacts, report.artifact_batches = artifacts_purge_expired(
         now=now, batch_size=batch_size, dry_run=dry_run, actor=actor, progress=progress
     )
-    report.accounts = accounts_purge_expired(now=now, dry_run=dry_run, actor=actor)
+    report.accounts = accounts_purge_expired(now=now, dry_run=dry_run, actor=actor, batch_size=batch_size)
     return report
 
 

@@ -63,3 +63,28 @@ def test_revoke_sessions_command(regular_user, capsys):
     assert client.get("/api/v1/auth/me").status_code == 401
     with pytest.raises(CommandError):
         call_command("revoke_sessions", "nobody@example.com")
+
+
+def test_purge_goes_in_audited_batches(regular_user):
+    now = timezone.now()
+    issued = [services.session_create(user=regular_user) for _ in range(7)]
+    live = services.session_create(user=regular_user)
+    Session.objects.filter(pk__in=[i.session.pk for i in issued]).update(expires_at=now - timedelta(hours=1))
+    # A live session referring to an expired one, and an expired one referring to another.
+    Session.objects.filter(pk=live.session.pk).update(replaced_by=issued[6].session)
+    Session.objects.filter(pk=issued[0].session.pk).update(replaced_by=issued[5].session)
+    for _ in range(3):
+        services._password_reset_issue(user=regular_user, ttl=timedelta(hours=1), actor=None)
+    PasswordReset.objects.update(used=True, used_at=now)
+
+    assert services.accounts_purge_expired(batch_size=3) == {"sessions": 7, "resets": 3, "invitations": 0}
+    assert list(Session.objects.values_list("pk", flat=True)) == [live.session.pk]
+    assert Session.objects.get().replaced_by_id is None and not PasswordReset.objects.exists()
+    from audits.models import AuditEntry
+
+    batches = list(AuditEntry.objects.filter(entity="accounts", action="purge_expired").order_by("id"))
+    assert [(e.payload["batch"], e.payload["sessions"], e.payload["resets"]) for e in batches] == [
+        (1, 3, 3),
+        (2, 3, 0),
+        (3, 1, 0),
+    ]
