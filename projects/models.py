@@ -31,10 +31,9 @@ class Operator(models.TextChoices):
     EQ = "=", "equal"
 
 
-# Each operator's comparison, found by the member or by its stored value (the two hash
-# differently: an Enum member hashes by its name).
+# Each operator's comparison (a TextChoices member is equal to, and hashes like, its
+# stored value, so either finds it).
 _COMPARISONS = {Operator.GT: op.gt, Operator.LT: op.lt, Operator.GE: op.ge, Operator.LE: op.le, Operator.EQ: op.eq}
-_COMPARISONS.update({member.value: compare for member, compare in list(_COMPARISONS.items())})
 
 
 def threshold_met(operator: str, value: Decimal, threshold: Decimal) -> bool:
