@@ -75,3 +75,31 @@ def test_inside_a_transaction_the_check_asks_the_server():
         private.connection.execute("ROLLBACK")
     finally:
         private.close()
+
+
+def test_a_connection_on_a_high_descriptor_is_judged_by_its_socket(monkeypatch):
+    """Busy processes hold many descriptors: the check must not be limited to the first
+    1024 (select's limit), or every such request would ask the server again."""
+    import os
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 1200:
+        pytest.skip("this machine allows too few open files")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 1200), hard))
+    fillers = []
+    try:
+        while not fillers or fillers[-1] < 1100:
+            fillers.append(os.open(os.devnull, os.O_RDONLY))
+        private = _own_connection()
+        try:
+            assert private.connection.pgconn.socket > 1024
+            monkeypatch.setattr(private.connection, "cursor", _NoQueries().cursor)
+            assert private.is_usable() is True
+        finally:
+            monkeypatch.undo()
+            private.close()
+    finally:
+        for fd in fillers:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))

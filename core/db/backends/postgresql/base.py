@@ -92,11 +92,14 @@ class DatabaseWrapper(base.DatabaseWrapper):
             return False
         if raw.pgconn.transaction_status == psycopg.pq.TransactionStatus.IDLE:
             try:
-                readable, _, _ = select.select([raw.pgconn.socket], [], [], 0)
+                # poll, not select: no limit on the descriptor's number. Any event (data,
+                # hang-up, error) sends the question to the server.
+                poller = select.poll()
+                poller.register(raw.pgconn.socket, select.POLLIN)
+                if not poller.poll(0):
+                    return True
             except (OSError, ValueError, psycopg.OperationalError):
-                return False
-            if not readable:
-                return True
+                pass  # the socket cannot be asked: ask the server
         return super().is_usable()
 
     @async_unsafe
