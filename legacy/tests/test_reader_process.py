@@ -1,9 +1,17 @@
 """The reader process of the big kinds: chunks arrive whole and in order, a failure
 while reading reaches the importer, and the process never outlives its consumer."""
 
-import pytest
+import multiprocessing
+import signal
+import subprocess
+import sys
+import time
 
-from legacy.importer import _ahead_apart, _Chunk
+import pytest
+from django.conf import settings
+
+from legacy.importer import Importer, Options, _ahead_apart, _Chunk
+from legacy.kinds import KINDS
 from legacy.kinds.base import Item
 from legacy.reader import RawRecord
 
@@ -39,8 +47,6 @@ def test_a_failure_while_reading_is_raised_in_the_importer():
 
 
 def test_the_reader_stops_when_the_importer_stops_early():
-    import multiprocessing
-
     source = _ahead_apart(lambda: _chunks(10_000))
     next(source)
     source.close()  # the importer failed on a batch: the reader must not linger
@@ -49,12 +55,6 @@ def test_the_reader_stops_when_the_importer_stops_early():
 
 def test_the_reader_process_ends_when_the_importer_is_killed(tmp_path):
     """Even while it is still reading (sorting, not yet waiting on the queue)."""
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
-
     pid_file = tmp_path / "reader.pid"
     script = f"""
 import os, time, multiprocessing
@@ -73,7 +73,7 @@ def endless():
 _ReaderProcess(endless)
 time.sleep(60)
 """
-    importer = subprocess.Popen([sys.executable, "-c", script], cwd=os.getcwd())
+    importer = subprocess.Popen([sys.executable, "-c", script], cwd=settings.BASE_DIR)
     try:
         deadline = time.monotonic() + 30
         while not pid_file.exists() or not pid_file.read_text():
@@ -99,11 +99,6 @@ def _alive(pid: int) -> bool:
 
 
 def test_an_ordered_kind_starts_reading_first_and_its_reader_stops_with_a_failed_import(tmp_path, monkeypatch):
-    import multiprocessing
-
-    from legacy.importer import Importer, Options
-    from legacy.kinds import KINDS
-
     (tmp_path / "audit").mkdir()
     (tmp_path / "audit" / "audit_2024-01.jsonl").write_text(
         "".join(
