@@ -404,13 +404,13 @@ class Importer:
             if kind.sub_name:
                 self.report.rows[kind.sub_name] = Counts()
         self.rejects: RejectsFile | None = None
+        self._early: dict[str, _ReaderProcess] = {}  # reader processes started ahead of their kind
 
     # --- the run ---------------------------------------------------------------------
 
     def run(self) -> Report:
         started = time.monotonic()
         self.rejects = RejectsFile(self.o.rejects_path)
-        self._early: dict[str, _ReaderProcess] = {}
         try:
             self._start_ordered_readers()
             for kind in self.o.kinds:
