@@ -18,6 +18,7 @@ from django.db import connection, transaction
 
 from audits import signing
 from audits.chain import chain_head
+from core.db.raw import plain_connection_params
 
 DROPPED_ENTITY = "audit_log"
 DROPPED_ACTION = "partition_dropped"
@@ -246,11 +247,6 @@ def _worker(index, conn_params, snapshot, lo, hi, key, runs, results, counters) 
         results.put((index, None, f"{type(exc).__name__}: {exc}"))
 
 
-def _worker_connection_params() -> dict:
-    params = connection.get_connection_params()
-    return {k: v for k, v in params.items() if k in {"host", "port", "user", "password", "dbname", "options"}}
-
-
 def _walk_parallel(cursor, key, runs, bounds: list[int], progress) -> list[_Segment]:
     """Walk [bounds[i], bounds[i+1]) in one worker process each, all on this
     transaction's snapshot (exported, so every worker sees exactly what the parent sees)."""
@@ -265,7 +261,7 @@ def _walk_parallel(cursor, key, runs, bounds: list[int], progress) -> list[_Segm
     n = len(bounds) - 1
     results = ctx.Queue()
     counters = ctx.Array("q", n, lock=False)  # each worker writes only its own slot
-    params = _worker_connection_params()
+    params = plain_connection_params(connection)
     procs = [
         ctx.Process(
             target=_worker,

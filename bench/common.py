@@ -150,16 +150,10 @@ def setup_django(migrate: bool = True, suffix: str = "_bench") -> None:
 def raw_connection():
     """A plain psycopg connection to the benchmark database (for the raw-SQL floor)."""
     import psycopg
-    from django.db import connection
 
-    params = connection.get_connection_params()
-    params.pop("cursor_factory", None)
-    params.pop("context", None)
-    params.pop("prepare_threshold", None)
-    return psycopg.connect(
-        **{k: v for k, v in params.items() if k in {"host", "port", "user", "password", "dbname", "options"}},
-        autocommit=True,
-    )
+    from core.db.raw import plain_connection_params
+
+    return psycopg.connect(**plain_connection_params(), autocommit=True)
 
 
 def free_port() -> int:
