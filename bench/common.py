@@ -11,12 +11,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import time
-import urllib.request
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -156,54 +153,18 @@ def raw_connection():
     return psycopg.connect(**plain_connection_params(), autocommit=True)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextlib.contextmanager
 def gunicorn(workers: int = 4, threads: int = 1):
-    """Serve the app with gunicorn on a loopback port; yields the base URL."""
-    port = free_port()
+    """Serve the app with gunicorn on a loopback port (bench settings, warnings only in
+    its log); yields the base URL."""
+    import tempfile
+
+    from core.testing import gunicorn_server
+
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.bench"}
-    proc = subprocess.Popen(
-        [
-            str(ROOT / ".venv/bin/gunicorn"),
-            "config.wsgi:application",
-            "-b",
-            f"127.0.0.1:{port}",
-            "-w",
-            str(workers),
-            "--threads",
-            str(threads),
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 30
-    while True:
-        try:
-            with urllib.request.urlopen(base + "/healthz", timeout=1) as r:
-                if r.status == 200:
-                    break
-        except Exception:
-            if proc.poll() is not None:
-                raise RuntimeError("gunicorn exited: " + proc.stderr.read().decode()[-2000:])
-            if time.time() > deadline:
-                proc.kill()
-                raise RuntimeError("gunicorn did not become healthy")
-            time.sleep(0.2)
-    try:
+    extra = ("--threads", str(threads), "--log-level", "warning")
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-gunicorn-") as tmp,
+        gunicorn_server(env, Path(tmp) / "server.log", workers=workers, extra_args=extra) as (base, _proc),
+    ):
         yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()

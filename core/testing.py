@@ -115,4 +115,8 @@ def gunicorn_server(env: dict, log_path, *, workers: int, ready=(200,), extra_ar
         yield base, proc
     finally:
         proc.terminate()
-        proc.wait(10)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
