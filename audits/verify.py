@@ -11,6 +11,7 @@ where a signed `partition_dropped` entry accounts for exactly those positions.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -25,6 +26,11 @@ DROPPED_ACTION = "partition_dropped"
 EDITED = "entry content does not match its entry_hmac (edited)"
 # Below this many entries per worker, starting processes costs more than it saves.
 MIN_ENTRIES_PER_WORKER = 50_000
+
+
+def default_workers() -> int:
+    """The command's default number of worker processes: one per CPU, at most 8."""
+    return min(os.cpu_count() or 1, 8)
 
 
 @dataclass

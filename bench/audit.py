@@ -23,7 +23,7 @@ from bench.common import percentile, raw_connection
 WRITERS = 8
 APPENDS_PER_WRITER = int(os.environ.get("BENCH_AUDIT_APPENDS", "1500"))
 BULK_ROWS = int(os.environ.get("BENCH_AUDIT_ROWS", "5000000"))
-VERIFY_WORKERS = int(os.environ.get("VERIFY_WORKERS", str(min(os.cpu_count() or 1, 8))))
+VERIFY_WORKERS = int(os.environ.get("VERIFY_WORKERS", "0"))  # 0: the command's default
 
 
 def _raw_worker(n: int, out) -> None:
@@ -225,7 +225,7 @@ def main(report) -> None:
     from django.db import connection
 
     from audits.chain import chain_pending
-    from audits.verify import verify_chain
+    from audits.verify import default_workers, verify_chain
 
     _prepare_scratch_tables()
     n = APPENDS_PER_WRITER
@@ -277,7 +277,8 @@ def main(report) -> None:
     total = _bulk_load(BULK_ROWS, report)
     # As the command runs it (one worker process per CPU, VERIFY_WORKERS to change), and
     # in one process for comparison.
-    for workers, label in ((VERIFY_WORKERS, f"{VERIFY_WORKERS} worker processes"), (1, "one process")):
+    parallel = VERIFY_WORKERS or default_workers()
+    for workers, label in ((parallel, f"{parallel} worker processes"), (1, "one process")):
         started = time.perf_counter()
         result = verify_chain(unbounded=True, workers=workers)
         took = time.perf_counter() - started
@@ -285,8 +286,8 @@ def main(report) -> None:
             f"verification over {result.checked:,} entries, {label}",
             result.checked / took,
             "rows/s",
-            target=">= 100000 rows/s" if workers == VERIFY_WORKERS else "",
-            met=(result.ok and result.checked / took >= 100_000) if workers == VERIFY_WORKERS else None,
+            target=">= 100000 rows/s" if workers == parallel else "",
+            met=(result.ok and result.checked / took >= 100_000) if workers == parallel else None,
             note="" if result.ok else f"BROKEN: {result.as_dict()['first_broken']}",
         )
 

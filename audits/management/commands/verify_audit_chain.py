@@ -1,7 +1,6 @@
 """Recompute the audit chain and report the first broken link."""
 
 import json
-import os
 import time
 from datetime import UTC, datetime
 
@@ -10,7 +9,7 @@ from tqdm import tqdm
 
 from audits.chain import chain_pending
 from audits.services import verification_record
-from audits.verify import verify_chain
+from audits.verify import default_workers, verify_chain
 
 
 def _parse_since(value: str) -> datetime:
@@ -43,7 +42,7 @@ class Command(BaseCommand):
     def handle(self, *args, since=None, checkpoint=None, no_seal=False, workers=None, **options):
         as_json = options["json"]
         if workers is None:
-            workers = min(os.cpu_count() or 1, 8)
+            workers = default_workers()
         if workers < 1:
             raise CommandError("--workers must be at least 1")
         since_dt = _parse_since(since) if since else None
