@@ -3,8 +3,8 @@
 Records are gathered into runs of at most `run_bytes` of text; each run is sorted in
 memory and, unless it is the only one, written to a temporary file (pickled: our own
 files, read back by this process only, several times faster than JSON both ways); the
-runs are then merged lazily (heapq.merge). Memory holds one run plus one record per spilled run,
-whatever the number of records."""
+runs are then merged lazily (heapq.merge). Memory holds one run plus one record per
+spilled run, whatever the number of records."""
 
 from __future__ import annotations
 
