@@ -9,6 +9,7 @@ from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 
 from core import canonical
 from core.exceptions import ValidationFailed
+from projects.models import threshold_met
 
 METRIC_KEY_MAX = 100
 METRICS_MAX = 500
@@ -101,8 +102,6 @@ class BaselineRule:
     threshold: Decimal
 
     def satisfied_by(self, value: Decimal) -> bool:
-        from projects.models import threshold_met
-
         return threshold_met(self.operator, value, self.threshold)
 
 

@@ -441,9 +441,14 @@ class Importer:
                     lambda kind=kind, size=size: self._chunks(kind, size, progress=False)
                 )
 
+    def _in_order_bar(self, kind: Kind):
+        """Progress of an ordered kind's records as they come out in order (no total)."""
+        bar = self._bar(kind, 0, "rec", f"{kind.name} (in order)")
+        bar.total = None
+        return bar
+
     def _counted(self, kind: Kind, chunks: Iterator[_Chunk]) -> Iterator[_Chunk]:
-        with self._bar(kind, 0, "rec", f"{kind.name} (in order)") as bar:
-            bar.total = None
+        with self._in_order_bar(kind) as bar:
             for chunk in chunks:
                 yield chunk
                 bar.update(chunk.read)
@@ -480,8 +485,7 @@ class Importer:
             bar.close()
             if first is None:
                 return
-            with self._bar(kind, 0, "rec", f"{kind.name} (in order)") if progress else tqdm(disable=True) as done:
-                done.total = None
+            with self._in_order_bar(kind) if progress else tqdm(disable=True) as done:
                 yield first
                 done.update(1)
                 for rec in ordered:
