@@ -19,7 +19,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--dry-run", action="store_true", help="Count what would be deleted; delete nothing.")
-        parser.add_argument("--batch-size", type=int, default=1000, help="Rows of each kind per transaction (default 1000).")
+        parser.add_argument(
+            "--batch-size", type=int, default=1000, help="Rows of each kind per transaction (default 1000)."
+        )
 
     def handle(self, *, dry_run: bool, batch_size: int, verbosity: int = 1, **_):
         if not 1 <= batch_size <= 100_000:
