@@ -18,6 +18,8 @@ from django.conf import settings
 from django.db.backends.postgresql import base, operations, schema
 from django.utils.asyncio import async_unsafe
 
+from core.db.backends.postgresql.cursor import BeginWithFirstQueryCursor
+
 
 def app_schemas() -> list[str]:
     return list(settings.DOMAIN_APPS)
@@ -118,6 +120,8 @@ class DatabaseWrapper(base.DatabaseWrapper):
 
     def get_connection_params(self):
         params = super().get_connection_params()
+        if params.get("cursor_factory") is base.Cursor:
+            params["cursor_factory"] = BeginWithFirstQueryCursor
         if self._fast_utc_timestamps and "context" in params:
             params["context"] = _utc_adapters(params["context"])
         server_settings = [f"-c search_path={search_path()}"]
