@@ -87,9 +87,7 @@ def _array_literal(values) -> str:
 def _seal_batch(cursor, batch_size: int) -> int:
     """Seal up to batch_size pending entries. The caller holds the sequencer lock."""
     cursor.execute(
-        f"SELECT id, {signing.TS_SQL}, entity, action, actor::text, payload::text, entry_hmac "
-        "FROM audits.audit_log WHERE chain_seq IS NULL AND id <> ALL(%s) ORDER BY id LIMIT %s",
-        [sorted(_refused_ids), batch_size],
+        "SELECT * FROM audits.audit_log_pending(%s, %s::bigint[])", [batch_size, _array_literal(sorted(_refused_ids))]
     )
     rows = cursor.fetchall()
     if not rows:
@@ -143,8 +141,8 @@ def _seal_batch(cursor, batch_size: int) -> int:
 
 def _pending_exists(cursor) -> bool:
     cursor.execute(
-        "SELECT EXISTS (SELECT 1 FROM audits.audit_log WHERE chain_seq IS NULL AND id <> ALL(%s))",
-        [sorted(_refused_ids)],
+        "SELECT EXISTS (SELECT 1 FROM audits.audit_log_pending(1, %s::bigint[]))",
+        [_array_literal(sorted(_refused_ids))],
     )
     return cursor.fetchone()[0]
 

@@ -236,3 +236,21 @@ def test_background_sealer_thread_seals_after_commit(settings):
     finally:
         sealer_thread.stop()
     assert verify_chain().ok
+
+
+def test_the_pending_queue_renders_timestamps_as_the_signatures_do(db):
+    """audits.audit_log_pending (the sequencer's cached query) must print ts exactly as
+    signing.TS_SQL does, or no entry would ever match its entry_hmac."""
+    moments = [
+        datetime(2023, 5, 1, 0, 0, tzinfo=UTC),
+        datetime(2026, 11, 21, 23, 59, 59, 999999, tzinfo=UTC),
+        datetime(2025, 2, 28, 12, 30, 5, 120, tzinfo=UTC),
+    ]
+    ids = [audit_record(entity="queue", action="ts", payload={}, ts=moment) for moment in moments]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT id, ts FROM audits.audit_log_pending(100000, '{}'::bigint[]) WHERE id = ANY(%s)", [ids])
+        queued = dict(cursor.fetchall())
+        cursor.execute(f"SELECT id, {signing.TS_SQL} FROM audits.audit_log WHERE id = ANY(%s)", [ids])
+        rendered = dict(cursor.fetchall())
+    assert queued == rendered
+    assert queued == {i: signing.ts_text(m) for i, m in zip(ids, moments, strict=True)}
