@@ -2,12 +2,16 @@
 
 from django.urls import include, path
 
-urlpatterns = [
-    path("", include("accounts.api.urls")),
-    path("", include("audits.api.urls")),
-    path("", include("projects.api.urls")),
-    path("", include("experiments.api.urls")),
-    path("", include("quarantine.api.urls")),
-    path("", include("providers.api.urls")),
-    path("", include("production.api.urls")),
-]
+from core.urls import grouped_by_first_segment
+
+urlpatterns = grouped_by_first_segment(
+    [
+        path("", include("accounts.api.urls")),
+        path("", include("audits.api.urls")),
+        path("", include("projects.api.urls")),
+        path("", include("experiments.api.urls")),
+        path("", include("quarantine.api.urls")),
+        path("", include("providers.api.urls")),
+        path("", include("production.api.urls")),
+    ]
+)
