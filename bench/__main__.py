@@ -28,9 +28,33 @@ def available() -> list[str]:
     return [n for n in ORDER if n in names] + sorted(n for n in names if n not in ORDER and not n.startswith("_"))
 
 
+def _streaming_replicas() -> int:
+    """Standbys streaming from the benchmarked server. A local one (make test starts
+    scripts/replica.sh) replays every write on the same cores: figures then include it."""
+    from bench.common import raw_connection
+
+    try:
+        with raw_connection() as conn:
+            return conn.execute("SELECT count(*) FROM pg_stat_replication").fetchone()[0]
+    except Exception:  # the figure is informative only
+        return -1
+
+
 def _machine() -> dict:
     load = os.getloadavg()
-    return {"cores": os.cpu_count(), "load_1m": round(load[0], 2), "when": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
+    replicas = _streaming_replicas()
+    if replicas > 0:
+        print(
+            f"  warning: {replicas} standby streaming from this server; its replay shares the CPU "
+            "(scripts/replica.sh stop for clean figures)",
+            flush=True,
+        )
+    return {
+        "cores": os.cpu_count(),
+        "load_1m": round(load[0], 2),
+        "when": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "streaming_replicas": replicas,
+    }
 
 
 def summary_table(reports: list[Report]) -> str:
