@@ -141,6 +141,16 @@ def test_an_empty_query_first_still_opens_the_transaction(scratch):
     assert _count(scratch) == 0
 
 
+def test_a_comment_only_first_query_still_opens_the_transaction(scratch):
+    with pytest.raises(RuntimeError), transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("-- nothing to run")
+            assert cursor.description is None
+            cursor.execute(f"INSERT INTO {scratch} (n) VALUES (9)")
+        raise RuntimeError("roll back")
+    assert _count(scratch) == 0
+
+
 def test_the_backend_uses_the_cursor():
     from core.db.backends.postgresql.cursor import BeginWithFirstQueryCursor
 

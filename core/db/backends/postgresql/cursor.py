@@ -59,6 +59,9 @@ class BeginWithFirstQueryCursor(base.Cursor):
         begun, *rest = results
         if begun.status != ExecStatus.COMMAND_OK:
             self._raise_for_result(begun)
+        # A query of comments only has no result of its own: BEGIN's stands in for the
+        # empty one psycopg would otherwise have kept (no rows either way).
+        rest = rest or [begun]
         self._check_results(rest)
         self._set_results(rest)
         self._last_query = query
