@@ -1,7 +1,11 @@
 """Filter fields for list endpoints that refuse what they do not understand (a 400),
 where django-filter's defaults would silently ignore it."""
 
+import copy
+
 import django_filters
+from django.http import QueryDict
+from django_filters.filters import QuerySetRequestMixin
 
 _TRUE = ("true", "True", "1")
 _FALSE = ("false", "False", "0")
@@ -14,3 +18,69 @@ class StrictBooleanFilter(django_filters.TypedChoiceFilter):
         kwargs.setdefault("choices", [(v, v) for v in (*_TRUE, *_FALSE)])
         kwargs.setdefault("coerce", lambda value: value in _TRUE)
         super().__init__(*args, **kwargs)
+
+
+def _per_request(base):
+    """A filter object of the request's own. A shallow copy, except that a `method=`
+    filter's FilterMethod is rebound to the copy (it holds the filter it belongs to, and
+    reaches the FilterSet through that filter's parent); filters that write per-request
+    state into their `extra` (QuerySetRequestMixin) are deep-copied as django-filter does."""
+    if isinstance(base, QuerySetRequestMixin):
+        return copy.deepcopy(base)
+    filter_ = copy.copy(base)
+    if filter_.method is not None:
+        filter_.method = filter_.method
+    return filter_
+
+
+def _form_field(base, model):
+    """The form field a request's copy of `base` would make. Built on a copy: declared
+    filters are shared by every FilterSet class that inherits them (with other models),
+    and whatever field another reader cached on them (drf-spectacular reads the declared
+    filters) must not decide this class's labels."""
+    probe = copy.copy(base)
+    probe.__dict__.pop("_field", None)
+    probe.model = model
+    return probe.field
+
+
+class FilterSet(django_filters.FilterSet):
+    """django-filter's FilterSet without its per-request rebuilding.
+
+    For every request django-filter deep-copies all of the set's filters, builds a form
+    field for each, and creates a new Form class from them (a metaclass run), before the
+    form itself deep-copies those fields once more. The Form class depends only on the
+    set's declared filters, so it is built once per FilterSet class here; each request
+    still gets its own filter objects (shallow copies: they carry the request's
+    FilterSet as `parent`, which `method=` filters call back into) and its own form
+    instance (Django copies the form's fields per instance, as always). Filters whose
+    form field depends on the request (django-filter's QuerySetRequestMixin, e.g.
+    ModelChoiceFilter with a callable queryset) keep the per-request form class.
+    """
+
+    def __init__(self, data=None, queryset=None, *, request=None, prefix=None):
+        if queryset is None:
+            queryset = self._meta.model._default_manager.all()
+        self.is_bound = data is not None
+        self.data = data or QueryDict()
+        self.queryset = queryset
+        self.request = request
+        self.form_prefix = prefix
+        self.filters = {name: _per_request(base) for name, base in self.base_filters.items()}
+        for filter_ in self.filters.values():
+            filter_.model = queryset.model
+            filter_.parent = self
+
+    @classmethod
+    def _static_form_class(cls):
+        form_class = cls.__dict__.get("_form_class")
+        if form_class is None:
+            fields = {name: _form_field(base, cls._meta.model) for name, base in cls.base_filters.items()}
+            form_class = type(f"{cls.__name__}Form", (cls._meta.form,), fields)
+            cls._form_class = form_class  # a benign race: two threads build equal classes
+        return form_class
+
+    def get_form_class(self):
+        if any(isinstance(f, QuerySetRequestMixin) for f in self.base_filters.values()):
+            return super().get_form_class()
+        return self._static_form_class()

@@ -4,9 +4,10 @@ import django_filters
 from django.utils import timezone
 
 from accounts.models import EventStatus, Invitation, InvitationStatus, Role, SecurityAction, SecurityEvent, User
+from core.filters import FilterSet
 
 
-class UserFilter(django_filters.FilterSet):
+class UserFilter(FilterSet):
     role = django_filters.ChoiceFilter(choices=Role.choices)
     verified = django_filters.BooleanFilter()
     is_active = django_filters.BooleanFilter()
@@ -22,7 +23,7 @@ class UserFilter(django_filters.FilterSet):
         return locked if value else queryset.exclude(pk__in=locked.values("pk"))
 
 
-class InvitationFilter(django_filters.FilterSet):
+class InvitationFilter(FilterSet):
     role = django_filters.ChoiceFilter(choices=Role.choices)
     status = django_filters.ChoiceFilter(choices=InvitationStatus.choices, method="filter_status")
 
@@ -34,7 +35,7 @@ class InvitationFilter(django_filters.FilterSet):
         return queryset.with_status(value)
 
 
-class SecurityEventFilter(django_filters.FilterSet):
+class SecurityEventFilter(FilterSet):
     action = django_filters.ChoiceFilter(choices=SecurityAction.choices)
     status = django_filters.ChoiceFilter(choices=EventStatus.choices)
     user = django_filters.UUIDFilter(field_name="user_id", label="Only this user's events (administrators)")

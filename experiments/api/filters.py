@@ -1,6 +1,6 @@
 import django_filters
 
-from core.filters import StrictBooleanFilter
+from core.filters import FilterSet, StrictBooleanFilter
 from experiments.models import (
     Blacklist,
     ComparisonReport,
@@ -16,7 +16,7 @@ from experiments.models import (
 )
 
 
-class CreatedRange(django_filters.FilterSet):
+class CreatedRange(FilterSet):
     created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
     created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
 
@@ -54,7 +54,7 @@ class PromotionFilter(CreatedRange):
         fields = ["status", "experiment", "project", "requested_by", "created_after", "created_before"]
 
 
-class BlacklistFilter(django_filters.FilterSet):
+class BlacklistFilter(FilterSet):
     review_status = django_filters.ChoiceFilter(choices=ReviewStatus.choices)
     active = StrictBooleanFilter(field_name="lifted_at", lookup_expr="isnull")
     config_hash = django_filters.CharFilter(max_length=64)

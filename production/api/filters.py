@@ -1,13 +1,14 @@
 """List filters of the production API: indexed fields, date ranges; unknown values are 400s.
-Explicit labels spare django-filter deriving them on every request."""
+Explicit labels: what the browsable API and the OpenAPI schema show."""
 
 import django_filters
 
+from core.filters import FilterSet
 from production.models import AnalysisSession, SessionStatus
 from projects.models import Tag
 
 
-class SessionFilter(django_filters.FilterSet):
+class SessionFilter(FilterSet):
     status = django_filters.MultipleChoiceFilter(
         label="Status (repeat for several)", choices=SessionStatus.choices, distinct=False
     )

@@ -1,10 +1,10 @@
 import django_filters
 
-from core.filters import StrictBooleanFilter
+from core.filters import FilterSet, StrictBooleanFilter
 from projects.models import Baseline, HistoryAction, Policy, Project, VersionHistory
 
 
-class ProjectFilter(django_filters.FilterSet):
+class ProjectFilter(FilterSet):
     owner = django_filters.UUIDFilter(field_name="owner_id")
     archived = StrictBooleanFilter()
     name = django_filters.CharFilter(lookup_expr="icontains", max_length=200)
@@ -16,7 +16,7 @@ class ProjectFilter(django_filters.FilterSet):
         fields = ["owner", "archived", "name", "created_after", "created_before"]
 
 
-class VersionHistoryFilter(django_filters.FilterSet):
+class VersionHistoryFilter(FilterSet):
     action = django_filters.ChoiceFilter(choices=HistoryAction.choices)
     changed_by = django_filters.UUIDFilter(field_name="changed_by_id")
     created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
@@ -27,7 +27,7 @@ class VersionHistoryFilter(django_filters.FilterSet):
         fields = ["action", "changed_by", "created_after", "created_before"]
 
 
-class BaselineFilter(django_filters.FilterSet):
+class BaselineFilter(FilterSet):
     active = StrictBooleanFilter()
     metric_key = django_filters.CharFilter(max_length=100)
 
@@ -36,7 +36,7 @@ class BaselineFilter(django_filters.FilterSet):
         fields = ["active", "metric_key"]
 
 
-class PolicyFilter(django_filters.FilterSet):
+class PolicyFilter(FilterSet):
     active = StrictBooleanFilter()
     name = django_filters.CharFilter(lookup_expr="icontains", max_length=200)
 

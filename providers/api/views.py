@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 
 from core.db.replica_views import ReplicaReadMixin
 from core.exceptions import PermissionDenied
+from core.filters import FilterSet
 from core.permissions import AdminOnly, AdminWritesOthersRead, WritersOnly, is_admin
 from providers import selectors, services
 from providers.api import serializers as s
@@ -23,7 +24,7 @@ _WRITE_METHODS = ["get", "post", "patch", "delete", "head", "options"]
 # --- Catalog ---------------------------------------------------------------------------
 
 
-class ProviderFilter(django_filters.FilterSet):
+class ProviderFilter(FilterSet):
     provider_type = django_filters.ChoiceFilter(choices=ProviderType.choices)
 
     class Meta:
@@ -125,7 +126,7 @@ class MyQuotaView(APIView):
         return Response(s.quota_status_data(selectors.usage_totals(user=request.user)))
 
 
-class QuotaFilter(django_filters.FilterSet):
+class QuotaFilter(FilterSet):
     class Meta:
         model = UserQuota
         fields = ["user"]
@@ -173,7 +174,7 @@ class QuotaViewSet(viewsets.ModelViewSet):
 # --- Usage -----------------------------------------------------------------------------
 
 
-class UsageFilter(django_filters.FilterSet):
+class UsageFilter(FilterSet):
     date = django_filters.DateFromToRangeFilter(
         help_text="date_after / date_before: an inclusive range of days (QUOTA_TIMEZONE)."
     )
@@ -216,7 +217,7 @@ class UsageViewSet(ReplicaReadMixin, mixins.ListModelMixin, viewsets.GenericView
 # --- Cost alerts -----------------------------------------------------------------------
 
 
-class CostAlertFilter(django_filters.FilterSet):
+class CostAlertFilter(FilterSet):
     alert_type = django_filters.ChoiceFilter(choices=AlertType.choices)
 
     class Meta:

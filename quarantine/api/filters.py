@@ -1,9 +1,10 @@
 import django_filters
 
+from core.filters import FilterSet
 from quarantine.models import QuarantineRecord, RecordStatus, ReevaluationRequest, RequestStatus
 
 
-class QuarantineRecordFilter(django_filters.FilterSet):
+class QuarantineRecordFilter(FilterSet):
     review_status = django_filters.MultipleChoiceFilter(choices=RecordStatus.choices, distinct=False)
     experiment = django_filters.UUIDFilter(field_name="experiment_id")
     project = django_filters.UUIDFilter(field_name="experiment__project_id")
@@ -25,7 +26,7 @@ class QuarantineRecordFilter(django_filters.FilterSet):
         ]
 
 
-class ReevaluationFilter(django_filters.FilterSet):
+class ReevaluationFilter(FilterSet):
     status = django_filters.MultipleChoiceFilter(choices=RequestStatus.choices, distinct=False)
     quarantine_record = django_filters.UUIDFilter(field_name="quarantine_record_id")
     requested_by = django_filters.UUIDFilter(field_name="requested_by_id")
