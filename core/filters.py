@@ -1,5 +1,6 @@
-"""Filter fields for list endpoints that refuse what they do not understand (a 400),
-where django-filter's defaults would silently ignore it."""
+"""List filtering: filter fields that refuse what they do not understand (a 400), where
+django-filter's defaults would silently ignore it, and the FilterSet base every list
+endpoint's filters derive from (django-filter without its per-request rebuilding)."""
 
 import copy
 

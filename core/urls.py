@@ -21,8 +21,9 @@ from django.urls import URLPattern, URLResolver
 from django.urls.resolvers import RegexPattern, RoutePattern
 
 _LITERAL = r"[A-Za-z0-9_-]+"
-# ^segment/..., ^segment/?$ or ^segment$ (what routers and api_path produce).
-_REGEX_HEAD = re.compile(rf"^\^({_LITERAL})(/|/\?\$$|\$$)")
+# ^segment/..., ^segment/?$ or ^segment$ (what routers and api_path produce); a "/"
+# made optional by a following "?" only at the very end.
+_REGEX_HEAD = re.compile(rf"^\^({_LITERAL})(/(?!\?)|/\?\$$|\$$)")
 _ROUTE_HEAD = re.compile(rf"^({_LITERAL})(/|$)")
 
 
@@ -69,7 +70,8 @@ def first_segment(entry) -> str | None:
     pattern = entry.pattern
     text = str(pattern)
     if isinstance(pattern, RegexPattern):
-        head = _REGEX_HEAD.match(text)
+        # An alternation may match paths of other first segments too.
+        head = None if "|" in text else _REGEX_HEAD.match(text)
     elif isinstance(pattern, RoutePattern) and (isinstance(entry, URLPattern) or "/" in text):
         head = _ROUTE_HEAD.match(text)
     else:

@@ -86,6 +86,8 @@ def test_a_segment_matches_whole_segments_only():
         re_path(r"^(?P<anything>[^/]+)/x$", _view),  # the first segment is a variable
         re_path(r"^users\.(?P<format>json)$", _view),  # a literal that does not end the segment
         path("<str:name>/x", _view),
+        re_path(r"^users/?(?P<rest>[a-z]+)$", _view),  # matches "usersabc": the "/" is optional
+        re_path(r"^users/$|^admins/$", _view),  # an alternation spans first segments
     ],
 )
 def test_a_route_without_a_literal_first_segment_keeps_the_flat_list(unusual):
