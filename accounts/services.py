@@ -1188,19 +1188,22 @@ def accounts_purge_expired(
                 cursor.execute(f"SELECT count(*) FROM {table} WHERE {condition}", {"now": now})
                 counts[name] = cursor.fetchone()[0]
         return counts
-    with transaction.atomic(), connection.cursor() as cursor:
-        # Sessions refer to the ones they replaced (SET NULL): clear references to every
-        # purgeable session once, rather than scanning for them in each batch. Expired
-        # sessions cannot be rotated, so no new reference appears while the purge runs.
-        cursor.execute(
-            "UPDATE sessions SET replaced_by_id = NULL WHERE replaced_by_id IN "
-            "(SELECT id FROM sessions WHERE expires_at <= %(now)s)",
-            {"now": now},
-        )
-    batch = 0
+    batch, first = 0, True
     while True:
         done: dict[str, int] = {}
+        cleared = 0
         with transaction.atomic(), connection.cursor() as cursor:
+            if first:
+                # Sessions refer to the ones they replaced (SET NULL): clear references to
+                # every purgeable session once, in the first (audited) batch, rather than
+                # scanning for them in each. Expired sessions cannot be rotated, so no new
+                # reference appears while the purge runs.
+                cursor.execute(
+                    "UPDATE sessions SET replaced_by_id = NULL WHERE replaced_by_id IN "
+                    "(SELECT id FROM sessions WHERE expires_at <= %(now)s)",
+                    {"now": now},
+                )
+                cleared, first = cursor.rowcount, False
             for name, (table, condition) in _PURGEABLE.items():
                 cursor.execute(
                     f"DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE {condition} "
@@ -1208,9 +1211,11 @@ def accounts_purge_expired(
                     {"now": now, "limit": batch_size},
                 )
                 done[name] = cursor.rowcount
-            if any(done.values()):
+            if any(done.values()) or cleared:
                 batch += 1
                 payload = {**done, "before": now, "batch": batch}
+                if cleared:
+                    payload["replaced_by_cleared"] = cleared
                 audit_record(entity="accounts", action="purge_expired", actor=actor, payload=payload)
         for name, n in done.items():
             counts[name] += n

@@ -279,8 +279,7 @@ def main(report) -> None:
     # many dead row versions in the current month; verification is measured on the log as
     # (auto)vacuum leaves it, not in the minutes before autovacuum gets there.
     started = time.perf_counter()
-    with raw_connection() as conn:
-        conn.autocommit = True
+    with raw_connection() as conn:  # autocommit: VACUUM cannot run in a transaction
         conn.execute("VACUUM (ANALYZE) audits.audit_log")
     print(f"  VACUUM (ANALYZE) audits.audit_log before verifying: {time.perf_counter() - started:.1f} s", flush=True)
     # As the command runs it (one worker process per CPU, VERIFY_WORKERS to change), and

@@ -88,3 +88,5 @@ def test_purge_goes_in_audited_batches(regular_user):
         (2, 3, 0),
         (3, 1, 0),
     ]
+    # The two cleared references are recorded by the first batch, in its transaction.
+    assert [e.payload.get("replaced_by_cleared") for e in batches] == [2, None, None]
