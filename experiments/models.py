@@ -108,6 +108,9 @@ class Experiment(TimestampedModel):
             models.Index(fields=["status", "-created_at"], name="experiments_status_idx"),
             models.Index(fields=["created_by", "-created_at"], name="experiments_created_by_idx"),
             models.Index(fields=["project", "-created_at"], name="experiments_project_idx"),
+            # A project's list filtered by status (the API's common filter): without it the
+            # project's index is walked past every row of the other statuses.
+            models.Index(fields=["project", "status", "-created_at"], name="experiments_project_status_idx"),
             models.Index(fields=["dataset_id"], name="experiments_dataset_id_idx"),
             models.Index(fields=["-created_at"], name="experiments_created_at_idx"),
             models.Index(fields=["config_hash"], name="experiments_config_hash_idx"),

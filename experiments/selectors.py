@@ -22,7 +22,8 @@ from projects.models import Project
 from projects.selectors import as_uuid, restrict_to_visible, visible_projects_filter
 
 
-def _latest_verdict():
+def latest_verdict():
+    """`verdict` of experiment_list: the effective verdict of the latest evaluation."""
     return Subquery(
         Evaluation.objects.filter(experiment=OuterRef("pk"))
         .order_by("-created_at", "-id")
@@ -33,16 +34,21 @@ def _latest_verdict():
 def experiment_list(*, user) -> QuerySet[Experiment]:
     """Visible experiments, each annotated with `verdict`: the effective verdict of its
     latest evaluation (null before any)."""
-    return restrict_to_visible(Experiment.objects.all(), user, "project__").annotate(verdict=_latest_verdict())
+    return restrict_to_visible(Experiment.objects.all(), user, "project__").annotate(verdict=latest_verdict())
+
+
+def latest_verdict_sql(alias: str) -> str:
+    """latest_verdict() as SQL, for the experiment row aliased `alias`."""
+    return (
+        f"(SELECT v.effective_verdict FROM evaluations v WHERE v.experiment_id = {alias}.id "
+        "ORDER BY v.created_at DESC, v.id DESC LIMIT 1)"
+    )
 
 
 # The hot path of the API (detail, and the fetch before every transition), written once
 # in SQL: the same row, visibility and `verdict` as experiment_list, without compiling an
 # ORM query per request (measured at more than half the cost of a detail GET).
-_DETAIL_SQL = (
-    "SELECT e.*, (SELECT v.effective_verdict FROM evaluations v WHERE v.experiment_id = e.id "
-    "ORDER BY v.created_at DESC, v.id DESC LIMIT 1) AS verdict FROM experiments e "
-)
+_DETAIL_SQL = f"SELECT e.*, {latest_verdict_sql('e')} AS verdict FROM experiments e "
 _DETAIL_ALL = _DETAIL_SQL + "WHERE e.id = %s"
 _DETAIL_OWNED = _DETAIL_SQL + "JOIN projects p ON p.id = e.project_id WHERE e.id = %s AND p.owner_id = %s"
 

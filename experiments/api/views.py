@@ -7,6 +7,8 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from core import sqljson
+from core.api.lists import SqlRenderedListMixin
 from core.db.replica_views import ReplicaReadMixin
 from core.exceptions import NotFound, ValidationFailed
 from core.permissions import AdminWritesOthersRead
@@ -54,7 +56,13 @@ def _field_404(field: str, exc: NotFound) -> ValidationFailed:
     list=extend_schema(summary="Experiments you may see (filter, order, paginate)"),
     retrieve=extend_schema(parameters=[UUID_PK]),
 )
-class ExperimentViewSet(ReplicaReadMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class ExperimentViewSet(
+    ReplicaReadMixin,
+    SqlRenderedListMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet,
+):
     serializer_class = ExperimentOutput
     filterset_class = ExperimentFilter
     ordering_fields = ["created_at", "updated_at", "name", "status"]
@@ -63,6 +71,9 @@ class ExperimentViewSet(ReplicaReadMixin, mixins.ListModelMixin, mixins.Retrieve
 
     def get_queryset(self):
         return selectors.experiment_list(user=self.request.user)
+
+    def sql_output_fields(self):
+        return {"verdict": selectors.latest_verdict_sql(sqljson.ROW)}
 
     def get_object(self):
         experiment = selectors.experiment_get(user=self.request.user, pk=self.kwargs["pk"])

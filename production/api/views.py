@@ -7,6 +7,7 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from core.api.lists import SqlRenderedListMixin
 from core.db.replica_views import ReplicaReadMixin
 from core.exceptions import NotFound, ValidationFailed
 from production import selectors, services, stats
@@ -40,7 +41,7 @@ SESSION_PK = OpenApiParameter("session_pk", OpenApiTypes.UUID, OpenApiParameter.
     ),
 )
 class AnalysisSessionViewSet(
-    ReplicaReadMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+    ReplicaReadMixin, SqlRenderedListMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
 ):
     serializer_class = AnalysisSessionOutput
     filterset_class = SessionFilter

@@ -1,0 +1,59 @@
+"""Page-number lists whose rows PostgreSQL renders to JSON (core.sqljson).
+
+`SqlRenderedListMixin.list` keeps everything DRF's list does (filters, ordering, page
+number and size, the count, the next/previous links, the same two queries) and changes
+only who writes the rows: one SQL expression per row instead of a model instance, a
+serializer pass and a JSON encoding in Python. It steps aside, to DRF's own list, when the
+output serializer has a field SQL cannot render, when the client asked for something
+other than JSON (the browsable API), or when the current time zone is not UTC.
+"""
+
+from __future__ import annotations
+
+import json
+
+from rest_framework.response import Response
+
+from core import sqljson
+from core.api.renderers import JSONRenderer, PreRendered
+
+
+class SqlRenderedListMixin:
+    """For ListModelMixin viewsets with a page-number paginator and a read-only output
+    serializer of plain columns. Override `sql_output_fields` for serializer fields the
+    row cannot give as a column (e.g. a method field reading an annotation)."""
+
+    def sql_output_fields(self) -> dict[str, str]:
+        """{output field name: SQL over the row (aliased core.sqljson.ROW)} for fields
+        that are not plain columns."""
+        return {}
+
+    def _row_document(self):
+        cls = type(self)
+        cached = cls.__dict__.get("_sql_row_document", ...)
+        if cached is ...:
+            model = self.get_serializer_class().Meta.model
+            cached = sqljson.row_document(self.get_serializer_class(), model, self.sql_output_fields())
+            cls._sql_row_document = cached
+        return cached
+
+    def list(self, request, *args, **kwargs):
+        document = self._row_document() if self.paginator is not None else None
+        if document is None or type(request.accepted_renderer) is not JSONRenderer or not sqljson.renders_in_sql():
+            return super().list(request, *args, **kwargs)
+        queryset = self.filter_queryset(self.get_queryset())
+        rows = self.paginate_queryset(sqljson.documents(queryset, document))
+        if rows is None:
+            return super().list(request, *args, **kwargs)
+        paginator = self.paginator
+        head = json.dumps(
+            {
+                "count": paginator.page.paginator.count,
+                "next": paginator.get_next_link(),
+                "previous": paginator.get_previous_link(),
+            },
+            ensure_ascii=False,
+            separators=(",", ":"),
+        )
+        body = head[:-1] + ',"results":[' + ",".join(rows) + "]}"
+        return Response(PreRendered(body.encode("utf-8")))

@@ -1,0 +1,19 @@
+"""The API's JSON renderer: DRF's, plus bodies the view already rendered (core.api.lists)."""
+
+from rest_framework import renderers
+
+
+class PreRendered:
+    """A response body that is JSON already (UTF-8 bytes): written out as it is."""
+
+    __slots__ = ("body",)
+
+    def __init__(self, body: bytes):
+        self.body = body
+
+
+class JSONRenderer(renderers.JSONRenderer):
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        if isinstance(data, PreRendered):
+            return data.body
+        return super().render(data, accepted_media_type, renderer_context)

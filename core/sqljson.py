@@ -1,0 +1,140 @@
+"""Rows rendered to JSON by PostgreSQL, exactly as their output serializer would render them.
+
+A page of fifty rows through the ORM and DRF costs, in Python, a model instance per row
+(every column converted), a serializer pass per row and a JSON encoding of the lot: about
+as much as the page's SQL itself. For read-only output serializers made only of plain
+columns (`core.serializers.CachedFieldsOutput` with ids, foreign keys, text, choices, JSON,
+booleans, integers and ISO 8601 date-times), `row_document` writes, once per serializer,
+the SQL that renders a row as the JSON object the serializer would produce: same keys, in the
+same order, equal values. Anything else (a decimal, a nested serializer, a method field
+the view does not give as SQL) makes it return None, and the caller keeps the Python path.
+
+The document is computed in a correlated subquery on the primary key: PostgreSQL puts off
+such target-list expressions until after ORDER BY ... LIMIT (planner's
+make_sort_input_target), so only the rows of the page are rendered, however many rows the
+filter matched before the sort.
+
+Equal means equal once parsed: PostgreSQL writes `{"id" : "…"}` with spaces and keeps the
+digits of a stored JSON number as written (`0.50`), where Python would print `0.5`.
+Date-times follow DRF's ISO 8601 form (UTC, "Z", microseconds only when not zero) and are
+only rendered in SQL while the current time zone is UTC (the default); otherwise callers
+fall back.
+"""
+
+from __future__ import annotations
+
+import re
+
+from django.conf import settings
+from django.core.exceptions import FieldDoesNotExist
+from django.db import connection, models
+from django.db.models.expressions import RawSQL
+from django.utils import timezone
+from rest_framework import fields as f
+from rest_framework.relations import PrimaryKeyRelatedField
+from rest_framework.settings import api_settings
+
+_TEXT_COLUMNS = ("CharField", "TextField", "EmailField", "SlugField", "URLField", "UUIDField")
+_INTEGER_COLUMNS = (
+    "IntegerField",
+    "BigIntegerField",
+    "SmallIntegerField",
+    "PositiveIntegerField",
+    "PositiveBigIntegerField",
+    "PositiveSmallIntegerField",
+    "AutoField",
+    "BigAutoField",
+    "SmallAutoField",
+)
+_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+# The row the document is rendered from is aliased ROW in the SQL of row_document.
+ROW = "_row"
+
+
+def iso_datetime_sql(column: str) -> str:
+    """A timestamptz column as DRF writes it: 2026-11-22T10:00:00.123456Z, without the
+    fraction when the microseconds are zero (datetime.isoformat); NULL for NULL. (One
+    to_char and a replace: half the cost of testing the microseconds first.)"""
+    return f"replace(to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), '.000000Z', 'Z')"
+
+
+def _model_field(model, name: str):
+    try:
+        return model._meta.get_field(name)
+    except FieldDoesNotExist:  # an annotation or a property
+        return None
+
+
+def _column_sql(field, model) -> str | None:
+    """The SQL rendering of one serializer field over the row, or None when only Python
+    can render it."""
+    if len(field.source_attrs) != 1 or field.source == "*":
+        return None
+    column = _model_field(model, field.source_attrs[0])
+    if column is None or not getattr(column, "concrete", False):
+        return None
+    ref = f"{ROW}.{connection.ops.quote_name(column.column)}"
+    internal = column.get_internal_type()
+    kind = type(field)
+    if isinstance(field, PrimaryKeyRelatedField):
+        if field.pk_field is not None or not column.is_relation or column.many_to_many:
+            return None
+        target = column.target_field.get_internal_type()
+        return ref if target in _TEXT_COLUMNS + _INTEGER_COLUMNS else None
+    if column.is_relation:
+        return None
+    if kind is f.UUIDField:
+        return ref if field.uuid_format == "hex_verbose" and internal == "UUIDField" else None
+    if kind is f.DateTimeField:
+        iso = getattr(field, "format", api_settings.DATETIME_FORMAT) == f.ISO_8601
+        return iso_datetime_sql(ref) if iso and settings.USE_TZ and internal == "DateTimeField" else None
+    if kind in (f.CharField, f.EmailField, f.ChoiceField):
+        # A ChoiceField renders a stored text value as itself.
+        return ref if internal in _TEXT_COLUMNS else None
+    if kind is f.JSONField:
+        return ref if not field.binary and internal == "JSONField" else None
+    if kind is f.BooleanField:
+        return ref if internal == "BooleanField" else None
+    if kind is f.IntegerField:
+        return ref if internal in _INTEGER_COLUMNS else None
+    return None
+
+
+def row_document(serializer_class, model, extra: dict[str, str] | None = None) -> str | None:
+    """A correlated subquery (SQL text) rendering the row of `model` the outer query is on
+    as `serializer_class` renders it, or None. `extra` gives SQL over the row (aliased
+    ROW) for fields the serializer computes itself, such as a SerializerMethodField
+    reading an annotation."""
+    extra = extra or {}
+    arguments = []
+    for name, field in serializer_class().fields.items():
+        if field.write_only:
+            continue
+        sql = extra.get(name) or _column_sql(field, model)
+        if sql is None or not _KEY.match(name):
+            return None
+        arguments.append(f"'{name}', {sql}")
+    table = connection.ops.quote_name(model._meta.db_table)
+    pk = connection.ops.quote_name(model._meta.pk.column)
+    return (
+        f"(SELECT json_build_object({', '.join(arguments)})::text "
+        f"FROM {table} AS {ROW} WHERE {ROW}.{pk} = {table}.{pk})"
+    )
+
+
+def renders_in_sql() -> bool:
+    """Whether date-times may be rendered in SQL now (the current time zone is UTC)."""
+    return timezone.get_current_timezone_name() == "UTC"
+
+
+def documents(queryset: models.QuerySet, document: str) -> models.QuerySet:
+    """`queryset` (filtered and ordered, not yet sliced) as a queryset of JSON texts, one
+    per row, in the same order: slice it like the original. The outer query must name
+    its model's table by the table's own name (Django does, unless the table is joined
+    to itself)."""
+    return (
+        queryset.prefetch_related(None)
+        .annotate(_document=RawSQL(document, (), output_field=models.TextField()))  # noqa: S611 (SQL made from model metadata)
+        .values_list("_document", flat=True)
+    )

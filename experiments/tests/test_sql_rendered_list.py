@@ -1,0 +1,61 @@
+"""The experiments list rendered by PostgreSQL (core.api.lists, with `verdict` as SQL)
+answers exactly what the DRF path answers, for every role, filter, ordering and page."""
+
+from datetime import UTC, datetime
+
+import pytest
+
+from core.testing import assert_same_page, bearer_client, sql_and_drf_pages
+from experiments.models import Experiment, Status
+from projects.tests.factories import FAILING, evaluating_experiment, make_experiment, make_project
+
+URL = "/api/v1/experiments/"
+
+
+@pytest.fixture
+def experiments(project, regular_user, other_user, admin_user):
+    from experiments import services
+
+    theirs = make_project(other_user)
+    passed, evaluation = evaluating_experiment(project, regular_user, config={"t": 0.5, "name": 'ünï "q" \\ \u2028'})
+    services.evaluation_override(evaluation=evaluation, verdict="fail", reason="looks wrong", actor=admin_user)
+    made = [
+        passed,
+        evaluating_experiment(project, regular_user, metrics=FAILING)[0],  # quarantined: verdict fail
+        make_experiment(project, regular_user, status=Status.RUNNING, name='say "hi"\nthere'),
+        make_experiment(project, regular_user),
+        make_experiment(theirs, other_user, status=Status.COMPLETED),
+    ]
+    Experiment.objects.filter(pk=made[3].pk).update(created_at=datetime(2026, 2, 3, 4, 5, 6, tzinfo=UTC))
+    return made
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("role", ["user", "admin", "viewer", "other"])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {},
+        {"status": "quarantined"},
+        {"ordering": "name"},
+        {"ordering": "-updated_at", "page_size": 2, "page": 2},
+        {"project": "PROJECT", "status": ["running", "created", "evaluating"]},
+    ],
+)
+def test_sql_rendered_page_equals_the_drf_page(
+    role, params, experiments, project, regular_user, make_user, monkeypatch
+):
+    user = regular_user if role == "user" else make_user("user" if role == "other" else role)
+    params = {k: (str(project.pk) if v == "PROJECT" else v) for k, v in params.items()}
+    sql, drf, sql_queries, drf_queries = sql_and_drf_pages(bearer_client(user), URL, params, monkeypatch)
+    assert sql_queries == drf_queries
+    page = assert_same_page(sql, drf)
+    if role == "other":
+        assert sql.status_code == (404 if params.get("page") else 200)
+        return
+    assert sql.status_code == 200
+    if not params:
+        assert page["count"] == (4 if role == "user" else 5)
+        verdicts = {row["id"]: row["verdict"] for row in page["results"]}
+        assert verdicts[str(experiments[0].pk)] == "fail"  # the human override wins
+        assert verdicts[str(experiments[3].pk)] is None  # never evaluated
