@@ -126,6 +126,13 @@ class AnalysisSession(TimestampedModel):
             # "My sessions with status S": the most common filtered list, and its count.
             models.Index(fields=["user", "status", "-created_at", "-id"], name="analysis_sessions_user_st_idx"),
             models.Index(fields=["project", "-created_at", "-id"], name="analysis_sessions_project_idx"),
+            # A project's sessions with status S (its page and its count): the owner's
+            # user_id is included so a user's count is read from the index alone.
+            models.Index(
+                fields=["project", "status", "-created_at", "-id"],
+                include=["user"],
+                name="analysis_sessions_proj_st_idx",
+            ),
             models.Index(fields=["status", "-created_at", "-id"], name="analysis_sessions_status_idx"),
             models.Index(fields=["started_at"], name="analysis_sessions_started_idx"),
             # Unfiltered lists and the sessions-per-day statistics (index-only).
