@@ -66,15 +66,15 @@ def _model_field(model, name: str):
         return None
 
 
-def _column_sql(field, model) -> str | None:
-    """The SQL rendering of one serializer field over the row, or None when only Python
-    can render it."""
+def _column_sql(field, model, alias: str) -> str | None:
+    """The SQL rendering of one serializer field over the row aliased `alias`, or None
+    when only Python can render it."""
     if len(field.source_attrs) != 1 or field.source == "*":
         return None
     column = _model_field(model, field.source_attrs[0])
     if column is None or not getattr(column, "concrete", False):
         return None
-    ref = f"{ROW}.{connection.ops.quote_name(column.column)}"
+    ref = f"{alias}.{connection.ops.quote_name(column.column)}"
     internal = column.get_internal_type()
     kind = type(field)
     if isinstance(field, PrimaryKeyRelatedField):
@@ -98,28 +98,50 @@ def _column_sql(field, model) -> str | None:
         return ref if internal == "BooleanField" else None
     if kind is f.IntegerField:
         return ref if internal in _INTEGER_COLUMNS else None
+    if kind is getattr(f, "BigIntegerField", None):  # DRF >= 3.15; a string when coerced
+        coerce = getattr(field, "coerce_to_string", getattr(api_settings, "COERCE_BIGINT_TO_STRING", False))
+        return ref if internal in _INTEGER_COLUMNS and not coerce else None
     return None
 
 
-def row_document(serializer_class, model, extra: dict[str, str] | None = None) -> str | None:
-    """A correlated subquery (SQL text) rendering the row of `model` the outer query is on
-    as `serializer_class` renders it, or None. `extra` gives SQL over the row (aliased
-    ROW) for fields the serializer computes itself, such as a SerializerMethodField
-    reading an annotation."""
+def object_sql(serializer_class, model, alias: str, extra: dict[str, str] | None = None) -> str | None:
+    """json_build_object(...) over the row of `model` aliased `alias`, rendering it as
+    `serializer_class` renders it, or None. `extra` gives SQL for fields the serializer
+    computes itself (a SerializerMethodField reading an annotation, a nested list)."""
     extra = extra or {}
     arguments = []
     for name, field in serializer_class().fields.items():
         if field.write_only:
             continue
-        sql = extra.get(name) or _column_sql(field, model)
+        sql = extra.get(name) or _column_sql(field, model, alias)
         if sql is None or not _KEY.match(name):
             return None
         arguments.append(f"'{name}', {sql}")
+    return f"json_build_object({', '.join(arguments)})"
+
+
+def row_document(serializer_class, model, extra: dict[str, str] | None = None) -> str | None:
+    """A correlated subquery (SQL text) rendering, as JSON text, the row of `model` the
+    outer query is on, as `serializer_class` renders it; or None. `extra` as for
+    object_sql, over the row aliased ROW."""
+    document = object_sql(serializer_class, model, ROW, extra)
+    if document is None:
+        return None
     table = connection.ops.quote_name(model._meta.db_table)
     pk = connection.ops.quote_name(model._meta.pk.column)
+    return f"(SELECT {document}::text FROM {table} AS {ROW} WHERE {ROW}.{pk} = {table}.{pk})"
+
+
+def list_sql(serializer_class, model, alias: str, where: str, order_by: str) -> str | None:
+    """A JSON array (never NULL) of the rows of `model` aliased `alias` matching `where`
+    (SQL over `alias` and the enclosing query), in `order_by` order, each rendered as
+    `serializer_class` renders it; or None. For nested lists such as a session's tasks."""
+    document = object_sql(serializer_class, model, alias)
+    if document is None:
+        return None
+    table = connection.ops.quote_name(model._meta.db_table)
     return (
-        f"(SELECT json_build_object({', '.join(arguments)})::text "
-        f"FROM {table} AS {ROW} WHERE {ROW}.{pk} = {table}.{pk})"
+        f"(SELECT coalesce(json_agg({document} ORDER BY {order_by}), '[]'::json) FROM {table} AS {alias} WHERE {where})"
     )
 
 

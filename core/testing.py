@@ -123,8 +123,8 @@ def gunicorn_server(env: dict, log_path, *, workers: int, ready=(200,), extra_ar
 
 
 def sql_and_drf_pages(client, url: str, params: dict, monkeypatch) -> tuple:
-    """A list GET answered twice: rendered by PostgreSQL (core.api.lists) and by DRF (the
-    SQL path switched off). Returns (sql response, drf response, their query counts),
+    """A GET (a list or a detail) answered twice: rendered by PostgreSQL (core.sqljson)
+    and by DRF (the SQL path switched off). Returns (sql response, drf response, their query counts),
     after one warm-up request so first-request bookkeeping counts in neither."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext

@@ -103,6 +103,27 @@ def session_detail(*, user, pk) -> AnalysisSession:
     return session
 
 
+def session_detail_document(*, user, pk, document: str) -> str:
+    """session_detail rendered by PostgreSQL: `document` is the SQL (over the session
+    aliased `s`) of its JSON, built from the output serializers by the API
+    (core.sqljson). The same visibility and NotFound; one query."""
+    from django.db import connections, router
+
+    visible = visible_sessions_filter(user)
+    if visible is None:
+        raise NotFound("Analysis session not found.")
+    params = [as_uuid(pk)]
+    scope = ""
+    if visible:
+        scope, params = "AND s.user_id = %s", [*params, visible["user_id"]]
+    with connections[router.db_for_read(AnalysisSession)].cursor() as cursor:
+        cursor.execute(f"SELECT {document}::text FROM analysis_sessions s WHERE s.id = %s {scope}", params)
+        row = cursor.fetchone()
+    if row is None:
+        raise NotFound("Analysis session not found.")
+    return row[0]
+
+
 def task_list(*, session: AnalysisSession) -> QuerySet[AnalysisTask]:
     return AnalysisTask.objects.filter(session_id=session.pk).order_by("created_at", "id")
 

@@ -15,7 +15,7 @@ import json
 from rest_framework.response import Response
 
 from core import sqljson
-from core.api.renderers import JSONRenderer, PreRendered
+from core.api.renderers import PreRendered, may_prerender
 
 
 class SqlRenderedListMixin:
@@ -39,7 +39,7 @@ class SqlRenderedListMixin:
 
     def list(self, request, *args, **kwargs):
         document = self._row_document() if self.paginator is not None else None
-        if document is None or type(request.accepted_renderer) is not JSONRenderer or not sqljson.renders_in_sql():
+        if document is None or not may_prerender(request):
             return super().list(request, *args, **kwargs)
         queryset = self.filter_queryset(self.get_queryset())
         rows = self.paginate_queryset(sqljson.documents(queryset, document))

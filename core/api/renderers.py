@@ -2,6 +2,8 @@
 
 from rest_framework import renderers
 
+from core import sqljson
+
 
 class PreRendered:
     """A response body that is JSON already (UTF-8 bytes): written out as it is."""
@@ -17,3 +19,10 @@ class JSONRenderer(renderers.JSONRenderer):
         if isinstance(data, PreRendered):
             return data.body
         return super().render(data, accepted_media_type, renderer_context)
+
+
+def may_prerender(request) -> bool:
+    """Whether a view may answer with JSON that PostgreSQL rendered (core.sqljson): the
+    client negotiated this JSON renderer (not the browsable API) and date-times are
+    written in UTC."""
+    return type(request.accepted_renderer) is JSONRenderer and sqljson.renders_in_sql()

@@ -1,13 +1,17 @@
 """Production API (API.md "Production"): validate input, fetch through selectors
 (visibility: another user's session is a 404), call the service, serialize."""
 
+import functools
+
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from core import sqljson
 from core.api.lists import SqlRenderedListMixin
+from core.api.renderers import PreRendered, may_prerender
 from core.db.replica_views import ReplicaReadMixin
 from core.exceptions import NotFound, ValidationFailed
 from production import selectors, services, stats
@@ -28,10 +32,20 @@ from production.api.serializers import (
     CodeReviewCreateInput,
     CodeReviewOutput,
 )
-from production.models import AnalysisTask, Artifact, CodeReviewResult
+from production.models import AnalysisSession, AnalysisTask, Artifact, CodeReviewResult
 
 UUID_PK = OpenApiParameter("id", OpenApiTypes.UUID, OpenApiParameter.PATH)
 SESSION_PK = OpenApiParameter("session_pk", OpenApiTypes.UUID, OpenApiParameter.PATH)
+
+
+@functools.cache
+def _detail_document() -> str | None:
+    """The SQL of AnalysisSessionDetailOutput over the session aliased `s` (its tasks in
+    creation order), or None if a field cannot be rendered in SQL (core.sqljson)."""
+    tasks = sqljson.list_sql(AnalysisTaskOutput, AnalysisTask, "t", "t.session_id = s.id", "t.created_at, t.id")
+    if tasks is None:
+        return None
+    return sqljson.object_sql(AnalysisSessionDetailOutput, AnalysisSession, "s", {"tasks": tasks})
 
 
 @extend_schema_view(
@@ -58,6 +72,10 @@ class AnalysisSessionViewSet(
         return session
 
     def retrieve(self, request, pk=None):
+        document = _detail_document()
+        if document is not None and may_prerender(request):
+            body = selectors.session_detail_document(user=request.user, pk=pk, document=document)
+            return Response(PreRendered(body.encode("utf-8")))
         session = selectors.session_detail(user=request.user, pk=pk)
         return Response(AnalysisSessionDetailOutput(session).data)
 

@@ -86,3 +86,37 @@ def test_bad_page_and_bad_filter_keep_their_error_envelopes(sessions, regular_us
     client = bearer_client(regular_user)
     assert_error(client.get(URL, {"page": 99}), 404, "not_found")
     assert_error(client.get(URL, {"status": "nope"}), 400, "validation_error")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("role", ["user", "admin", "viewer", "other"])
+def test_sql_rendered_detail_equals_the_drf_detail(role, sessions, regular_user, make_user, monkeypatch):
+    from production import services
+    from production.tests.factories import make_task
+
+    with_tasks = sessions[0]
+    running = make_task(with_tasks, status="running")
+    make_task(with_tasks, type="ai", status="completed")
+    make_task(with_tasks, type="graph", status="failed")
+    services.task_update(task=running, result={"findings": [1, 2.5, None], "ok": True}, actor=regular_user)
+    user = regular_user if role == "user" else make_user("user" if role == "other" else role)
+    client = bearer_client(user)
+    for session in (with_tasks, sessions[1]):  # with tasks, without any
+        url = f"{URL}{session.pk}/"
+        sql, drf, sql_queries, drf_queries = sql_and_drf_pages(client, url, {}, monkeypatch)
+        assert sql.status_code == drf.status_code == (404 if role == "other" else 200)
+        assert sql.json() == drf.json()
+        assert sql_queries == drf_queries == 2  # the session lookup, then the one query
+        if role == "other":
+            assert_error(sql, 404, "not_found")
+            continue
+        detail = sql.json()
+        assert list(detail) == list(drf.json())
+        assert b'"id" : ' in sql.content
+        tasks = detail["tasks"]
+        assert [list(task) for task in tasks] == [list(task) for task in drf.json()["tasks"]]
+        if session is with_tasks:
+            assert len(tasks) == 3
+            assert tasks[0]["result"] == {"findings": [1, 2.5, None], "ok": True}
+        else:
+            assert tasks == []
