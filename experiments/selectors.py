@@ -68,6 +68,27 @@ def experiment_get(*, user, pk) -> Experiment:
     return rows[0]
 
 
+def experiment_get_document(*, user, pk, document: str) -> str:
+    """experiment_get rendered by PostgreSQL: `document` is the SQL (over the experiment
+    aliased `e`) of its JSON, built from the output serializer by the API
+    (core.sqljson). The same visibility and NotFound; one query."""
+    from django.db import connections, router
+
+    visible = visible_projects_filter(user)
+    if visible is None:
+        raise NotFound("Experiment not found.")
+    sql, params = f"SELECT {document}::text FROM experiments e WHERE e.id = %s", [as_uuid(pk)]
+    if visible:
+        sql = f"SELECT {document}::text FROM experiments e JOIN projects p ON p.id = e.project_id "
+        sql, params = sql + "WHERE e.id = %s AND p.owner_id = %s", [*params, visible["owner_id"]]
+    with connections[router.db_for_read(Experiment)].cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:
+        raise NotFound("Experiment not found.")
+    return row[0]
+
+
 def latest_evaluation(*, experiment_id) -> Evaluation | None:
     return Evaluation.objects.filter(experiment_id=experiment_id).order_by("-created_at", "-id").first()
 

@@ -1,6 +1,8 @@
 """Experiments API (API.md "Experiments"): validate input, fetch through selectors
 (visibility: another user's experiment is a 404), call the service, serialize."""
 
+import functools
+
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
@@ -9,6 +11,7 @@ from rest_framework.response import Response
 
 from core import sqljson
 from core.api.lists import SqlRenderedListMixin
+from core.api.renderers import PreRendered, may_prerender
 from core.db.replica_views import ReplicaReadMixin
 from core.exceptions import NotFound, ValidationFailed
 from core.permissions import AdminWritesOthersRead
@@ -40,7 +43,7 @@ from experiments.api.serializers import (
     QuarantineResultOutput,
     TransitionInput,
 )
-from experiments.models import Evaluation
+from experiments.models import Evaluation, Experiment
 from projects.selectors import version_get_by_id
 
 UUID_PK = OpenApiParameter("id", OpenApiTypes.UUID, OpenApiParameter.PATH)
@@ -50,6 +53,12 @@ EXPERIMENT_PK = OpenApiParameter("experiment_pk", OpenApiTypes.UUID, OpenApiPara
 def _field_404(field: str, exc: NotFound) -> ValidationFailed:
     """An id in the body that names nothing visible is a 400 on that field."""
     return ValidationFailed.field(field, exc.message)
+
+
+@functools.cache
+def _detail_document() -> str | None:
+    """The SQL of ExperimentOutput over the experiment aliased `e` (core.sqljson)."""
+    return sqljson.object_sql(ExperimentOutput, Experiment, "e", {"verdict": selectors.latest_verdict_sql("e")})
 
 
 @extend_schema_view(
@@ -74,6 +83,13 @@ class ExperimentViewSet(
 
     def sql_output_fields(self):
         return {"verdict": selectors.latest_verdict_sql(sqljson.ROW)}
+
+    def retrieve(self, request, *args, **kwargs):
+        document = _detail_document()
+        if document is None or not may_prerender(request):
+            return super().retrieve(request, *args, **kwargs)
+        body = selectors.experiment_get_document(user=request.user, pk=kwargs["pk"], document=document)
+        return Response(PreRendered(body.encode("utf-8")))
 
     def get_object(self):
         experiment = selectors.experiment_get(user=self.request.user, pk=self.kwargs["pk"])

@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from core.testing import assert_same_page, bearer_client, sql_and_drf_pages
+from core.testing import assert_error, assert_same_page, bearer_client, sql_and_drf_pages
 from experiments.models import Experiment, Status
 from projects.tests.factories import FAILING, evaluating_experiment, make_experiment, make_project
 
@@ -59,3 +59,19 @@ def test_sql_rendered_page_equals_the_drf_page(
         verdicts = {row["id"]: row["verdict"] for row in page["results"]}
         assert verdicts[str(experiments[0].pk)] == "fail"  # the human override wins
         assert verdicts[str(experiments[3].pk)] is None  # never evaluated
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("role", ["user", "admin", "viewer", "other"])
+def test_sql_rendered_detail_equals_the_drf_detail(role, experiments, regular_user, make_user, monkeypatch):
+    user = regular_user if role == "user" else make_user("user" if role == "other" else role)
+    client = bearer_client(user)
+    for experiment in experiments[:4]:  # overridden verdict, quarantined, odd name, never evaluated
+        sql, drf, sql_queries, drf_queries = sql_and_drf_pages(client, f"{URL}{experiment.pk}/", {}, monkeypatch)
+        assert sql.status_code == drf.status_code == (404 if role == "other" else 200)
+        assert sql.json() == drf.json()
+        assert sql_queries == drf_queries == 2  # the session lookup, then the one query
+        if role != "other":
+            assert list(sql.json()) == list(drf.json()) and b'"id" : ' in sql.content
+    assert_error(bearer_client(regular_user).get(f"{URL}{experiments[4].pk}/"), 404, "not_found")
+    assert_error(bearer_client(regular_user).get(f"{URL}not-a-uuid/"), 404, "not_found")
