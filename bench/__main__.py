@@ -40,6 +40,19 @@ def _streaming_replicas() -> int:
         return -1
 
 
+def cpu_probe_ms() -> float:
+    """Milliseconds for a fixed pure-Python loop, best of three: how fast this VM's CPU is
+    right now. On the shared 2-core VM it moves by half between minutes, with the load
+    average flat; every latency moves with it, so each report records it before and after."""
+    best = float("inf")
+    for _ in range(3):
+        started, total = time.perf_counter(), 0
+        for i in range(1_000_000):
+            total += i
+        best = min(best, time.perf_counter() - started)
+    return round(best * 1e3, 1)
+
+
 def _machine() -> dict:
     load = os.getloadavg()
     replicas = _streaming_replicas()
@@ -54,6 +67,7 @@ def _machine() -> dict:
         "load_1m": round(load[0], 2),
         "when": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         "streaming_replicas": replicas,
+        "cpu_probe_ms": cpu_probe_ms(),
     }
 
 
@@ -91,6 +105,7 @@ def main(argv: list[str]) -> int:
         print(f"   saved {report.save()} ({time.perf_counter() - started:.0f} s)", flush=True)
         reports.append(report)
     machine["load_1m_after"] = round(os.getloadavg()[0], 2)
+    machine["cpu_probe_ms_after"] = cpu_probe_ms()
     print("\n" + summary_table(reports))
     if argv:  # a partial run keeps its per-section files; latest.json is the full run's
         print(f"machine: {machine}")

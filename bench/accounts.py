@@ -15,12 +15,10 @@
 
 from __future__ import annotations
 
-import http.client
-import json
 import os
 import time
 
-from bench.common import gunicorn, raw_connection, summarize_ms, time_calls
+from bench.common import HttpClient, gunicorn, raw_connection, summarize_ms, time_calls
 
 EMAIL = "bench-accounts@example.com"
 PASSWORD = "bench passphrase 1234"
@@ -57,32 +55,14 @@ def _interleaved(call_anon, call_auth, rounds: int) -> tuple[list[float], list[f
 
 
 def _http_get(base: str, path: str, headers: dict):
-    host, port = base.removeprefix("http://").split(":")
-
-    def call():
-        conn = http.client.HTTPConnection(host, int(port), timeout=10)
-        conn.request("GET", path, headers=headers)
-        response = conn.getresponse()
-        response.read()
-        conn.close()
-        assert response.status == 200, response.status
-
-    return call
+    client = HttpClient(base, headers)
+    return lambda: client.call("GET", path)
 
 
 def _http_login(base: str):
-    host, port = base.removeprefix("http://").split(":")
-    body = json.dumps({"email": EMAIL, "password": PASSWORD})
-
-    def call():
-        conn = http.client.HTTPConnection(host, int(port), timeout=30)
-        conn.request("POST", "/api/v1/auth/login", body=body, headers={"Content-Type": "application/json"})
-        response = conn.getresponse()
-        response.read()
-        conn.close()
-        assert response.status == 200, response.status
-
-    return call
+    client = HttpClient(base, {"Content-Type": "application/json"})
+    body = {"email": EMAIL, "password": PASSWORD}
+    return lambda: client.call("POST", "/api/v1/auth/login", body)
 
 
 def _report_pair(report, label: str, anon: list[float], auth: list[float], floor_ms: float) -> None:

@@ -306,13 +306,13 @@ def main(report) -> None:
             {
                 # Per-request cost every endpoint pays before any production code runs
                 # (Bearer session lookup, DRF, middleware).
-                "framework": (lambda: client.request("GET", "/api/v1/auth/me"), 1),
-                "detail": (lambda: client.request("GET", f"{api}/{random.choice(ids)}"), 1),
-                "owner_list": (lambda: client.request("GET", f"{api}/?{owner_query}"), 1),
-                "owner_status": (lambda: client.request("GET", f"{api}/?{status_query}"), 1),
-                "admin_list": (lambda: admin_client.request("GET", f"{api}/?{admin_query}"), 1),
-                "stats_all": (lambda: admin_client.request("GET", f"{api}/statistics"), stats_every),
-                "stats_own": (lambda: client.request("GET", f"{api}/statistics"), stats_every),
+                "framework": (lambda: client.call("GET", "/api/v1/auth/me"), 1),
+                "detail": (lambda: client.call("GET", f"{api}/{random.choice(ids)}"), 1),
+                "owner_list": (lambda: client.call("GET", f"{api}/?{owner_query}"), 1),
+                "owner_status": (lambda: client.call("GET", f"{api}/?{status_query}"), 1),
+                "admin_list": (lambda: admin_client.call("GET", f"{api}/?{admin_query}"), 1),
+                "stats_all": (lambda: admin_client.call("GET", f"{api}/statistics"), stats_every),
+                "stats_own": (lambda: client.call("GET", f"{api}/statistics"), stats_every),
             },
             n,
         )

@@ -16,16 +16,14 @@ Knobs: BENCH_SECONDS (default 5), BENCH_GUNICORN_WORKERS (default 4).
 
 from __future__ import annotations
 
-import http.client
 import json
 import multiprocessing as mp
 import os
 import time
 from collections import Counter
 from decimal import Decimal
-from urllib.parse import urlparse
 
-from bench.common import gunicorn, raw_connection
+from bench.common import HttpClient, gunicorn, raw_connection
 
 WRITERS = 8
 SECONDS = float(os.environ.get("BENCH_SECONDS", "5"))
@@ -227,20 +225,12 @@ def _raw_worker(barrier, queue, user_id, provider_id, model, day):
 
 def _http_worker(barrier, queue, base, token, body):
     try:
-        url = urlparse(base)
+        client = HttpClient(base, {"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
         payload = json.dumps(body).encode()
-        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
         statuses: Counter = Counter()
 
         def post():
-            conn = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
-            try:
-                conn.request("POST", "/api/v1/usage/", body=payload, headers=headers)
-                response = conn.getresponse()
-                response.read()
-                statuses[response.status] += 1
-            finally:
-                conn.close()
+            statuses[client.send("POST", "/api/v1/usage/", payload)[0]] += 1
 
         for _ in range(WARMUP_CALLS):
             post()

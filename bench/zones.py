@@ -15,15 +15,13 @@ Run: .venv/bin/python -m bench zones     (ZONES_BENCH_N=300 samples per figure)
 
 from __future__ import annotations
 
-import http.client
-import json
 import os
 import random
 import time
 import uuid
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
-from bench.common import gunicorn, raw_connection, summarize_ms, time_calls
+from bench.common import HttpClient, gunicorn, raw_connection, summarize_ms, time_calls
 
 USERS = 20
 PROJECTS_PER_USER = 10
@@ -139,27 +137,16 @@ def load(report) -> None:
     report.add("bulk load (SQL generate_series)", seconds, "s", note=f"{counts[0]:,} exp / {counts[1]:,} eval")
 
 
-class Client:
-    """HTTP/1.1 to gunicorn on loopback (a sync worker closes each connection)."""
+class Client(HttpClient):
+    """The benchmark's API client: Bearer token, JSON in and out (bench.common.HttpClient)."""
 
     def __init__(self, base: str, token: str):
-        parts = urlsplit(base)
-        self.host, self.port = parts.hostname, parts.port
-        self.headers = {
-            "Authorization": f"Bearer {token}",
-            "Content-Type": "application/json",
-            "Accept": "application/json",
-        }
+        super().__init__(
+            base,
+            {"Authorization": f"Bearer {token}", "Content-Type": "application/json", "Accept": "application/json"},
+        )
 
-    def request(self, method: str, path: str, body=None, expect: int = 200) -> dict:
-        conn = http.client.HTTPConnection(self.host, self.port, timeout=30)
-        conn.request(method, path, body=json.dumps(body) if body is not None else None, headers=self.headers)
-        response = conn.getresponse()
-        data = response.read()
-        conn.close()
-        if response.status != expect:
-            raise RuntimeError(f"{method} {path}: {response.status} {data[:300]!r}")
-        return json.loads(data) if data else {}
+    request = HttpClient.json
 
 
 def main(report) -> None:
@@ -241,19 +228,19 @@ def main(report) -> None:
         api = "/api/v1"
         # Per-request cost every endpoint pays before any zone code runs (the session
         # lookup of Bearer authentication, DRF, middleware): GET /auth/me.
-        framework = summarize_ms(time_calls(lambda: client.request("GET", f"{api}/auth/me"), n))
+        framework = summarize_ms(time_calls(lambda: client.call("GET", f"{api}/auth/me"), n))
         # ---- detail ----
-        detail = summarize_ms(time_calls(lambda: client.request("GET", f"{api}/experiments/{random.choice(ids)}"), n))
+        detail = summarize_ms(time_calls(lambda: client.call("GET", f"{api}/experiments/{random.choice(ids)}"), n))
         # ---- filtered list, a page of 50 ----
         query = urlencode({"project": str(project.pk), "status": "completed", "page_size": 50})
         page = client.request("GET", f"{api}/experiments/?{query}")
-        listing = summarize_ms(time_calls(lambda: client.request("GET", f"{api}/experiments/?{query}"), n))
+        listing = summarize_ms(time_calls(lambda: client.call("GET", f"{api}/experiments/?{query}"), n))
         admin_query = urlencode({"status": "completed", "page_size": 50})
         admin_token = session_create(user=_admin).access
         admin_client = Client(base, admin_token)
         admin_page = admin_client.request("GET", f"{api}/experiments/?{admin_query}")
         admin_listing = summarize_ms(
-            time_calls(lambda: admin_client.request("GET", f"{api}/experiments/?{admin_query}"), n)
+            time_calls(lambda: admin_client.call("GET", f"{api}/experiments/?{admin_query}"), n)
         )
         # ---- create ----
         created: list[str] = []
@@ -275,7 +262,7 @@ def main(report) -> None:
         pending = iter(created)  # n + warm-up experiments, each moved once
         transition = summarize_ms(
             time_calls(
-                lambda: client.request("POST", f"{api}/experiments/{next(pending)}/transition", {"to": "running"}), n
+                lambda: client.call("POST", f"{api}/experiments/{next(pending)}/transition", {"to": "running"}), n
             )
         )
 
