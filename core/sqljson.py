@@ -160,3 +160,31 @@ def documents(queryset: models.QuerySet, document: str) -> models.QuerySet:
         .annotate(_document=RawSQL(document, (), output_field=models.TextField()))  # noqa: S611 (SQL made from model metadata)
         .values_list("_document", flat=True)
     )
+
+
+def counted_page(queryset: models.QuerySet, document: str, offset: int, limit: int) -> tuple[int, list[str]] | None:
+    """(how many rows `queryset` has, the JSON texts of rows offset..offset+limit) in one
+    query and one round trip, instead of a COUNT and then the page. None when the
+    queryset is not a plain filter (DISTINCT, GROUP BY, a set operation): count it the
+    usual way then. The page keeps its order: it is numbered inside the subquery that
+    sorts and cuts it, and read back by that number."""
+    from django.core.exceptions import EmptyResultSet
+    from django.db import connections
+
+    query = queryset.query
+    if query.distinct or query.group_by is not None or query.combinator or query.is_sliced:
+        return None
+    try:
+        count_sql, count_params = queryset.order_by().values("pk").query.sql_with_params()
+        page_sql, page_params = documents(queryset, document)[offset : offset + limit].query.sql_with_params()
+    except EmptyResultSet:  # a filter that can match nothing (e.g. queryset.none())
+        return 0, []
+    sql = (
+        f"SELECT counted.total, page.document FROM (SELECT count(*) AS total FROM ({count_sql}) AS rows) AS counted "
+        "LEFT JOIN LATERAL (SELECT row_number() OVER () AS position, cut._document AS document "
+        f"FROM ({page_sql}) AS cut) AS page ON true ORDER BY page.position"
+    )
+    with connections[queryset.db].cursor() as cursor:
+        cursor.execute(sql, (*count_params, *page_params))
+        rows = cursor.fetchall()
+    return rows[0][0], [row[1] for row in rows if row[1] is not None]

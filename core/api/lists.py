@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 
+from django.core.paginator import InvalidPage
+from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
 from core import sqljson
@@ -42,9 +44,11 @@ class SqlRenderedListMixin:
         if document is None or not may_prerender(request):
             return super().list(request, *args, **kwargs)
         queryset = self.filter_queryset(self.get_queryset())
-        rows = self.paginate_queryset(sqljson.documents(queryset, document))
-        if rows is None:
-            return super().list(request, *args, **kwargs)
+        rows = self._page_in_one_query(request, queryset, document)
+        if rows is None:  # "last", a page size of 0, a queryset that is not a plain filter
+            rows = self.paginate_queryset(sqljson.documents(queryset, document))
+            if rows is None:
+                return super().list(request, *args, **kwargs)
         paginator = self.paginator
         head = json.dumps(
             {
@@ -57,3 +61,29 @@ class SqlRenderedListMixin:
         )
         body = head[:-1] + ',"results":[' + ",".join(rows) + "]}"
         return Response(PreRendered(body.encode("utf-8")))
+
+    def _page_in_one_query(self, request, queryset, document) -> list[str] | None:
+        """DRF's paginate_queryset with the count and the page read in one round trip
+        (sqljson.counted_page); the page number is validated against the count exactly
+        as DRF does, with the same 404. None when the usual two queries must do."""
+        paginator = self.paginator
+        page_size = paginator.get_page_size(request)
+        raw_number = request.query_params.get(paginator.page_query_param) or 1
+        try:
+            number = int(raw_number)
+        except (TypeError, ValueError):
+            return None  # "last" needs the count first; junk gets DRF's own error
+        if not page_size or number < 1:
+            return None
+        counted = sqljson.counted_page(queryset, document, (number - 1) * page_size, page_size)
+        if counted is None:
+            return None
+        total, rows = counted
+        django_paginator = paginator.django_paginator_class(queryset, page_size)
+        django_paginator.count = total  # a cached_property: the COUNT is not run again
+        paginator.request = request
+        try:
+            paginator.page = django_paginator.page(number)
+        except InvalidPage as exc:
+            raise NotFound(paginator.invalid_page_message.format(page_number=number, message=str(exc))) from None
+        return rows
