@@ -166,8 +166,8 @@ def counted_page(queryset: models.QuerySet, document: str, offset: int, limit: i
     """(how many rows `queryset` has, the JSON texts of rows offset..offset+limit) in one
     query and one round trip, instead of a COUNT and then the page. None when the
     queryset is not a plain filter (DISTINCT, GROUP BY, a set operation): count it the
-    usual way then. The page keeps its order: it is numbered inside the subquery that
-    sorts and cuts it, and read back by that number."""
+    usual way then. The page keeps its order: its rows are numbered as they leave the
+    subquery that sorts and cuts them, and read back in that order."""
     from django.core.exceptions import EmptyResultSet
     from django.db import connections
 

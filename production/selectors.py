@@ -77,18 +77,23 @@ def _load(model, fields, values, connection):
     return model.from_db(connection.alias, [f.attname for f in fields], converted)
 
 
+def _detail_scope(user, pk) -> tuple[str, list]:
+    """(SQL condition after `s.id = %s`, its parameters with the id first) restricting a
+    session detail aliased `s` to what `user` may see; NotFound when that is nothing."""
+    visible = visible_sessions_filter(user)
+    if visible is None:
+        raise NotFound("Analysis session not found.")
+    if visible:
+        return "AND s.user_id = %s", [as_uuid(pk), visible["user_id"]]
+    return "", [as_uuid(pk)]
+
+
 def session_detail(*, user, pk) -> AnalysisSession:
     """The session `user` may see, with its tasks in creation order as `task_list`
     (NotFound otherwise). One query."""
     from django.db import connections, router
 
-    visible = visible_sessions_filter(user)
-    if visible is None:
-        raise NotFound("Analysis session not found.")
-    params = [as_uuid(pk)]
-    scope = ""
-    if visible:
-        scope, params = "AND s.user_id = %s", [*params, visible["user_id"]]
+    scope, params = _detail_scope(user, pk)
     connection = connections[router.db_for_read(AnalysisSession)]
     with connection.cursor() as cursor:
         cursor.execute(_DETAIL_SQL.format(scope=scope), params)
@@ -109,13 +114,7 @@ def session_detail_document(*, user, pk, document: str) -> str:
     (core.sqljson). The same visibility and NotFound; one query."""
     from django.db import connections, router
 
-    visible = visible_sessions_filter(user)
-    if visible is None:
-        raise NotFound("Analysis session not found.")
-    params = [as_uuid(pk)]
-    scope = ""
-    if visible:
-        scope, params = "AND s.user_id = %s", [*params, visible["user_id"]]
+    scope, params = _detail_scope(user, pk)
     with connections[router.db_for_read(AnalysisSession)].cursor() as cursor:
         cursor.execute(f"SELECT {document}::text FROM analysis_sessions s WHERE s.id = %s {scope}", params)
         row = cursor.fetchone()

@@ -1,11 +1,12 @@
 """Page-number lists whose rows PostgreSQL renders to JSON (core.sqljson).
 
-`SqlRenderedListMixin.list` keeps everything DRF's list does (filters, ordering, page
-number and size, the count, the next/previous links, the same two queries) and changes
-only who writes the rows: one SQL expression per row instead of a model instance, a
-serializer pass and a JSON encoding in Python. It steps aside, to DRF's own list, when the
-output serializer has a field SQL cannot render, when the client asked for something
-other than JSON (the browsable API), or when the current time zone is not UTC.
+`SqlRenderedListMixin.list` keeps what DRF's list does (filters, ordering, page number and
+size, the count, the next/previous links, the 404 for a page out of range) and changes who
+writes the rows: one SQL expression per row instead of a model instance, a serializer pass
+and a JSON encoding in Python; and the count and the page come back from one query instead
+of two. It steps aside, to DRF's own list, when the output serializer has a field SQL
+cannot render, when the client asked for something other than JSON (the browsable API),
+or when the current time zone is not UTC.
 """
 
 from __future__ import annotations
