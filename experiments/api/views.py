@@ -85,6 +85,8 @@ class ExperimentViewSet(
         return {"verdict": selectors.latest_verdict_sql(sqljson.ROW)}
 
     def retrieve(self, request, *args, **kwargs):
+        # Visibility is the selector's, as in get_object; the permission classes here have
+        # no object-level rule that get_object's check_object_permissions would add.
         document = _detail_document()
         if document is None or not may_prerender(request):
             return super().retrieve(request, *args, **kwargs)
