@@ -26,8 +26,8 @@ from __future__ import annotations
 import re
 
 from django.conf import settings
-from django.core.exceptions import FieldDoesNotExist
-from django.db import connection, models
+from django.core.exceptions import EmptyResultSet, FieldDoesNotExist
+from django.db import connection, connections, models
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from rest_framework import fields as f
@@ -168,9 +168,6 @@ def counted_page(queryset: models.QuerySet, document: str, offset: int, limit: i
     queryset is not a plain filter (DISTINCT, GROUP BY, a set operation): count it the
     usual way then. The page keeps its order: its rows are numbered as they leave the
     subquery that sorts and cuts them, and read back in that order."""
-    from django.core.exceptions import EmptyResultSet
-    from django.db import connections
-
     query = queryset.query
     if query.distinct or query.group_by is not None or query.combinator or query.is_sliced:
         return None

@@ -22,7 +22,7 @@ from projects.models import Project
 from projects.selectors import as_uuid, restrict_to_visible, visible_projects_filter
 
 
-def latest_verdict():
+def _latest_verdict():
     """`verdict` of experiment_list: the effective verdict of the latest evaluation."""
     return Subquery(
         Evaluation.objects.filter(experiment=OuterRef("pk"))
@@ -34,11 +34,11 @@ def latest_verdict():
 def experiment_list(*, user) -> QuerySet[Experiment]:
     """Visible experiments, each annotated with `verdict`: the effective verdict of its
     latest evaluation (null before any)."""
-    return restrict_to_visible(Experiment.objects.all(), user, "project__").annotate(verdict=latest_verdict())
+    return restrict_to_visible(Experiment.objects.all(), user, "project__").annotate(verdict=_latest_verdict())
 
 
 def latest_verdict_sql(alias: str) -> str:
-    """latest_verdict() as SQL, for the experiment row aliased `alias`."""
+    """_latest_verdict() as SQL, for the experiment row aliased `alias`."""
     return (
         f"(SELECT v.effective_verdict FROM evaluations v WHERE v.experiment_id = {alias}.id "
         "ORDER BY v.created_at DESC, v.id DESC LIMIT 1)"
@@ -48,21 +48,25 @@ def latest_verdict_sql(alias: str) -> str:
 # The hot path of the API (detail, and the fetch before every transition), written once
 # in SQL: the same row, visibility and `verdict` as experiment_list, without compiling an
 # ORM query per request (measured at more than half the cost of a detail GET).
-_DETAIL_SQL = f"SELECT e.*, {latest_verdict_sql('e')} AS verdict FROM experiments e "
-_DETAIL_ALL = _DETAIL_SQL + "WHERE e.id = %s"
-_DETAIL_OWNED = _DETAIL_SQL + "JOIN projects p ON p.id = e.project_id WHERE e.id = %s AND p.owner_id = %s"
+_DETAIL_ALL = "FROM experiments e WHERE e.id = %s"
+_DETAIL_OWNED = "FROM experiments e JOIN projects p ON p.id = e.project_id WHERE e.id = %s AND p.owner_id = %s"
+
+
+def _detail_from(user, pk) -> tuple[str, list]:
+    """(FROM ... WHERE of the experiment `pk` aliased `e`, restricted to what `user` may
+    see; its parameters). NotFound when `user` sees nothing."""
+    visible = visible_projects_filter(user)
+    if visible is None:
+        raise NotFound("Experiment not found.")
+    if visible:
+        return _DETAIL_OWNED, [as_uuid(pk), visible["owner_id"]]
+    return _DETAIL_ALL, [as_uuid(pk)]
 
 
 def experiment_get(*, user, pk) -> Experiment:
     """The experiment `user` may see, annotated with `verdict` (NotFound otherwise)."""
-    visible = visible_projects_filter(user)
-    if visible is None:
-        raise NotFound("Experiment not found.")
-    pk = as_uuid(pk)
-    if visible:
-        rows = list(Experiment.objects.raw(_DETAIL_OWNED, [pk, visible["owner_id"]]))
-    else:
-        rows = list(Experiment.objects.raw(_DETAIL_ALL, [pk]))
+    sql, params = _detail_from(user, pk)
+    rows = list(Experiment.objects.raw(f"SELECT e.*, {latest_verdict_sql('e')} AS verdict {sql}", params))
     if not rows:
         raise NotFound("Experiment not found.")
     return rows[0]
@@ -74,15 +78,9 @@ def experiment_get_document(*, user, pk, document: str) -> str:
     (core.sqljson). The same visibility and NotFound; one query."""
     from django.db import connections, router
 
-    visible = visible_projects_filter(user)
-    if visible is None:
-        raise NotFound("Experiment not found.")
-    sql, params = f"SELECT {document}::text FROM experiments e WHERE e.id = %s", [as_uuid(pk)]
-    if visible:
-        sql = f"SELECT {document}::text FROM experiments e JOIN projects p ON p.id = e.project_id "
-        sql, params = sql + "WHERE e.id = %s AND p.owner_id = %s", [*params, visible["owner_id"]]
+    sql, params = _detail_from(user, pk)
     with connections[router.db_for_read(Experiment)].cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(f"SELECT {document}::text {sql}", params)
         row = cursor.fetchone()
     if row is None:
         raise NotFound("Experiment not found.")
