@@ -145,6 +145,17 @@ def list_sql(serializer_class, model, alias: str, where: str, order_by: str) -> 
     )
 
 
+def fetch_document(model, sql: str, params) -> str | None:
+    """The JSON text a one-row rendering query returns, read where reads of `model` go
+    (the replica router), or None when the query finds no row."""
+    from django.db import router
+
+    with connections[router.db_for_read(model)].cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    return None if row is None else row[0]
+
+
 def renders_in_sql() -> bool:
     """Whether date-times may be rendered in SQL now (the current time zone is UTC)."""
     return timezone.get_current_timezone_name() == "UTC"

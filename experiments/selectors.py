@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from django.db.models import Count, OuterRef, QuerySet, Subquery
 
+from core import sqljson
 from core.db.counts import DEFAULT_CAP, capped_counts
 from core.exceptions import NotFound
 from experiments import rules
@@ -76,15 +77,11 @@ def experiment_get_document(*, user, pk, document: str) -> str:
     """experiment_get rendered by PostgreSQL: `document` is the SQL (over the experiment
     aliased `e`) of its JSON, built from the output serializer by the API
     (core.sqljson). The same visibility and NotFound; one query."""
-    from django.db import connections, router
-
     sql, params = _detail_from(user, pk)
-    with connections[router.db_for_read(Experiment)].cursor() as cursor:
-        cursor.execute(f"SELECT {document}::text {sql}", params)
-        row = cursor.fetchone()
-    if row is None:
+    text = sqljson.fetch_document(Experiment, f"SELECT {document}::text {sql}", params)
+    if text is None:
         raise NotFound("Experiment not found.")
-    return row[0]
+    return text
 
 
 def latest_evaluation(*, experiment_id) -> Evaluation | None:

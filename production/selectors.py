@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
+from core import sqljson
 from core.exceptions import NotFound
 from production.models import AnalysisSession, AnalysisTask, Artifact, CodeReviewResult
 from projects.selectors import as_uuid
@@ -112,15 +113,12 @@ def session_detail_document(*, user, pk, document: str) -> str:
     """session_detail rendered by PostgreSQL: `document` is the SQL (over the session
     aliased `s`) of its JSON, built from the output serializers by the API
     (core.sqljson). The same visibility and NotFound; one query."""
-    from django.db import connections, router
-
     scope, params = _detail_scope(user, pk)
-    with connections[router.db_for_read(AnalysisSession)].cursor() as cursor:
-        cursor.execute(f"SELECT {document}::text FROM analysis_sessions s WHERE s.id = %s {scope}", params)
-        row = cursor.fetchone()
-    if row is None:
+    sql = f"SELECT {document}::text FROM analysis_sessions s WHERE s.id = %s {scope}"
+    text = sqljson.fetch_document(AnalysisSession, sql, params)
+    if text is None:
         raise NotFound("Analysis session not found.")
-    return row[0]
+    return text
 
 
 def task_list(*, session: AnalysisSession) -> QuerySet[AnalysisTask]:
