@@ -173,26 +173,32 @@ def documents(queryset: models.QuerySet, document: str) -> models.QuerySet:
     )
 
 
-def counted_page(queryset: models.QuerySet, document: str, offset: int, limit: int) -> tuple[int, list[str]] | None:
+def counted_page(
+    queryset: models.QuerySet, document: str, offset: int, limit: int, *, count: tuple[str, list] | None = None
+) -> tuple[int, list[str]] | None:
     """(how many rows `queryset` has, the JSON texts of rows offset..offset+limit) in one
     query and one round trip, instead of a COUNT and then the page. None when the
     queryset is not a plain filter (DISTINCT, GROUP BY, a set operation): count it the
     usual way then. The page keeps its order: its rows are numbered as they leave the
-    subquery that sorts and cuts them, and read back in that order."""
+    subquery that sorts and cuts them, and read back in that order. `count`, when given,
+    is (SQL, params) of a query that yields the same number more cheaply (a tally:
+    core.db.tallies); it is read in the same statement, so in the same snapshot."""
     query = queryset.query
     if query.distinct or query.group_by is not None or query.combinator or query.is_sliced:
         return None
     try:
-        count_sql, count_params = queryset.order_by().values("pk").query.sql_with_params()
+        if count is None:
+            count_sql, count_params = queryset.order_by().values("pk").query.sql_with_params()
+            count = (f"SELECT count(*) FROM ({count_sql}) AS rows", count_params)
         page_sql, page_params = documents(queryset, document)[offset : offset + limit].query.sql_with_params()
     except EmptyResultSet:  # a filter that can match nothing (e.g. queryset.none())
         return 0, []
     sql = (
-        f"SELECT counted.total, page.document FROM (SELECT count(*) AS total FROM ({count_sql}) AS rows) AS counted "
+        f"SELECT counted.total, page.document FROM ({count[0]}) AS counted (total) "
         "LEFT JOIN LATERAL (SELECT row_number() OVER () AS position, cut._document AS document "
         f"FROM ({page_sql}) AS cut) AS page ON true ORDER BY page.position"
     )
     with connections[queryset.db].cursor() as cursor:
-        cursor.execute(sql, (*count_params, *page_params))
+        cursor.execute(sql, (*count[1], *page_params))
         rows = cursor.fetchall()
     return rows[0][0], [row[1] for row in rows if row[1] is not None]

@@ -19,12 +19,18 @@ from rest_framework.response import Response
 
 from core import sqljson
 from core.api.renderers import PreRendered, may_prerender
+from core.db import tallies
 
 
 class SqlRenderedListMixin:
     """For ListModelMixin viewsets with a page-number paginator and a read-only output
     serializer of plain columns. Override `sql_output_fields` for serializer fields the
-    row cannot give as a column (e.g. a method field reading an annotation)."""
+    row cannot give as a column (e.g. a method field reading an annotation). Set
+    `tally_column` when the model's table has a tally by that column (core.db.tallies):
+    a list over the whole table, or filtered only by that column, is then counted from
+    the tally."""
+
+    tally_column: str | None = None
 
     def sql_output_fields(self) -> dict[str, str]:
         """{output field name: SQL over the row (aliased core.sqljson.ROW)} for fields
@@ -76,7 +82,8 @@ class SqlRenderedListMixin:
             return None  # "last" needs the count first; junk gets DRF's own error
         if not page_size or number < 1:
             return None
-        counted = sqljson.counted_page(queryset, document, (number - 1) * page_size, page_size)
+        count = tallies.tally_count(queryset, self.tally_column) if self.tally_column else None
+        counted = sqljson.counted_page(queryset, document, (number - 1) * page_size, page_size, count=count)
         if counted is None:
             return None
         total, rows = counted

@@ -74,6 +74,7 @@ class ExperimentViewSet(
 ):
     serializer_class = ExperimentOutput
     filterset_class = ExperimentFilter
+    tally_column = "status"  # an admin's list by status alone is counted from the tally
     ordering_fields = ["created_at", "updated_at", "name", "status"]
     ordering = ["-created_at"]
     http_method_names = ["get", "post", "patch", "head", "options"]

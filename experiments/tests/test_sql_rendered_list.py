@@ -77,3 +77,41 @@ def test_sql_rendered_detail_equals_the_drf_detail(role, experiments, regular_us
             assert list(sql.json()) == list(drf.json()) and b'"id" : ' in sql.content
     assert_error(bearer_client(regular_user).get(f"{URL}{experiments[4].pk}/"), 404, "not_found")
     assert_error(bearer_client(regular_user).get(f"{URL}not-a-uuid/"), 404, "not_found")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("role", "params", "from_tally"),
+    [
+        ("admin", {}, True),
+        ("admin", {"status": "running"}, True),
+        ("viewer", {"status": ["running", "quarantined"], "ordering": "name"}, True),
+        ("admin", {"status": "running", "project": "PROJECT"}, False),
+        ("admin", {"status": "running", "created_after": "2020-01-01T00:00:00Z"}, False),
+        ("user", {"status": "running"}, False),
+    ],
+)
+def test_whole_table_lists_are_counted_from_the_status_tally(
+    role, params, from_tally, experiments, project, regular_user, make_user
+):
+    """An admin's or viewer's list of every experiment, filtered by status alone, reads its
+    count from the tally (core.db.tallies); any other filter or a restricted user counts
+    the rows. Both give the exact count, in the same single query as the page."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    user = regular_user if role == "user" else make_user(role)
+    params = {k: (str(project.pk) if v == "PROJECT" else v) for k, v in params.items()}
+    client = bearer_client(user)
+    client.get(URL, params)
+    with CaptureQueriesContext(connection) as queries:
+        page = client.get(URL, params).json()
+    [list_query] = [q["sql"] for q in queries.captured_queries if "counted" in q["sql"]]
+    assert ("experiments_status_tally" in list_query) is from_tally
+    statuses = params.get("status")
+    expected = Experiment.objects.all()
+    if statuses:
+        expected = expected.filter(status__in=[statuses] if isinstance(statuses, str) else statuses)
+    if role == "user" or "project" in params:
+        expected = expected.filter(project__owner=regular_user)
+    assert page["count"] == expected.count() == len(page["results"]) > 0

@@ -59,6 +59,7 @@ class AnalysisSessionViewSet(
 ):
     serializer_class = AnalysisSessionOutput
     filterset_class = SessionFilter
+    tally_column = "status"  # an admin's list by status alone is counted from the tally
     ordering_fields = ["created_at", "started_at", "finished_at", "status"]
     ordering = ["-created_at"]
     http_method_names = ["get", "post", "head", "options"]

@@ -145,3 +145,37 @@ def test_page_numbers_behave_as_drf_pages_them(params, status, sessions, regular
         assert_error(sql, 404, "not_found")
     else:
         assert page["count"] == 4
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("role", "params", "from_tally"),
+    [
+        ("admin", {}, True),
+        ("admin", {"status": "failed"}, True),
+        ("viewer", {"status": ["failed", "running"]}, True),
+        ("admin", {"status": "failed", "user": "ME"}, False),
+        ("user", {"status": "failed"}, False),
+    ],
+)
+def test_whole_table_lists_are_counted_from_the_status_tally(
+    role, params, from_tally, sessions, regular_user, make_user
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    user = regular_user if role == "user" else make_user(role)
+    params = {k: (str(regular_user.pk) if v == "ME" else v) for k, v in params.items()}
+    client = bearer_client(user)
+    client.get(URL, params)
+    with CaptureQueriesContext(connection) as queries:
+        page = client.get(URL, params).json()
+    [list_query] = [q["sql"] for q in queries.captured_queries if "counted" in q["sql"]]
+    assert ("analysis_sessions_status_tally" in list_query) is from_tally
+    statuses = params.get("status")
+    expected = AnalysisSession.objects.all()
+    if statuses:
+        expected = expected.filter(status__in=[statuses] if isinstance(statuses, str) else statuses)
+    if role == "user" or "user" in params:
+        expected = expected.filter(user=regular_user)
+    assert page["count"] == expected.count() == len(page["results"]) > 0

@@ -1,0 +1,173 @@
+"""Exact row counts by one column, read in constant time: tallies kept by triggers.
+
+An unfiltered or status-only list over a whole table (an admin's "all failed sessions")
+must show an exact `count`. `count(*)` over 60,000 matching rows costs more than the
+rest of the request; a tally answers the same number from a few hundred rows.
+
+For a table T and a NOT NULL column C, `install_sql` creates, in T's schema:
+- `T_C_tally (value, delta)`: every committed row of T is counted by the sum of `delta`
+  over the tally rows with its `value`;
+- statement-level AFTER INSERT / UPDATE / DELETE triggers (with transition tables, so a
+  bulk INSERT or COPY adds one tally row per value, not per row) that append
+  `(value, ±n)`, and an AFTER TRUNCATE trigger that empties the tally;
+- `T_C_tally_fold()`: replaces the tally rows by one per value. Every 256th tally write
+  calls it, in the writer's transaction, under a try-advisory lock: one fold at a time,
+  nobody ever waits for it.
+
+Why appended deltas and not one counter row per value: a counter row is a hot row. Every
+transaction that creates a row or changes its status would queue on it, and two that
+touch two values in opposite orders deadlock. Appending takes no row lock at all; only a
+fold deletes tally rows, and folds never run concurrently. The tally rows are written in
+the same transaction as the rows they count, so a count read in one snapshot with the
+page is exact, under any concurrency, on the primary or on a streaming replica.
+
+A fold is skipped outside READ COMMITTED: a REPEATABLE READ writer whose snapshot
+predates another fold would hit that fold's deletions and fail with a serialization
+error it did not cause.
+
+`tally_count(queryset, column)` is the read side: the SQL giving the queryset's count
+from the tally, or None when the queryset is not the whole table or the whole table
+filtered only by equality (or IN) on that column.
+"""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+from django.db.models.expressions import Col
+from django.db.models.lookups import Exact, In
+from django.db.models.sql.where import OR, WhereNode
+
+# Two-key advisory lock (FOLD_LOCK, hashtext(tally table)), transaction-scoped.
+FOLD_LOCK = 7300001
+FOLD_EVERY = 256
+
+
+def tally_table(table: str, column: str) -> str:
+    """The tally of `table` (unqualified: names are unique across schemas) by `column`."""
+    return f"{table}_{column}_tally"
+
+
+def install_sql(schema: str, table: str, column: str) -> str:
+    """Create the tally of `schema.table` by `column`, its triggers and its fold, and
+    seed it from the rows present (the table is locked against writes meanwhile)."""
+    t = f"{schema}.{table}"
+    tally = f"{schema}.{tally_table(table, column)}"
+    return f"""
+LOCK TABLE {t} IN SHARE ROW EXCLUSIVE MODE;
+CREATE TABLE {tally} (value text NOT NULL, delta bigint NOT NULL);
+CREATE INDEX {tally_table(table, column)}_value ON {tally} (value) INCLUDE (delta);
+CREATE SEQUENCE {tally}_writes;
+COMMENT ON TABLE {tally} IS 'Row count of {t} by {column}: sum(delta) per value. Kept by triggers (core.db.tallies).';
+
+CREATE FUNCTION {tally}_fold() RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    IF current_setting('transaction_isolation') = 'read committed'
+       AND pg_try_advisory_xact_lock({FOLD_LOCK}, hashtext('{tally}')) THEN
+        WITH gone AS (DELETE FROM {tally} RETURNING value, delta)
+        INSERT INTO {tally} (value, delta)
+        SELECT value, sum(delta) FROM gone GROUP BY value HAVING sum(delta) <> 0;
+    END IF;
+END $$;
+
+CREATE FUNCTION {tally}_count() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        INSERT INTO {tally} (value, delta) SELECT {column}, count(*) FROM new_rows GROUP BY {column};
+    ELSIF TG_OP = 'DELETE' THEN
+        INSERT INTO {tally} (value, delta) SELECT {column}, -count(*) FROM old_rows GROUP BY {column};
+    ELSE  -- an update that leaves {column} alone nets to nothing and writes nothing
+        INSERT INTO {tally} (value, delta)
+        SELECT value, sum(delta) FROM (
+            SELECT {column} AS value, -1 AS delta FROM old_rows
+            UNION ALL SELECT {column}, 1 FROM new_rows
+        ) AS change GROUP BY value HAVING sum(delta) <> 0;
+    END IF;
+    IF FOUND AND nextval('{tally}_writes') % {FOLD_EVERY} = 0 THEN
+        PERFORM {tally}_fold();
+    END IF;
+    RETURN NULL;
+END $$;
+
+CREATE FUNCTION {tally}_reset() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM {tally};
+    RETURN NULL;
+END $$;
+
+CREATE TRIGGER {table}_{column}_tally_insert AFTER INSERT ON {t}
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION {tally}_count();
+CREATE TRIGGER {table}_{column}_tally_update AFTER UPDATE ON {t}
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION {tally}_count();
+CREATE TRIGGER {table}_{column}_tally_delete AFTER DELETE ON {t}
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION {tally}_count();
+CREATE TRIGGER {table}_{column}_tally_truncate AFTER TRUNCATE ON {t}
+    FOR EACH STATEMENT EXECUTE FUNCTION {tally}_reset();
+
+INSERT INTO {tally} (value, delta) SELECT {column}, count(*) FROM {t} GROUP BY {column};
+"""
+
+
+def uninstall_sql(schema: str, table: str, column: str) -> str:
+    t = f"{schema}.{table}"
+    tally = f"{schema}.{tally_table(table, column)}"
+    triggers = "".join(
+        f"DROP TRIGGER IF EXISTS {table}_{column}_tally_{op} ON {t};\n"
+        for op in ("insert", "update", "delete", "truncate")
+    )
+    return (
+        triggers + f"DROP FUNCTION IF EXISTS {tally}_count(), {tally}_reset(), {tally}_fold();\n"
+        f"DROP TABLE IF EXISTS {tally};\nDROP SEQUENCE IF EXISTS {tally}_writes;\n"
+    )
+
+
+def tally_count(queryset: QuerySet, column: str) -> tuple[str, list] | None:
+    """(SQL, params) of one row and column: how many rows `queryset` has, read from the
+    tally of its table by `column`. None unless the queryset is the whole table, or the
+    whole table filtered only by `column = value` (ORed) or `column IN (...)`: no joins,
+    no other condition, no DISTINCT, GROUP BY or slice (which the tally cannot answer)."""
+    query = queryset.query
+    if query.distinct or query.group_by is not None or query.combinator or query.is_sliced:
+        return None
+    base = query.base_table  # None while no filter has named the table yet
+    if any(count for alias, count in query.alias_refcount.items() if alias != base):
+        return None
+    values = _equality_values(query.where, base, column)
+    if values is None:
+        return None
+    sql = f"SELECT coalesce(sum(delta), 0)::bigint FROM {tally_table(queryset.model._meta.db_table, column)}"
+    if values == ():
+        return sql, []
+    return sql + " WHERE value = ANY(%s)", [sorted(values)]
+
+
+def _equality_values(where: WhereNode, alias: str, column: str) -> tuple | set | None:
+    """() for no condition; the set of values for a condition that is only equality
+    tests of alias.column against plain strings; None for anything else."""
+    if where.negated:
+        return None
+    if not where.children:
+        return ()
+    if len(where.children) != 1:
+        return None
+    node = where.children[0]
+    if isinstance(node, WhereNode):
+        if node.negated or node.connector != OR:
+            return None
+        lookups = node.children
+    else:
+        lookups = [node]
+    values: set[str] = set()
+    for lookup in lookups:
+        if type(lookup) not in (Exact, In) or not _is_column(lookup.lhs, alias, column):
+            return None
+        candidates = [lookup.rhs] if type(lookup) is Exact else lookup.rhs
+        if not isinstance(candidates, (list, tuple, set, frozenset)):
+            return None
+        if not all(isinstance(value, str) for value in candidates):
+            return None
+        values.update(str.__str__(value) for value in candidates)  # a TextChoices member as its plain value
+    return values
+
+
+def _is_column(expression, alias: str, column: str) -> bool:
+    return isinstance(expression, Col) and expression.alias == alias and expression.target.column == column

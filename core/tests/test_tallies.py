@@ -1,0 +1,219 @@
+"""Tallies (core.db.tallies): row counts by status kept by triggers, exact after every
+kind of write, folded without ever blocking a writer, exact under concurrent writers and
+folds; and the read side answers only the querysets a tally can count."""
+
+import pytest
+from django.db import connection, transaction
+from django.db.models import F, Q
+from django.db.models.functions import Now
+
+from core.db.tallies import FOLD_EVERY, tally_count
+from core.testing import run_together
+from experiments import services
+from experiments.models import Experiment, Status
+from production.models import AnalysisSession
+from projects.tests.factories import make_experiment, make_project
+
+TALLY = "experiments.experiments_status_tally"
+
+
+def tallied() -> dict[str, int]:
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT value, sum(delta) FROM {TALLY} GROUP BY value HAVING sum(delta) <> 0")
+        return dict(cursor.fetchall())
+
+
+def counted() -> dict[str, int]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT status, count(*) FROM experiments GROUP BY status")
+        return dict(cursor.fetchall())
+
+
+def tally_rows() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT count(*) FROM {TALLY}")
+        return cursor.fetchone()[0]
+
+
+def fold() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {TALLY}_fold()")
+
+
+@pytest.mark.django_db
+def test_every_kind_of_write_keeps_the_tally_exact(regular_user):
+    project = make_project(regular_user, baselines=())
+    made = [make_experiment(project, regular_user, status=s) for s in (Status.CREATED, Status.RUNNING, Status.RUNNING)]
+    assert tallied() == counted() and counted() == {"created": 1, "running": 2}
+
+    before = tally_rows()
+    Experiment.objects.filter(pk=made[0].pk).update(name="renamed")  # status untouched: nothing written
+    assert tally_rows() == before
+
+    Experiment.objects.filter(status=Status.RUNNING).update(status=Status.COMPLETED)  # one statement, two rows
+    assert tallied() == counted() == {"created": 1, "completed": 2}
+
+    Experiment.objects.filter(pk=made[1].pk).delete()
+    assert tallied() == counted() == {"created": 1, "completed": 1}
+
+    # A bulk insert adds one tally row per value, not one per row.
+    before = tally_rows()
+    Experiment.objects.bulk_create(
+        [
+            Experiment(
+                project=project,
+                created_by=regular_user,
+                name=f"bulk {n}",
+                config={"n": n},
+                config_hash=f"{n:064x}",
+                dataset_id="d",
+            )
+            for n in range(20)
+        ]
+    )
+    assert tally_rows() == before + 1
+    assert tallied() == counted() == {"created": 21, "completed": 1}
+
+    with connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # deferred FK checks pend otherwise
+        cursor.execute("TRUNCATE experiments CASCADE")
+    assert tallied() == counted() == {}
+
+
+@pytest.mark.django_db
+def test_a_fold_leaves_one_row_per_value_and_the_same_sums(regular_user):
+    project = make_project(regular_user, baselines=())
+    for status in (Status.CREATED, Status.RUNNING, Status.COMPLETED, Status.FAILED, Status.FAILED):
+        make_experiment(project, regular_user, status=status)
+    Experiment.objects.filter(status=Status.FAILED).delete()  # a value that nets to zero
+    before = tallied()
+    assert tally_rows() > len(before)
+    fold()
+    assert tally_rows() == len(before) == 3  # no row for "failed": its sum is zero
+    assert tallied() == before == counted()
+
+
+@pytest.mark.django_db
+def test_every_FOLD_EVERYth_tally_write_folds(regular_user):
+    project = make_project(regular_user, baselines=())
+    for _ in range(3):
+        make_experiment(project, regular_user)
+    assert tally_rows() == 3
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT setval('{TALLY}_writes', %s)", [FOLD_EVERY * 10 - 1])
+    make_experiment(project, regular_user)  # the write numbered FOLD_EVERY * 10
+    assert tally_rows() == 1 and tallied() == counted() == {"created": 4}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_repeatable_read_writer_does_not_fold(regular_user):
+    project = make_project(regular_user, baselines=())
+    make_experiment(project, regular_user)
+    make_experiment(project, regular_user)
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        fold()
+    assert tally_rows() == 2
+    fold()
+    assert tally_rows() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_fold_does_not_wait_for_another_fold(regular_user):
+    project = make_project(regular_user, baselines=())
+    for _ in range(3):
+        make_experiment(project, regular_user)
+    with transaction.atomic():
+        fold()  # holds the fold lock until this block ends
+        assert tally_rows() == 1
+        make_experiment(project, regular_user)
+        [result] = run_together(fold, timeout=10)  # another connection: skips, does not block
+        assert result is None
+    assert tally_rows() == 2 and tallied() == counted() == {"created": 4}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_creates_transitions_deletes_and_folds_keep_the_tally_exact(regular_user):
+    project = make_project(regular_user, baselines=())
+    seeded = [make_experiment(project, regular_user) for _ in range(12)]
+
+    def writer(n):
+        def run():
+            for i in range(6):
+                experiment = make_experiment(project, regular_user, status=Status.RUNNING)
+                services.experiment_transition(
+                    experiment=experiment, to=Status.COMPLETED if i % 2 else Status.FAILED, actor=regular_user
+                )
+                fold()
+            Experiment.objects.filter(pk__in=[e.pk for e in seeded[n * 3 : n * 3 + 3]]).update(status=Status.RUNNING)
+            return "done"
+
+        return run
+
+    results = run_together(*[writer(n) for n in range(4)])
+    assert results == ["done"] * 4
+    assert tallied() == counted() == {"running": 12, "completed": 12, "failed": 12}
+    fold()
+    assert tally_rows() == 3
+
+
+@pytest.mark.django_db
+def test_tally_count_answers_only_what_the_tally_can_count(regular_user, admin_user):
+    from experiments.selectors import experiment_list
+
+    project = make_project(regular_user, baselines=())
+    for status in (Status.CREATED, Status.RUNNING, Status.RUNNING, Status.COMPLETED):
+        make_experiment(project, regular_user, status=status)
+    everything = experiment_list(user=admin_user)  # annotated with `verdict`: still one table
+
+    def via_tally(queryset):
+        found = tally_count(queryset, "status")
+        if found is None:
+            return None
+        with connection.cursor() as cursor:
+            cursor.execute(*found)
+            return cursor.fetchone()[0]
+
+    countable = [
+        everything,
+        Experiment.objects.all(),
+        everything.filter(status=Status.RUNNING),
+        everything.filter(Q(status=Status.RUNNING) | Q(status=Status.CREATED)),
+        everything.filter(status__in=[Status.COMPLETED, Status.CREATED]),
+        everything.filter(status__in=[]).order_by("name"),
+        everything.filter(status="no such status"),
+    ]
+    for queryset in countable:
+        assert via_tally(queryset) == queryset.count(), str(queryset.query)
+
+    not_countable = [
+        experiment_list(user=regular_user),  # restricted to the user's projects: a join
+        everything.filter(project=project),
+        everything.filter(status=Status.RUNNING, name="x"),
+        everything.exclude(status=Status.RUNNING),
+        everything.filter(Q(status=Status.RUNNING) | Q(name="x")),
+        everything.filter(status=F("name")),
+        everything.filter(status__startswith="r"),
+        everything.distinct(),
+        everything[:2],
+        everything.filter(project__owner=regular_user),
+    ]
+    for queryset in not_countable:
+        assert tally_count(queryset, "status") is None, str(queryset.query)
+    assert tally_count(everything.filter(status=Status.RUNNING), "name") is None  # a filter on another column
+
+
+@pytest.mark.django_db
+def test_sessions_have_a_status_tally_too(regular_user):
+    from production.tests.factories import make_session
+
+    project = make_project(regular_user, baselines=())
+    for _ in range(3):
+        make_session(regular_user, project)
+    AnalysisSession.objects.filter(pk=AnalysisSession.objects.first().pk).update(status="running", started_at=Now())
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT value, sum(delta) FROM production.analysis_sessions_status_tally GROUP BY value")
+        tally = {value: total for value, total in cursor.fetchall() if total}
+    assert tally == {"created": 2, "running": 1}
+    assert tally_count(AnalysisSession.objects.all(), "status") is not None
