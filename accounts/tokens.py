@@ -19,12 +19,13 @@ import hashlib
 import hmac
 import secrets
 import uuid
-import weakref
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core import signing
 from django.utils import timezone
+
+from core.db import prepared
 
 
 def new_secret() -> str:
@@ -81,18 +82,11 @@ class _SessionLookup:
     Two costs dominate it, neither of them the lookup itself (~0.06 ms in PostgreSQL):
     compiling the equivalent select_related() queryset in Python, and PostgreSQL
     planning the join anew each time (~0.2 ms; Django's client-side binding never
-    reuses a plan). So the statement is built once from the models' concrete fields,
-    PREPAREd once per database connection and EXECUTEd through Django's cursor (query
-    logging, error translation and health checks unchanged); rows become model
+    reuses a plan). So the statement is built once from the models' concrete fields and
+    prepared once per database connection (core.db.prepared); rows become model
     instances through Model.from_db and each field's from_db_value, exactly what the
     ORM would return. bench/accounts.py measures the result against the raw query.
-
-    Behind a transaction-pooling PgBouncer (OPTIONS search_path_in_options=False, see
-    core.db.backends.postgresql) a prepared statement may not follow the session, so
-    the plain statement is sent instead.
     """
-
-    NAME = "accounts_session_lookup"
 
     def __init__(self):
         from accounts.models import Session, User
@@ -101,46 +95,22 @@ class _SessionLookup:
         self.session_fields = list(Session._meta.concrete_fields)
         self.user_fields = list(User._meta.concrete_fields)
         columns = [f's."{f.column}"' for f in self.session_fields] + [f'u."{f.column}"' for f in self.user_fields]
-        body = (
+        self.sql = (
             f"SELECT {', '.join(columns)} FROM accounts.sessions s JOIN accounts.users u ON u.id = s.user_id "
-            "WHERE s.id = {sid} AND s.revoked_at IS NULL AND s.expires_at > {now} AND u.is_active"
+            "WHERE s.id = %s AND s.revoked_at IS NULL AND s.expires_at > %s AND u.is_active"
         )
-        self.sql = body.format(sid="%s", now="%s")
-        self.prepare_sql = f"PREPARE {self.NAME}(uuid, timestamptz) AS " + body.format(sid="$1", now="$2")
-        self.execute_sql = f"EXECUTE {self.NAME}(%s, %s)"
-        self.prepared_on: weakref.WeakSet = weakref.WeakSet()  # psycopg connections holding it
-
-    @staticmethod
-    def _may_prepare(connection) -> bool:
-        return connection.settings_dict.get("OPTIONS", {}).get("search_path_in_options", True) is not False
-
-    @staticmethod
-    def _build(model, fields, values, alias):
-        values = [
-            field.from_db_value(value, None, None) if value is not None and hasattr(field, "from_db_value") else value
-            for field, value in zip(fields, values, strict=True)
-        ]
-        return model.from_db(alias, [field.attname for field in fields], values)
 
     def __call__(self, session_id: uuid.UUID, now: datetime):
         from django.db import connection
 
         with connection.cursor() as cursor:
-            if self._may_prepare(connection):
-                raw = connection.connection
-                if raw not in self.prepared_on:
-                    # PREPARE is not transactional: a later rollback does not undo it.
-                    cursor.execute(self.prepare_sql)
-                    self.prepared_on.add(raw)
-                cursor.execute(self.execute_sql, [session_id, now])
-            else:
-                cursor.execute(self.sql, [session_id, now])
+            prepared.execute(cursor, self.sql, [session_id, now])
             row = cursor.fetchone()
         if row is None:
             return None
         split = len(self.session_fields)
-        session = self._build(self.session_model, self.session_fields, row[:split], connection.alias)
-        session.user = self._build(self.user_model, self.user_fields, row[split:], connection.alias)
+        session = prepared.instance_from_row(self.session_model, self.session_fields, row[:split], connection.alias)
+        session.user = prepared.instance_from_row(self.user_model, self.user_fields, row[split:], connection.alias)
         return session
 
 

@@ -259,11 +259,12 @@ def main(report) -> None:
                 "SELECT * FROM production.analysis_tasks WHERE session_id = %s ORDER BY created_at, id", [pk]
             ).fetchall()
 
-        def floor_list_for(where, params):
+        def floor_list_for(where, params, count_sql=None):
+            # The count as the API reads it: rows, or the status tally for a whole-table list.
+            count_sql = count_sql or f"SELECT count(*) FROM production.analysis_sessions WHERE {where}"
+
             def run():
-                floor.execute(
-                    f"SELECT count(*) FROM production.analysis_sessions WHERE {where}", params, prepare=False
-                ).fetchone()
+                floor.execute(count_sql, params if "%s" in count_sql else [], prepare=False).fetchone()
                 floor.execute(
                     f"SELECT * FROM production.analysis_sessions WHERE {where} "
                     "ORDER BY created_at DESC, id DESC LIMIT 50",
@@ -281,7 +282,14 @@ def main(report) -> None:
                     1,
                 ),
                 "owner_status": (floor_list_for("user_id = %s AND status = 'failed'", [owner.pk]), 1),
-                "admin_list": (floor_list_for("status = 'running'", []), 1),
+                "admin_list": (
+                    floor_list_for(
+                        "status = 'running'",
+                        [],
+                        "SELECT sum(delta) FROM production.analysis_sessions_status_tally WHERE value = 'running'",
+                    ),
+                    1,
+                ),
                 "stats_all": (_floor_statistics(floor), stats_every),
                 "stats_own": (_floor_statistics(floor, owner.pk), stats_every),
             },

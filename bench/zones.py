@@ -198,7 +198,10 @@ def main(report) -> None:
         admin_where = "FROM experiments.experiments e WHERE e.status = 'completed'"
 
         def floor_admin_list():
-            floor.execute(f"SELECT count(*) {admin_where}").fetchone()
+            # The count as the API reads it for a whole-table list: from the status tally.
+            floor.execute(
+                "SELECT sum(delta) FROM experiments.experiments_status_tally WHERE value = 'completed'"
+            ).fetchone()
             floor.execute(
                 f"SELECT e.*, (SELECT effective_verdict FROM experiments.evaluations v WHERE v.experiment_id = e.id "
                 f"ORDER BY v.created_at DESC, v.id DESC LIMIT 1) {admin_where} ORDER BY e.created_at DESC LIMIT 50"

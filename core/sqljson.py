@@ -34,6 +34,8 @@ from rest_framework import fields as f
 from rest_framework.relations import PrimaryKeyRelatedField
 from rest_framework.settings import api_settings
 
+from core.db import prepared
+
 _TEXT_COLUMNS = ("CharField", "TextField", "EmailField", "SlugField", "URLField", "UUIDField")
 _INTEGER_COLUMNS = (
     "IntegerField",
@@ -147,11 +149,13 @@ def list_sql(serializer_class, model, alias: str, where: str, order_by: str) -> 
 
 def fetch_document(model, sql: str, params) -> str | None:
     """The JSON text a one-row rendering query returns, read where reads of `model` go
-    (the replica router), or None when the query finds no row."""
+    (the replica router), or None when the query finds no row. `sql` must be fixed text
+    (a rendering built once from a serializer, with %s parameters): it is prepared once
+    per connection (core.db.prepared)."""
     from django.db import router
 
     with connections[router.db_for_read(model)].cursor() as cursor:
-        cursor.execute(sql, params)
+        prepared.execute(cursor, sql, params)  # a fixed rendering: planned once per connection
         row = cursor.fetchone()
     return None if row is None else row[0]
 

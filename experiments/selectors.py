@@ -4,9 +4,11 @@ is a 404. The blacklist is readable by every role."""
 
 from __future__ import annotations
 
+from django.db import connections, router
 from django.db.models import Count, OuterRef, QuerySet, Subquery
 
 from core import sqljson
+from core.db import prepared
 from core.db.counts import DEFAULT_CAP, capped_counts
 from core.exceptions import NotFound
 from experiments import rules
@@ -67,10 +69,17 @@ def _detail_from(user, pk) -> tuple[str, list]:
 def experiment_get(*, user, pk) -> Experiment:
     """The experiment `user` may see, annotated with `verdict` (NotFound otherwise)."""
     sql, params = _detail_from(user, pk)
-    rows = list(Experiment.objects.raw(f"SELECT e.*, {latest_verdict_sql('e')} AS verdict {sql}", params))
-    if not rows:
+    fields = Experiment._meta.concrete_fields
+    columns = ", ".join(f'e."{field.column}"' for field in fields)
+    alias = router.db_for_read(Experiment)
+    with connections[alias].cursor() as cursor:
+        prepared.execute(cursor, f"SELECT {columns}, {latest_verdict_sql('e')} {sql}", params)
+        row = cursor.fetchone()
+    if row is None:
         raise NotFound("Experiment not found.")
-    return rows[0]
+    experiment = prepared.instance_from_row(Experiment, fields, row[:-1], alias)
+    experiment.verdict = row[-1]
+    return experiment
 
 
 def experiment_get_document(*, user, pk, document: str) -> str:

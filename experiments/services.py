@@ -29,6 +29,7 @@ from django.utils import timezone
 
 from audits.services import audit_record
 from core import canonical
+from core.db import prepared
 from core.exceptions import (
     ConfigBlacklisted,
     Conflict,
@@ -103,13 +104,30 @@ def hash_lock(config_hash: str, *, shared: bool = False) -> None:
         cursor.execute(f"SELECT {fn}(%s, %s)", [HASH_LOCK_NAMESPACE, key])
 
 
+_BLACKLISTED_SQL = "SELECT EXISTS (SELECT 1 FROM blacklist WHERE config_hash = %s AND lifted_at IS NULL)"
+
+
 def blacklisted_now(config_hash: str) -> bool:
     """Whether the hash is blacklisted (a row not lifted). Read after taking the hash lock,
     in its own statement, so the snapshot includes any blacklisting that held the lock."""
     with connection.cursor() as cursor:
+        cursor.execute(_BLACKLISTED_SQL, [config_hash])
+        return cursor.fetchone()[0]
+
+
+def blacklisted_under_shared_lock(config_hash: str) -> bool:
+    """hash_lock(config_hash, shared=True), then blacklisted_now(config_hash), in one round
+    trip: the two statements go as one simple-query message. PostgreSQL runs each
+    statement of such a message with its own snapshot (READ COMMITTED), taken when that
+    statement starts, so the blacklist is still read after the lock was granted, exactly
+    as when the two are sent apart (tested by test_races: creation waits for a
+    blacklisting in flight, then sees it)."""
+    key = int(config_hash[:8], 16) - 2**31
+    with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT EXISTS (SELECT 1 FROM blacklist WHERE config_hash = %s AND lifted_at IS NULL)", [config_hash]
+            f"SELECT pg_advisory_xact_lock_shared(%s, %s); {_BLACKLISTED_SQL}", [HASH_LOCK_NAMESPACE, key, config_hash]
         )
+        cursor.nextset()
         return cursor.fetchone()[0]
 
 
@@ -177,8 +195,7 @@ def experiment_create(
     description = _text(description, "description", max_length=100_000)
     dataset_id = _text(dataset_id, "dataset_id", max_length=200)
     digest = config_hash(config)
-    hash_lock(digest, shared=True)
-    if blacklisted_now(digest):
+    if blacklisted_under_shared_lock(digest):
         raise ConfigBlacklisted(details={"config_hash": digest})
     experiment = Experiment.objects.create(
         project=project,
@@ -254,8 +271,10 @@ def experiment_transition(*, experiment: Experiment, to: str, actor, reason: str
     fields = _transition_fields(to, timezone.now())
     assignments = ", ".join(f"{name} = %s" for name in fields)
     with connection.cursor() as cursor:
-        # Hand-written: the hottest write of the zone, one statement, no ORM compilation.
-        cursor.execute(
+        # Hand-written: the hottest write of the zone, one statement, no ORM compilation,
+        # planned once per connection (a few texts: the assignments depend on `to`).
+        prepared.execute(
+            cursor,
             f"UPDATE experiments SET {assignments} WHERE id = %s AND status = %s",
             [*fields.values(), experiment.pk, frm],
         )

@@ -12,8 +12,10 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from django.db import connection
 from django.db.models import QuerySet
 
+from core.db import prepared
 from core.exceptions import NotFound, PermissionDenied, ProjectArchived, ValidationFailed
 from projects.models import Baseline, Policy, Project, ProjectPolicy, Tag, Version, VersionHistory
 
@@ -77,10 +79,14 @@ def project_for_write(*, project_id, actor=None) -> Project:
     committed sees archived=true. Refuses: a viewer (403), a user's access to another
     user's project (404), an archived project (409 project_archived)."""
     check_can_write(actor)
-    rows = list(Project.objects.raw("SELECT * FROM projects WHERE id = %s FOR SHARE", [as_uuid(project_id)]))
-    if not rows:
+    fields = Project._meta.concrete_fields
+    columns = ", ".join(f'"{field.column}"' for field in fields)
+    with connection.cursor() as cursor:  # the primary: a lock is a write's
+        prepared.execute(cursor, f"SELECT {columns} FROM projects WHERE id = %s FOR SHARE", [as_uuid(project_id)])
+        row = cursor.fetchone()
+    if row is None:
         raise NotFound("Project not found.")
-    project = rows[0]
+    project = prepared.instance_from_row(Project, fields, row, connection.alias)
     if actor is not None and not actor.is_admin_role and project.owner_id != actor.pk:
         raise NotFound("Project not found.")
     if project.archived:

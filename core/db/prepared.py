@@ -1,0 +1,79 @@
+"""Hot fixed statements, planned once per database connection.
+
+Django's client-side binding sends every query as text, so PostgreSQL plans it on every
+call. For the statements on the API's hot paths (a detail by primary key, the lock
+before a write, the conditional UPDATE of a transition) planning costs more than
+executing: the experiment detail plans in 0.22 ms and runs in 0.05 ms. `execute` sends
+such a statement once as `PREPARE name AS ...` on each connection and then as
+`EXECUTE name(...)` through Django's cursor, so query logging, error translation,
+replica routing and health checks stay as they are. PostgreSQL keeps the generic plan of
+a primary-key lookup after a few executions; nothing else changes for the caller.
+
+Only for statements written in the code, never built from input: the statement's text
+names it (a hash), and a connection keeps at most MAX_PER_CONNECTION of them. A
+statement that returns rows must name its columns (no `*`): a prepared `SELECT *`
+fails with "cached plan must not change result type" once a migration adds a column.
+
+Behind a transaction-pooling PgBouncer (OPTIONS search_path_in_options=False, see
+core.db.backends.postgresql) a prepared statement may not follow the session, so the
+plain statement is sent instead. PREPARE is not transactional: a later rollback of the
+transaction it was sent in does not undo it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import re
+import weakref
+
+MAX_PER_CONNECTION = 64
+
+# psycopg connection -> names of the statements prepared on it
+_prepared: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def may_prepare(connection) -> bool:
+    return connection.settings_dict.get("OPTIONS", {}).get("search_path_in_options", True) is not False
+
+
+def statement_name(sql: str) -> str:
+    return "tristate_" + hashlib.blake2b(sql.encode(), digest_size=8).hexdigest()
+
+
+def _numbered(sql: str) -> str:
+    """`sql` with its %s placeholders as $1, $2, ... (and %% as %), for PREPARE."""
+    counter = itertools.count(1)
+    return re.sub(r"%([%s])", lambda m: "%" if m.group(1) == "%" else f"${next(counter)}", sql)
+
+
+def execute(cursor, sql: str, params) -> None:
+    """cursor.execute(sql, params), through a statement prepared on the cursor's
+    connection when it may be. `cursor` is a Django cursor (connection.cursor())."""
+    connection = cursor.db
+    if not may_prepare(connection):
+        cursor.execute(sql, params)
+        return
+    raw = connection.connection
+    names = _prepared.setdefault(raw, set())
+    name = statement_name(sql)
+    if name not in names:
+        if len(names) >= MAX_PER_CONNECTION:
+            cursor.execute(sql, params)
+            return
+        # On the driver's cursor: a one-off per connection, not a query of the request
+        # (query logging and the tests' query counts see the EXECUTE, once per call).
+        cursor.cursor.execute(f"PREPARE {name} AS {_numbered(sql)}")
+        names.add(name)
+    placeholders = ", ".join(["%s"] * len(params))
+    cursor.execute(f"EXECUTE {name}({placeholders})" if params else f"EXECUTE {name}", params)
+
+
+def instance_from_row(model, fields, values, alias: str):
+    """A `model` instance from one row of `fields` (concrete fields, in the statement's
+    column order), converted as the ORM converts them (each field's from_db_value)."""
+    values = [
+        field.from_db_value(value, None, None) if value is not None and hasattr(field, "from_db_value") else value
+        for field, value in zip(fields, values, strict=True)
+    ]
+    return model.from_db(alias, [field.attname for field in fields], values)

@@ -1,0 +1,78 @@
+"""core.db.prepared: hot fixed statements planned once per connection, with the same
+rows and the same visible query as the plain statement."""
+
+import pytest
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
+
+from core.db import prepared
+
+
+def server_prepared() -> set[str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT name FROM pg_prepared_statements WHERE name LIKE 'tristate_%%'")
+        return {row[0] for row in cursor.fetchall()}
+
+
+def test_placeholders_are_numbered_and_percent_signs_unescaped():
+    assert prepared._numbered("SELECT a FROM t WHERE x = %s AND y LIKE 'a%%' AND z = %s") == (
+        "SELECT a FROM t WHERE x = $1 AND y LIKE 'a%' AND z = $2"
+    )
+
+
+@pytest.mark.django_db
+def test_prepared_once_then_executed_with_the_plain_statements_rows(regular_user):
+    sql = "SELECT email, %s::int + 1 FROM accounts.users WHERE id = %s AND email LIKE '%%@%%'"
+    name = prepared.statement_name(sql)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [41, regular_user.pk])
+        plain = cursor.fetchall()
+    for _ in range(3):
+        with CaptureQueriesContext(connection) as queries, connection.cursor() as cursor:
+            prepared.execute(cursor, sql, [41, regular_user.pk])
+            assert cursor.fetchall() == plain == [(regular_user.email, 42)]
+        # The request sees one query, the EXECUTE; PREPARE went once, on the driver's cursor.
+        assert [q["sql"] for q in queries.captured_queries] == [f"EXECUTE {name}(41, '{regular_user.pk.hex}'::uuid)"]
+    assert name in server_prepared()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_rollback_does_not_undo_the_prepare(regular_user):
+    sql = "SELECT email FROM accounts.users WHERE id = %s AND 'rollback' = 'rollback'"
+    with pytest.raises(RuntimeError), transaction.atomic():
+        with connection.cursor() as cursor:
+            prepared.execute(cursor, sql, [regular_user.pk])
+        raise RuntimeError("roll back")
+    assert prepared.statement_name(sql) in server_prepared()
+    with connection.cursor() as cursor:
+        prepared.execute(cursor, sql, [regular_user.pk])
+        assert cursor.fetchone() == (regular_user.email,)
+
+
+@pytest.mark.django_db
+def test_a_column_added_later_does_not_break_a_statement_that_names_its_columns(regular_user):
+    sql = "SELECT id, email FROM accounts.users WHERE id = %s AND 'columns' = 'columns'"
+    with connection.cursor() as cursor:
+        prepared.execute(cursor, sql, [regular_user.pk])
+        cursor.execute("ALTER TABLE accounts.users ADD COLUMN added_later int")  # rolled back with the test
+        prepared.execute(cursor, sql, [regular_user.pk])
+        assert cursor.fetchone() == (regular_user.pk, regular_user.email)
+
+
+@pytest.mark.django_db
+def test_plain_statements_behind_a_transaction_pooler_and_past_the_cap(regular_user, monkeypatch):
+    sql = "SELECT email FROM accounts.users WHERE id = %s AND 'pooler' = 'pooler'"
+    monkeypatch.setitem(connection.settings_dict, "OPTIONS", {"search_path_in_options": False})
+    with CaptureQueriesContext(connection) as queries, connection.cursor() as cursor:
+        prepared.execute(cursor, sql, [regular_user.pk])
+        assert cursor.fetchone() == (regular_user.email,)
+    assert queries.captured_queries[0]["sql"].startswith("SELECT email")
+    assert prepared.statement_name(sql) not in server_prepared()
+
+    monkeypatch.undo()
+    monkeypatch.setattr(prepared, "MAX_PER_CONNECTION", len(prepared._prepared.get(connection.connection, ())))
+    with CaptureQueriesContext(connection) as queries, connection.cursor() as cursor:
+        prepared.execute(cursor, sql, [regular_user.pk])
+        assert cursor.fetchone() == (regular_user.email,)
+    assert queries.captured_queries[0]["sql"].startswith("SELECT email")
+    assert prepared.statement_name(sql) not in server_prepared()
