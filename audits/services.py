@@ -14,6 +14,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from audits import chain, jsonb, partitions, signing
+from core.db import prepared
 from core.exceptions import ValidationFailed
 
 _NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
@@ -116,7 +117,8 @@ def audit_record(
             partitions.ensure_partition(when.date(), cursor=cursor)
         entry_id = _next_id(cursor)
         body = signing.content(entry_id, signing.ts_text(when), entity, action, actor_text, text)
-        cursor.execute(
+        prepared.execute(
+            cursor,
             "INSERT INTO audits.audit_log (id, ts, entity, action, actor, payload, entry_hmac) "
             "VALUES (%s, %s, %s, %s, %s, %s::jsonb, %s)",
             [entry_id, when, entity, action, actor_text, text, signing.entry_hmac(signing.signing_key(), body)],

@@ -77,3 +77,25 @@ def instance_from_row(model, fields, values, alias: str):
         for field, value in zip(fields, values, strict=True)
     ]
     return model.from_db(alias, [field.attname for field in fields], values)
+
+
+def insert(instance, *, using: str = "default") -> None:
+    """What `instance.save(force_insert=True)` does for a new row of a plain model, through
+    a prepared INSERT: each field's pre_save (auto_now_add ...) and get_db_prep_save, as
+    the ORM computes them, without compiling the INSERT on every call. For models whose
+    primary key has a Python default, without multi-table inheritance and without
+    receivers of their save signals (none are connected in this project)."""
+    from django.db import connections
+
+    meta = instance._meta
+    if meta.parents or instance.pk is None:
+        raise ValueError(f"prepared.insert needs a plain model with its primary key set ({meta.label})")
+    db = connections[using]
+    fields = meta.concrete_fields
+    values = [field.get_db_prep_save(field.pre_save(instance, True), db) for field in fields]
+    columns = ", ".join(db.ops.quote_name(field.column) for field in fields)
+    sql = f"INSERT INTO {db.ops.quote_name(meta.db_table)} ({columns}) VALUES ({', '.join(['%s'] * len(fields))})"
+    with db.cursor() as cursor:
+        execute(cursor, sql, values)
+    instance._state.adding = False
+    instance._state.db = using
