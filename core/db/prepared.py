@@ -84,14 +84,15 @@ def insert(instance, *, using: str = "default") -> None:
     a prepared INSERT: each field's pre_save (auto_now_add ...) and get_db_prep_save, as
     the ORM computes them, without compiling the INSERT on every call. For models whose
     primary key has a Python default, without multi-table inheritance and without
-    receivers of their save signals (none are connected in this project)."""
+    receivers of their save signals (none are connected in this project), and without
+    generated columns or database defaults (the ORM leaves those out of its INSERT)."""
     from django.db import connections
 
     meta = instance._meta
-    if meta.parents or instance.pk is None:
+    fields = meta.concrete_fields
+    if meta.parents or instance.pk is None or any(field.generated or field.has_db_default() for field in fields):
         raise ValueError(f"prepared.insert needs a plain model with its primary key set ({meta.label})")
     db = connections[using]
-    fields = meta.concrete_fields
     values = [field.get_db_prep_save(field.pre_save(instance, True), db) for field in fields]
     columns = ", ".join(db.ops.quote_name(field.column) for field in fields)
     sql = f"INSERT INTO {db.ops.quote_name(meta.db_table)} ({columns}) VALUES ({', '.join(['%s'] * len(fields))})"

@@ -25,6 +25,10 @@ A fold is skipped outside READ COMMITTED: a REPEATABLE READ writer whose snapsho
 predates another fold would hit that fold's deletions and fail with a serialization
 error it did not cause.
 
+Triggers do not fire for writes made with session_replication_role = replica (a data-only
+restore with --disable-triggers, logical replication): `manage.py tallies` compares every
+tally with a count of its table in one snapshot, and `--rebuild` reseeds them.
+
 `tally_count(queryset, column)` is the read side: the SQL giving the queryset's count
 from the tally, or None when the queryset is not the whole table or the whole table
 filtered only by equality (or IN) on that column.
@@ -32,6 +36,7 @@ filtered only by equality (or IN) on that column.
 
 from __future__ import annotations
 
+from django.db import connection, transaction
 from django.db.models import QuerySet
 from django.db.models.expressions import Col
 from django.db.models.lookups import Exact, In
@@ -40,6 +45,9 @@ from django.db.models.sql.where import OR, WhereNode
 # Two-key advisory lock (FOLD_LOCK, hashtext(tally table)), transaction-scoped.
 FOLD_LOCK = 7300001
 FOLD_EVERY = 256
+
+# (schema, table, column) of every tally the migrations install.
+TALLIES = (("experiments", "experiments", "status"), ("production", "analysis_sessions", "status"))
 
 
 def tally_table(table: str, column: str) -> str:
@@ -118,6 +126,35 @@ def uninstall_sql(schema: str, table: str, column: str) -> str:
         triggers + f"DROP FUNCTION IF EXISTS {tally}_count(), {tally}_reset(), {tally}_fold();\n"
         f"DROP TABLE IF EXISTS {tally};\nDROP SEQUENCE IF EXISTS {tally}_writes;\n"
     )
+
+
+def drift(schema: str, table: str, column: str) -> dict[str, tuple[int, int]]:
+    """{value: (tallied, counted)} for every value whose tally differs from a count of the
+    table; both read by one statement, so in one snapshot: concurrent writers cause none."""
+    tally = f"{schema}.{tally_table(table, column)}"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT coalesce(t.value, c.value), coalesce(t.total, 0), coalesce(c.total, 0) "
+            f"FROM (SELECT value, sum(delta)::bigint AS total FROM {tally} GROUP BY value) AS t "
+            f"FULL JOIN (SELECT {column}::text AS value, count(*) AS total FROM {schema}.{table} "
+            f"GROUP BY {column}) AS c "
+            "ON c.value = t.value WHERE coalesce(t.total, 0) <> coalesce(c.total, 0)"
+        )
+        return {value: (tallied, counted) for value, tallied, counted in cursor.fetchall()}
+
+
+def rebuild(schema: str, table: str, column: str) -> int:
+    """Reseed the tally from a count of the table, writes to the table held off meanwhile;
+    returns the number of rows counted."""
+    tally = f"{schema}.{tally_table(table, column)}"
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"LOCK TABLE {schema}.{table} IN SHARE ROW EXCLUSIVE MODE")
+        cursor.execute(f"DELETE FROM {tally}")
+        cursor.execute(
+            f"INSERT INTO {tally} (value, delta) SELECT {column}, count(*) FROM {schema}.{table} GROUP BY {column}"
+        )
+        cursor.execute(f"SELECT coalesce(sum(delta), 0)::bigint FROM {tally}")
+        return cursor.fetchone()[0]
 
 
 def tally_count(queryset: QuerySet, column: str) -> tuple[str, list] | None:

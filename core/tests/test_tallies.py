@@ -217,3 +217,34 @@ def test_sessions_have_a_status_tally_too(regular_user):
         tally = {value: total for value, total in cursor.fetchall() if total}
     assert tally == {"created": 2, "running": 1}
     assert tally_count(AnalysisSession.objects.all(), "status") is not None
+
+
+@pytest.mark.django_db
+def test_the_tallies_command_finds_drift_and_rebuilds(regular_user):
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    project = make_project(regular_user, baselines=())
+    for status in (Status.CREATED, Status.RUNNING):
+        make_experiment(project, regular_user, status=status)
+    out = StringIO()
+    call_command("tallies", stdout=out)
+    assert out.getvalue().splitlines() == [
+        "experiments.experiments by status: ok",
+        "production.analysis_sessions by status: ok",
+    ]
+    # What a restore with triggers disabled leaves: a tally that missed a change.
+    with connection.cursor() as cursor:
+        cursor.execute(f"INSERT INTO {TALLY} (value, delta) VALUES ('running', -1), ('failed', 1)")
+    out = StringIO()
+    with pytest.raises(CommandError, match="1 tallies differ"):
+        call_command("tallies", stdout=out)
+    assert "experiments.experiments by status: 'failed' tallied 1, counted 0" in out.getvalue()
+    assert "experiments.experiments by status: 'running' tallied 0, counted 1" in out.getvalue()
+
+    out = StringIO()
+    call_command("tallies", "--rebuild", stdout=out)
+    assert "experiments.experiments by status: rebuilt (2 rows)" in out.getvalue()
+    assert tallied() == counted() == {"created": 1, "running": 1}
+    call_command("tallies", stdout=StringIO())
