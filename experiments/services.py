@@ -58,7 +58,7 @@ from experiments.models import (
 )
 from experiments.selectors import latest_evaluation, open_promotion
 from projects.models import HistoryAction, Project, Tag, Version
-from projects.selectors import project_for_write
+from projects.selectors import check_can_write, project_for_write, project_for_write_then
 from projects.services import version_apply_config
 
 UNSET: Any = object()
@@ -115,20 +115,18 @@ def blacklisted_now(config_hash: str) -> bool:
         return cursor.fetchone()[0]
 
 
-def blacklisted_under_shared_lock(config_hash: str) -> bool:
-    """hash_lock(config_hash, shared=True), then blacklisted_now(config_hash), in one round
-    trip: the two statements go as one simple-query message. PostgreSQL runs each
-    statement of such a message with its own snapshot (READ COMMITTED), taken when that
-    statement starts, so the blacklist is still read after the lock was granted, exactly
-    as when the two are sent apart (tested by test_races: creation waits for a
-    blacklisting in flight, then sees it)."""
+def _hash_lock_then_blacklist(config_hash: str) -> list[tuple[str, list]]:
+    """hash_lock(config_hash, shared=True) and blacklisted_now(config_hash) as statements
+    for one message (core.db.prepared.execute_together). PostgreSQL runs each statement
+    of a message with its own snapshot (READ COMMITTED), taken when that statement
+    starts, so the blacklist is still read after the lock was granted, exactly as when
+    the two are sent apart (test_races: creation waits for a blacklisting in flight, then
+    sees it; it fails when the two are made one statement)."""
     key = int(config_hash[:8], 16) - 2**31
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT pg_advisory_xact_lock_shared(%s, %s); {_BLACKLISTED_SQL}", [HASH_LOCK_NAMESPACE, key, config_hash]
-        )
-        cursor.nextset()
-        return cursor.fetchone()[0]
+    return [
+        ("SELECT pg_advisory_xact_lock_shared(%s, %s)", [HASH_LOCK_NAMESPACE, key]),
+        (_BLACKLISTED_SQL, [config_hash]),
+    ]
 
 
 def _lock_experiment(experiment_id) -> Experiment:
@@ -187,7 +185,7 @@ def experiment_create(
     """Create an experiment in the project's v1 zone (`project`: a Project or its id).
     409 config_blacklisted when its config hash is blacklisted; 409 project_archived on
     an archived project; NotFound when `actor` may not see the project."""
-    project = project_for_write(project_id=getattr(project, "pk", project), actor=actor)
+    check_can_write(actor)
     creator = created_by or actor
     if creator is None:
         raise ValidationFailed.field("created_by", "An experiment needs its creator.")
@@ -195,7 +193,12 @@ def experiment_create(
     description = _text(description, "description", max_length=100_000)
     dataset_id = _text(dataset_id, "dataset_id", max_length=200)
     digest = config_hash(config)
-    if blacklisted_under_shared_lock(digest):
+    # One round trip: the project's share lock, then the config-hash lock and the
+    # blacklist read (see blacklisted_under_shared_lock), each statement with its own snapshot.
+    project, (_, blacklisted) = project_for_write_then(
+        project_id=getattr(project, "pk", project), actor=actor, statements=_hash_lock_then_blacklist(digest)
+    )
+    if blacklisted.rows[0][0]:
         raise ConfigBlacklisted(details={"config_hash": digest})
     experiment = Experiment(
         project=project,
@@ -268,18 +271,22 @@ def experiment_transition(*, experiment: Experiment, to: str, actor, reason: str
     frm = experiment.status
     if to not in ALLOWED_MOVES[frm]:
         raise InvalidTransition(frm=frm, to=to, entity="experiment")
-    project_for_write(project_id=experiment.project_id, actor=actor)
     fields = _transition_fields(to, timezone.now())
     assignments = ", ".join(f"{name} = %s" for name in fields)
-    with connection.cursor() as cursor:
-        # Hand-written: the hottest write of the zone, one statement, no ORM compilation,
-        # planned once per connection (a few texts: the assignments depend on `to`).
-        prepared.execute(
-            cursor,
-            f"UPDATE experiments SET {assignments} WHERE id = %s AND status = %s",
-            [*fields.values(), experiment.pk, frm],
-        )
-        moved = cursor.rowcount
+    # Hand-written: the hottest write of the zone, no ORM compilation, planned once per
+    # connection (a few texts: the assignments depend on `to`), and sent in the same
+    # round trip as the project's share lock, after it. A refused project rolls it back.
+    _, (update,) = project_for_write_then(
+        project_id=experiment.project_id,
+        actor=actor,
+        statements=[
+            (
+                f"UPDATE experiments SET {assignments} WHERE id = %s AND status = %s",
+                [*fields.values(), experiment.pk, frm],
+            )
+        ],
+    )
+    moved = update.rowcount
     if not moved:
         current = Experiment.objects.filter(pk=experiment.pk).values_list("status", flat=True).first()
         if current is None:

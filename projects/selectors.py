@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from django.db import connection
@@ -78,12 +79,37 @@ def project_for_write(*, project_id, actor=None) -> Project:
     check commits before an archive can, and a write that starts after an archive
     committed sees archived=true. Refuses: a viewer (403), a user's access to another
     user's project (404), an archived project (409 project_archived)."""
+    project, _ = project_for_write_then(project_id=project_id, actor=actor, statements=[])
+    return project
+
+
+@dataclass(frozen=True)
+class StatementResult:
+    rowcount: int
+    rows: list[tuple]
+
+
+def project_for_write_then(
+    *, project_id, actor, statements: list[tuple[str, list]]
+) -> tuple[Project, list[StatementResult]]:
+    """project_for_write, with `statements` (fixed SQL: core.db.prepared) sent in the same
+    round trip right after the share lock, each with its own snapshot; returns the
+    project and their results. They run before the project is checked: when it is
+    refused, the caller's transaction is rolled back with whatever they did."""
     check_can_write(actor)
     fields = Project._meta.concrete_fields
     columns = ", ".join(f'"{field.column}"' for field in fields)
+    lock = (f"SELECT {columns} FROM projects WHERE id = %s FOR SHARE", [as_uuid(project_id)])
+    results = []
     with connection.cursor() as cursor:  # the primary: a lock is a write's
-        prepared.execute(cursor, f"SELECT {columns} FROM projects WHERE id = %s FOR SHARE", [as_uuid(project_id)])
+        if statements:
+            prepared.execute_together(cursor, [lock, *statements])
+        else:
+            prepared.execute(cursor, *lock)
         row = cursor.fetchone()
+        for _ in statements:
+            cursor.nextset()
+            results.append(StatementResult(cursor.rowcount, cursor.fetchall() if cursor.description else []))
     if row is None:
         raise NotFound("Project not found.")
     project = prepared.instance_from_row(Project, fields, row, connection.alias)
@@ -91,7 +117,7 @@ def project_for_write(*, project_id, actor=None) -> Project:
         raise NotFound("Project not found.")
     if project.archived:
         raise ProjectArchived()
-    return project
+    return project, results
 
 
 def project_get(*, user, pk, for_write: bool = False) -> Project:

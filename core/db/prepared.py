@@ -47,26 +47,43 @@ def _numbered(sql: str) -> str:
     return re.sub(r"%([%s])", lambda m: "%" if m.group(1) == "%" else f"${next(counter)}", sql)
 
 
-def execute(cursor, sql: str, params) -> None:
-    """cursor.execute(sql, params), through a statement prepared on the cursor's
-    connection when it may be. `cursor` is a Django cursor (connection.cursor())."""
+def _statement(cursor, sql: str, params) -> tuple[str, list]:
+    """(SQL, params) that run `sql` on the cursor's connection: an EXECUTE of the
+    statement prepared there (PREPAREd now if it is new), or `sql` itself where
+    statements may not be prepared."""
     connection = cursor.db
     if not may_prepare(connection):
-        cursor.execute(sql, params)
-        return
+        return sql, list(params)
     raw = connection.connection
     names = _prepared.setdefault(raw, set())
     name = statement_name(sql)
     if name not in names:
         if len(names) >= MAX_PER_CONNECTION:
-            cursor.execute(sql, params)
-            return
+            return sql, list(params)
         # On the driver's cursor: a one-off per connection, not a query of the request
         # (query logging and the tests' query counts see the EXECUTE, once per call).
         cursor.cursor.execute(f"PREPARE {name} AS {_numbered(sql)}")
         names.add(name)
     placeholders = ", ".join(["%s"] * len(params))
-    cursor.execute(f"EXECUTE {name}({placeholders})" if params else f"EXECUTE {name}", params)
+    return (f"EXECUTE {name}({placeholders})" if params else f"EXECUTE {name}"), list(params)
+
+
+def execute(cursor, sql: str, params) -> None:
+    """cursor.execute(sql, params), through a statement prepared on the cursor's
+    connection when it may be. `cursor` is a Django cursor (connection.cursor())."""
+    cursor.execute(*_statement(cursor, sql, params))
+
+
+def execute_together(cursor, statements: list[tuple[str, list]]) -> None:
+    """Run fixed statements in order, each as `execute` would, in one message and one
+    round trip; read their results in order, moving on with cursor.nextset(). PostgreSQL
+    runs the statements of one message one after another, each with its own snapshot
+    (READ COMMITTED), as if sent apart; the first that fails ends the message and the
+    rest do not run. Inside a transaction only: outside one, each would commit alone."""
+    if not cursor.db.in_atomic_block:
+        raise RuntimeError("execute_together() runs inside transaction.atomic()")
+    parts = [_statement(cursor, sql, params) for sql, params in statements]
+    cursor.execute("; ".join(sql for sql, _ in parts), [value for _, params in parts for value in params])
 
 
 def instance_from_row(model, fields, values, alias: str):
