@@ -96,12 +96,15 @@ def _text(value, field: str, *, required: bool = False, max_length: int = 10_000
     return clean_text(value, field, required=required, max_length=max_length)
 
 
+def _hash_key(config_hash: str) -> int:
+    return int(config_hash[:8], 16) - 2**31
+
+
 def hash_lock(config_hash: str, *, shared: bool = False) -> None:
     """Transaction-scoped advisory lock on one config hash (see the module docstring)."""
-    key = int(config_hash[:8], 16) - 2**31
     fn = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {fn}(%s, %s)", [HASH_LOCK_NAMESPACE, key])
+        cursor.execute(f"SELECT {fn}(%s, %s)", [HASH_LOCK_NAMESPACE, _hash_key(config_hash)])
 
 
 _BLACKLISTED_SQL = "SELECT EXISTS (SELECT 1 FROM blacklist WHERE config_hash = %s AND lifted_at IS NULL)"
@@ -122,9 +125,8 @@ def _hash_lock_then_blacklist(config_hash: str) -> list[tuple[str, list]]:
     starts, so the blacklist is still read after the lock was granted, exactly as when
     the two are sent apart (test_races: creation waits for a blacklisting in flight, then
     sees it; it fails when the two are made one statement)."""
-    key = int(config_hash[:8], 16) - 2**31
     return [
-        ("SELECT pg_advisory_xact_lock_shared(%s, %s)", [HASH_LOCK_NAMESPACE, key]),
+        ("SELECT pg_advisory_xact_lock_shared(%s, %s)", [HASH_LOCK_NAMESPACE, _hash_key(config_hash)]),
         (_BLACKLISTED_SQL, [config_hash]),
     ]
 
@@ -194,7 +196,7 @@ def experiment_create(
     dataset_id = _text(dataset_id, "dataset_id", max_length=200)
     digest = config_hash(config)
     # One round trip: the project's share lock, then the config-hash lock and the
-    # blacklist read (see blacklisted_under_shared_lock), each statement with its own snapshot.
+    # blacklist read (_hash_lock_then_blacklist), each statement with its own snapshot.
     project, (_, blacklisted) = project_for_write_then(
         project_id=getattr(project, "pk", project), actor=actor, statements=_hash_lock_then_blacklist(digest)
     )
@@ -1194,7 +1196,7 @@ def quarantines_import(*, records: list[QuarantineImport], actor, context: dict 
     if not rows:
         return results
     with connection.cursor() as cursor:
-        keys = sorted({int(row[3][:8], 16) - 2**31 for row in rows})
+        keys = sorted({_hash_key(row[3]) for row in rows})
         cursor.execute(
             "SELECT count(pg_advisory_xact_lock(%s, k)) FROM (SELECT unnest(%s::int[]) AS k ORDER BY 1) AS s",
             [HASH_LOCK_NAMESPACE, keys],
