@@ -141,6 +141,26 @@ def sql_and_drf_pages(client, url: str, params: dict, monkeypatch) -> tuple:
     return sql, drf, len(sql_queries.captured_queries), len(drf_queries.captured_queries)
 
 
+def page_and_list_query(client, url: str, params: dict) -> tuple[dict, str]:
+    """A list GET (after one warm-up) and the SQL of its one counted-page query
+    (core.sqljson.counted_page): which count it read, rows or a tally."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client.get(url, params)
+    with CaptureQueriesContext(connection) as queries:
+        page = client.get(url, params).json()
+    [list_query] = [q["sql"] for q in queries.captured_queries if "counted" in q["sql"]]
+    return page, list_query
+
+
+def filter_by_statuses(queryset, statuses):
+    """`queryset` filtered as `?status=` filters it (one value or several), or as is."""
+    if not statuses:
+        return queryset
+    return queryset.filter(status__in=[statuses] if isinstance(statuses, str) else statuses)
+
+
 def assert_same_page(sql, drf) -> dict:
     """Both answers of sql_and_drf_pages are the same page: status, envelope, rows in
     order, keys in order, equal values. Returns the page."""

@@ -5,7 +5,14 @@ from datetime import UTC, datetime
 
 import pytest
 
-from core.testing import assert_error, assert_same_page, bearer_client, sql_and_drf_pages
+from core.testing import (
+    assert_error,
+    assert_same_page,
+    bearer_client,
+    filter_by_statuses,
+    page_and_list_query,
+    sql_and_drf_pages,
+)
 from experiments.models import Experiment, Status
 from projects.tests.factories import FAILING, evaluating_experiment, make_experiment, make_project
 
@@ -97,21 +104,11 @@ def test_whole_table_lists_are_counted_from_the_status_tally(
     """An admin's or viewer's list of every experiment, filtered by status alone, reads its
     count from the tally (core.db.tallies); any other filter or a restricted user counts
     the rows. Both give the exact count, in the same single query as the page."""
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
     user = regular_user if role == "user" else make_user(role)
     params = {k: (str(project.pk) if v == "PROJECT" else v) for k, v in params.items()}
-    client = bearer_client(user)
-    client.get(URL, params)
-    with CaptureQueriesContext(connection) as queries:
-        page = client.get(URL, params).json()
-    [list_query] = [q["sql"] for q in queries.captured_queries if "counted" in q["sql"]]
+    page, list_query = page_and_list_query(bearer_client(user), URL, params)
     assert ("experiments_status_tally" in list_query) is from_tally
-    statuses = params.get("status")
-    expected = Experiment.objects.all()
-    if statuses:
-        expected = expected.filter(status__in=[statuses] if isinstance(statuses, str) else statuses)
+    expected = filter_by_statuses(Experiment.objects.all(), params.get("status"))
     if role == "user" or "project" in params:
         expected = expected.filter(project__owner=regular_user)
     assert page["count"] == expected.count() == len(page["results"]) > 0

@@ -7,7 +7,14 @@ from datetime import UTC, datetime
 import pytest
 from django.utils import timezone
 
-from core.testing import assert_error, assert_same_page, bearer_client, sql_and_drf_pages
+from core.testing import (
+    assert_error,
+    assert_same_page,
+    bearer_client,
+    filter_by_statuses,
+    page_and_list_query,
+    sql_and_drf_pages,
+)
 from production.models import AnalysisSession
 from production.tests.factories import make_session
 
@@ -161,21 +168,11 @@ def test_page_numbers_behave_as_drf_pages_them(params, status, sessions, regular
 def test_whole_table_lists_are_counted_from_the_status_tally(
     role, params, from_tally, sessions, regular_user, make_user
 ):
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
     user = regular_user if role == "user" else make_user(role)
     params = {k: (str(regular_user.pk) if v == "ME" else v) for k, v in params.items()}
-    client = bearer_client(user)
-    client.get(URL, params)
-    with CaptureQueriesContext(connection) as queries:
-        page = client.get(URL, params).json()
-    [list_query] = [q["sql"] for q in queries.captured_queries if "counted" in q["sql"]]
+    page, list_query = page_and_list_query(bearer_client(user), URL, params)
     assert ("analysis_sessions_status_tally" in list_query) is from_tally
-    statuses = params.get("status")
-    expected = AnalysisSession.objects.all()
-    if statuses:
-        expected = expected.filter(status__in=[statuses] if isinstance(statuses, str) else statuses)
+    expected = filter_by_statuses(AnalysisSession.objects.all(), params.get("status"))
     if role == "user" or "user" in params:
         expected = expected.filter(user=regular_user)
     assert page["count"] == expected.count() == len(page["results"]) > 0
