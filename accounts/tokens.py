@@ -94,9 +94,9 @@ class _SessionLookup:
         self.session_model, self.user_model = Session, User
         self.session_fields = list(Session._meta.concrete_fields)
         self.user_fields = list(User._meta.concrete_fields)
-        columns = [f's."{f.column}"' for f in self.session_fields] + [f'u."{f.column}"' for f in self.user_fields]
+        columns = f"{prepared.columns(self.session_fields, 's')}, {prepared.columns(self.user_fields, 'u')}"
         self.sql = (
-            f"SELECT {', '.join(columns)} FROM accounts.sessions s JOIN accounts.users u ON u.id = s.user_id "
+            f"SELECT {columns} FROM accounts.sessions s JOIN accounts.users u ON u.id = s.user_id "
             "WHERE s.id = %s AND s.revoked_at IS NULL AND s.expires_at > %s AND u.is_active"
         )
 

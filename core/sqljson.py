@@ -35,6 +35,7 @@ from rest_framework.relations import PrimaryKeyRelatedField
 from rest_framework.settings import api_settings
 
 from core.db import prepared
+from core.db.counts import is_plain_filter
 
 _TEXT_COLUMNS = ("CharField", "TextField", "EmailField", "SlugField", "URLField", "UUIDField")
 _INTEGER_COLUMNS = (
@@ -187,8 +188,7 @@ def counted_page(
     subquery that sorts and cuts them, and read back in that order. `count`, when given,
     is (SQL, params) of a query that yields the same number more cheaply (a tally:
     core.db.tallies); it is read in the same statement, so in the same snapshot."""
-    query = queryset.query
-    if query.distinct or query.group_by is not None or query.combinator or query.is_sliced:
+    if not is_plain_filter(queryset.query):
         return None
     try:
         if count is None:

@@ -66,18 +66,20 @@ def _detail_from(user, pk) -> tuple[str, list]:
     return _DETAIL_ALL, [as_uuid(pk)]
 
 
+_EXPERIMENT_FIELDS = Experiment._meta.concrete_fields
+_EXPERIMENT_SELECT = f"SELECT {prepared.columns(_EXPERIMENT_FIELDS, 'e')}, {latest_verdict_sql('e')}"
+
+
 def experiment_get(*, user, pk) -> Experiment:
     """The experiment `user` may see, annotated with `verdict` (NotFound otherwise)."""
     sql, params = _detail_from(user, pk)
-    fields = Experiment._meta.concrete_fields
-    columns = ", ".join(f'e."{field.column}"' for field in fields)
     alias = router.db_for_read(Experiment)
     with connections[alias].cursor() as cursor:
-        prepared.execute(cursor, f"SELECT {columns}, {latest_verdict_sql('e')} {sql}", params)
+        prepared.execute(cursor, f"{_EXPERIMENT_SELECT} {sql}", params)
         row = cursor.fetchone()
     if row is None:
         raise NotFound("Experiment not found.")
-    experiment = prepared.instance_from_row(Experiment, fields, row[:-1], alias)
+    experiment = prepared.instance_from_row(Experiment, _EXPERIMENT_FIELDS, row[:-1], alias)
     experiment.verdict = row[-1]
     return experiment
 

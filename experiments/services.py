@@ -100,34 +100,25 @@ def _hash_key(config_hash: str) -> int:
     return int(config_hash[:8], 16) - 2**31
 
 
-def hash_lock(config_hash: str, *, shared: bool = False) -> None:
-    """Transaction-scoped advisory lock on one config hash (see the module docstring)."""
-    fn = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+def hash_lock(config_hash: str) -> None:
+    """Transaction-scoped exclusive advisory lock on one config hash (see the module
+    docstring); creation takes it shared, in _hash_lock_then_blacklist."""
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {fn}(%s, %s)", [HASH_LOCK_NAMESPACE, _hash_key(config_hash)])
-
-
-_BLACKLISTED_SQL = "SELECT EXISTS (SELECT 1 FROM blacklist WHERE config_hash = %s AND lifted_at IS NULL)"
-
-
-def blacklisted_now(config_hash: str) -> bool:
-    """Whether the hash is blacklisted (a row not lifted). Read after taking the hash lock,
-    in its own statement, so the snapshot includes any blacklisting that held the lock."""
-    with connection.cursor() as cursor:
-        cursor.execute(_BLACKLISTED_SQL, [config_hash])
-        return cursor.fetchone()[0]
+        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [HASH_LOCK_NAMESPACE, _hash_key(config_hash)])
 
 
 def _hash_lock_then_blacklist(config_hash: str) -> list[tuple[str, list]]:
-    """hash_lock(config_hash, shared=True) and blacklisted_now(config_hash) as statements
-    for one message (core.db.prepared.execute_together). PostgreSQL runs each statement
+    """The shared config-hash lock, then whether the hash is blacklisted (a row not
+    lifted), as statements for one message (core.db.prepared.execute_together). The
+    blacklist must be read after the lock is granted, in a statement of its own, so that
+    its snapshot includes any blacklisting that held the lock. PostgreSQL runs each statement
     of a message with its own snapshot (READ COMMITTED), taken when that statement
     starts, so the blacklist is still read after the lock was granted, exactly as when
     the two are sent apart (test_races: creation waits for a blacklisting in flight, then
     sees it; it fails when the two are made one statement)."""
     return [
         ("SELECT pg_advisory_xact_lock_shared(%s, %s)", [HASH_LOCK_NAMESPACE, _hash_key(config_hash)]),
-        (_BLACKLISTED_SQL, [config_hash]),
+        ("SELECT EXISTS (SELECT 1 FROM blacklist WHERE config_hash = %s AND lifted_at IS NULL)", [config_hash]),
     ]
 
 

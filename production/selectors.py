@@ -7,6 +7,7 @@ from __future__ import annotations
 from django.db.models import QuerySet
 
 from core import sqljson
+from core.db import prepared
 from core.exceptions import NotFound
 from production.models import AnalysisSession, AnalysisTask, Artifact, CodeReviewResult
 from projects.selectors import as_uuid
@@ -59,23 +60,10 @@ _TASK_FIELDS = _columns(AnalysisTask)
 # The hot read of the API (a session with its tasks), written once in SQL: one round trip
 # instead of two, and no ORM compilation per request (see docs/production.md).
 _DETAIL_SQL = (
-    "SELECT "
-    + ", ".join(f"s.{f.column}" for f in _SESSION_FIELDS)
-    + ", "
-    + ", ".join(f"t.{f.column}" for f in _TASK_FIELDS)
-    + " FROM analysis_sessions s LEFT JOIN analysis_tasks t ON t.session_id = s.id WHERE s.id = %s {scope}"
+    f"SELECT {prepared.columns(_SESSION_FIELDS, 's')}, {prepared.columns(_TASK_FIELDS, 't')}"
+    " FROM analysis_sessions s LEFT JOIN analysis_tasks t ON t.session_id = s.id WHERE s.id = %s {scope}"
     " ORDER BY t.created_at, t.id"
 )
-
-
-def _load(model, fields, values, connection):
-    """A model instance from raw column values, converted as the ORM would convert them."""
-    converted = []
-    for field, value in zip(fields, values, strict=True):
-        for converter in field.get_db_converters(connection):
-            value = converter(value, None, connection)
-        converted.append(value)
-    return model.from_db(connection.alias, [f.attname for f in fields], converted)
 
 
 def _detail_scope(user, pk) -> tuple[str, list]:
@@ -102,9 +90,11 @@ def session_detail(*, user, pk) -> AnalysisSession:
     if not rows:
         raise NotFound("Analysis session not found.")
     width = len(_SESSION_FIELDS)
-    session = _load(AnalysisSession, _SESSION_FIELDS, rows[0][:width], connection)
+    session = prepared.instance_from_row(AnalysisSession, _SESSION_FIELDS, rows[0][:width], connection.alias)
     session.task_list = [
-        _load(AnalysisTask, _TASK_FIELDS, row[width:], connection) for row in rows if row[width] is not None
+        prepared.instance_from_row(AnalysisTask, _TASK_FIELDS, row[width:], connection.alias)
+        for row in rows
+        if row[width] is not None
     ]
     return session
 

@@ -83,6 +83,10 @@ def project_for_write(*, project_id, actor=None) -> Project:
     return project
 
 
+_PROJECT_FIELDS = Project._meta.concrete_fields
+_PROJECT_LOCK_SQL = f"SELECT {prepared.columns(_PROJECT_FIELDS)} FROM projects WHERE id = %s FOR SHARE"
+
+
 @dataclass(frozen=True)
 class StatementResult:
     rowcount: int
@@ -97,9 +101,7 @@ def project_for_write_then(
     project and their results. They run before the project is checked: when it is
     refused, the caller's transaction is rolled back with whatever they did."""
     check_can_write(actor)
-    fields = Project._meta.concrete_fields
-    columns = ", ".join(f'"{field.column}"' for field in fields)
-    lock = (f"SELECT {columns} FROM projects WHERE id = %s FOR SHARE", [as_uuid(project_id)])
+    lock = (_PROJECT_LOCK_SQL, [as_uuid(project_id)])
     results = []
     with connection.cursor() as cursor:  # the primary: a lock is a write's
         if statements:
@@ -112,7 +114,7 @@ def project_for_write_then(
             results.append(StatementResult(cursor.rowcount, cursor.fetchall() if cursor.description else []))
     if row is None:
         raise NotFound("Project not found.")
-    project = prepared.instance_from_row(Project, fields, row, connection.alias)
+    project = prepared.instance_from_row(Project, _PROJECT_FIELDS, row, connection.alias)
     if actor is not None and not actor.is_admin_role and project.owner_id != actor.pk:
         raise NotFound("Project not found.")
     if project.archived:

@@ -86,14 +86,26 @@ def execute_together(cursor, statements: list[tuple[str, list]]) -> None:
     cursor.execute("; ".join(sql for sql, _ in parts), [value for _, params in parts for value in params])
 
 
+def columns(fields, alias: str | None = None) -> str:
+    """The quoted column list of `fields` (concrete fields), each qualified by `alias`
+    when given: the select list of a statement that names its columns."""
+    prefix = f"{alias}." if alias else ""
+    return ", ".join(f'{prefix}"{field.column}"' for field in fields)
+
+
 def instance_from_row(model, fields, values, alias: str):
     """A `model` instance from one row of `fields` (concrete fields, in the statement's
-    column order), converted as the ORM converts them (each field's from_db_value)."""
-    values = [
-        field.from_db_value(value, None, None) if value is not None and hasattr(field, "from_db_value") else value
-        for field, value in zip(fields, values, strict=True)
-    ]
-    return model.from_db(alias, [field.attname for field in fields], values)
+    column order), each value converted as the ORM converts it (the field's converters,
+    e.g. from_db_value)."""
+    from django.db import connections
+
+    connection = connections[alias]
+    converted = []
+    for field, value in zip(fields, values, strict=True):
+        for converter in field.get_db_converters(connection):
+            value = converter(value, None, connection)
+        converted.append(value)
+    return model.from_db(alias, [field.attname for field in fields], converted)
 
 
 def insert(instance, *, using: str = "default") -> None:
@@ -111,8 +123,9 @@ def insert(instance, *, using: str = "default") -> None:
         raise ValueError(f"prepared.insert needs a plain model with its primary key set ({meta.label})")
     db = connections[using]
     values = [field.get_db_prep_save(field.pre_save(instance, True), db) for field in fields]
-    columns = ", ".join(db.ops.quote_name(field.column) for field in fields)
-    sql = f"INSERT INTO {db.ops.quote_name(meta.db_table)} ({columns}) VALUES ({', '.join(['%s'] * len(fields))})"
+    sql = (
+        f"INSERT INTO {db.ops.quote_name(meta.db_table)} ({columns(fields)}) VALUES ({', '.join(['%s'] * len(fields))})"
+    )
     with db.cursor() as cursor:
         execute(cursor, sql, values)
     instance._state.adding = False

@@ -42,6 +42,8 @@ from django.db.models.expressions import Col
 from django.db.models.lookups import Exact, In
 from django.db.models.sql.where import OR, WhereNode
 
+from core.db.counts import is_plain_filter
+
 # Two-key advisory lock (FOLD_LOCK, hashtext(tally table)), transaction-scoped.
 FOLD_LOCK = 7300001
 FOLD_EVERY = 256
@@ -163,7 +165,7 @@ def tally_count(queryset: QuerySet, column: str) -> tuple[str, list] | None:
     whole table filtered only by `column = value` (ORed) or `column IN (...)`: no joins,
     no other condition, no DISTINCT, GROUP BY or slice (which the tally cannot answer)."""
     query = queryset.query
-    if query.distinct or query.group_by is not None or query.combinator or query.is_sliced:
+    if not is_plain_filter(query):
         return None
     base = query.base_table  # None while no filter has named the table yet
     if any(count for alias, count in query.alias_refcount.items() if alias != base):
