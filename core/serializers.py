@@ -28,35 +28,56 @@ _ZERO = timedelta(0)
 GENERIC, PLAIN, DATETIME = 0, 1, 2
 
 
+def plain_kind(field) -> str | None:
+    """What a serializer field renders a plain column as, or None when only its own
+    to_representation can tell: "pk" (a related object's key), "uuid", "datetime" (ISO
+    8601, time-zone aware), "text", "choice", "json", "boolean", "integer", "biginteger".
+    Shared by this module (in Python) and core.sqljson (in SQL)."""
+    if len(field.source_attrs) != 1 or field.source == "*":
+        return None
+    kind = type(field)
+    if isinstance(field, PrimaryKeyRelatedField):
+        return "pk" if field.pk_field is None else None  # DRF renders the related pk as is
+    if kind is f.UUIDField:
+        return "uuid" if field.uuid_format == "hex_verbose" else None
+    if kind is f.DateTimeField:
+        iso = getattr(field, "format", api_settings.DATETIME_FORMAT) == f.ISO_8601
+        return "datetime" if iso and settings.USE_TZ else None
+    if kind in (f.CharField, f.EmailField):
+        return "text"
+    if kind is f.ChoiceField:
+        return "choice"
+    if kind is f.JSONField:
+        return None if field.binary else "json"
+    if kind is f.BooleanField:
+        return "boolean"
+    if kind is f.IntegerField:
+        return "integer"
+    if kind is getattr(f, "BigIntegerField", None):  # DRF >= 3.15; a string when coerced
+        coerce = getattr(field, "coerce_to_string", getattr(api_settings, "COERCE_BIGINT_TO_STRING", False))
+        return None if coerce else "biginteger"
+    return None
+
+
 def _compile(field) -> tuple[int, object, object]:
     """(mode, getter, converter) for one field."""
-    if len(field.source_attrs) != 1 or field.source == "*":
+    kind = plain_kind(field)
+    if kind is None or kind == "biginteger":
         return GENERIC, None, None
     name = field.source_attrs[0]
-    kind = type(field)
 
     def getter(obj, name=name):
         return getattr(obj, name)
 
-    if isinstance(field, PrimaryKeyRelatedField) and field.pk_field is None:
+    if kind == "pk":
         attname = f"{name}_id"
-        return PLAIN, (lambda obj: getattr(obj, attname)), None  # DRF renders the related pk as is
-    if kind is f.UUIDField and field.uuid_format == "hex_verbose":
-        return PLAIN, getter, str
-    if kind is f.DateTimeField and settings.USE_TZ:
-        if getattr(field, "format", api_settings.DATETIME_FORMAT) == f.ISO_8601:
-            return DATETIME, getter, None
-        return GENERIC, None, None
-    if kind in (f.CharField, f.EmailField):
-        return PLAIN, getter, str
-    if kind is f.ChoiceField:
+        return PLAIN, (lambda obj: getattr(obj, attname)), None
+    if kind == "datetime":
+        return DATETIME, getter, None
+    if kind == "choice":
         lookup = field.choice_strings_to_values
         return PLAIN, getter, (lambda value: value if value == "" else lookup.get(str(value), value))
-    if (kind is f.JSONField and not field.binary) or kind is f.BooleanField:
-        return PLAIN, getter, None
-    if kind is f.IntegerField:
-        return PLAIN, getter, int
-    return GENERIC, None, None
+    return PLAIN, getter, {"uuid": str, "text": str, "integer": int}.get(kind)
 
 
 class CachedFieldsOutput:

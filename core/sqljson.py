@@ -25,17 +25,14 @@ from __future__ import annotations
 
 import re
 
-from django.conf import settings
 from django.core.exceptions import EmptyResultSet, FieldDoesNotExist
 from django.db import connection, connections, models
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
-from rest_framework import fields as f
-from rest_framework.relations import PrimaryKeyRelatedField
-from rest_framework.settings import api_settings
 
 from core.db import prepared
 from core.db.counts import is_plain_filter
+from core.serializers import plain_kind
 
 _TEXT_COLUMNS = ("CharField", "TextField", "EmailField", "SlugField", "URLField", "UUIDField")
 _INTEGER_COLUMNS = (
@@ -72,39 +69,33 @@ def _model_field(model, name: str):
 def _column_sql(field, model, alias: str) -> str | None:
     """The SQL rendering of one serializer field over the row aliased `alias`, or None
     when only Python can render it."""
-    if len(field.source_attrs) != 1 or field.source == "*":
+    kind = plain_kind(field)
+    if kind is None:
         return None
     column = _model_field(model, field.source_attrs[0])
     if column is None or not getattr(column, "concrete", False):
         return None
     ref = f"{alias}.{connection.ops.quote_name(column.column)}"
-    internal = column.get_internal_type()
-    kind = type(field)
-    if isinstance(field, PrimaryKeyRelatedField):
-        if field.pk_field is not None or not column.is_relation or column.many_to_many:
+    if kind == "pk":
+        if not column.is_relation or column.many_to_many:
             return None
-        target = column.target_field.get_internal_type()
-        return ref if target in _TEXT_COLUMNS + _INTEGER_COLUMNS else None
+        return ref if column.target_field.get_internal_type() in _TEXT_COLUMNS + _INTEGER_COLUMNS else None
     if column.is_relation:
         return None
-    if kind is f.UUIDField:
-        return ref if field.uuid_format == "hex_verbose" and internal == "UUIDField" else None
-    if kind is f.DateTimeField:
-        iso = getattr(field, "format", api_settings.DATETIME_FORMAT) == f.ISO_8601
-        return iso_datetime_sql(ref) if iso and settings.USE_TZ and internal == "DateTimeField" else None
-    if kind in (f.CharField, f.EmailField, f.ChoiceField):
-        # A ChoiceField renders a stored text value as itself.
-        return ref if internal in _TEXT_COLUMNS else None
-    if kind is f.JSONField:
-        return ref if not field.binary and internal == "JSONField" else None
-    if kind is f.BooleanField:
-        return ref if internal == "BooleanField" else None
-    if kind is f.IntegerField:
-        return ref if internal in _INTEGER_COLUMNS else None
-    if kind is getattr(f, "BigIntegerField", None):  # DRF >= 3.15; a string when coerced
-        coerce = getattr(field, "coerce_to_string", getattr(api_settings, "COERCE_BIGINT_TO_STRING", False))
-        return ref if internal in _INTEGER_COLUMNS and not coerce else None
-    return None
+    internal = column.get_internal_type()
+    if kind == "datetime":
+        return iso_datetime_sql(ref) if internal == "DateTimeField" else None
+    # A ChoiceField renders a stored text value as itself.
+    columns = {
+        "uuid": ("UUIDField",),
+        "text": _TEXT_COLUMNS,
+        "choice": _TEXT_COLUMNS,
+        "json": ("JSONField",),
+        "boolean": ("BooleanField",),
+        "integer": _INTEGER_COLUMNS,
+        "biginteger": _INTEGER_COLUMNS,
+    }[kind]
+    return ref if internal in columns else None
 
 
 def object_sql(serializer_class, model, alias: str, extra: dict[str, str] | None = None) -> str | None:
