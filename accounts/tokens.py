@@ -25,7 +25,7 @@ from django.conf import settings
 from django.core import signing
 from django.utils import timezone
 
-from core.db import prepared
+from core.db import ahead, prepared
 
 
 def new_secret() -> str:
@@ -105,9 +105,19 @@ class _SessionLookup:
 
         with connection.cursor() as cursor:
             prepared.execute(cursor, self.sql, [session_id, now])
-            row = cursor.fetchone()
+            return self.session_from_row(cursor.fetchone())
+
+    def send(self, session_id: uuid.UUID, now: datetime):
+        """The lookup sent ahead (core.db.ahead); None if it must run the usual way."""
+        from django.db import connection
+
+        return ahead.send(connection, self.sql, [session_id, now])
+
+    def session_from_row(self, row):
         if row is None:
             return None
+        from django.db import connection
+
         split = len(self.session_fields)
         session = prepared.instance_from_row(self.session_model, self.session_fields, row[:split], connection.alias)
         session.user = prepared.instance_from_row(self.user_model, self.user_fields, row[split:], connection.alias)
@@ -117,18 +127,54 @@ class _SessionLookup:
 _lookup: _SessionLookup | None = None
 
 
-def resolve_access_token(token: str):
-    """The live accounts.Session (with its user) behind an access token, or None."""
+def _session_lookup() -> _SessionLookup:
     global _lookup
-    from accounts.models import Session
-
-    session_id = parse_access_token(token)
-    if session_id is None:
-        return None
     if _lookup is None:
         _lookup = _SessionLookup()
-    now = timezone.now()
-    session = _lookup(session_id, now)
+    return _lookup
+
+
+class SessionLookupAhead:
+    """The session lookup of one access token, sent before the request reaches
+    authentication (core.middleware.SessionLookupAheadMiddleware), so its round trip
+    overlaps the middleware and URL routing. A token that does not parse sends nothing."""
+
+    def __init__(self, token: str):
+        self.token = token
+        self.session_id = parse_access_token(token)
+        self.now = timezone.now()
+        self._sent = _session_lookup().send(self.session_id, self.now) if self.session_id else None
+
+    def session(self):
+        """The live session (with its user), or None; as resolve_access_token."""
+        if self._sent is None:
+            return _session_lookup()(self.session_id, self.now) if self.session_id else None
+        sent, self._sent = self._sent, None
+        try:
+            return _session_lookup().session_from_row(sent.fetchone())
+        finally:
+            sent.close()
+
+    def close(self) -> None:
+        if self._sent is not None:
+            self._sent.close()
+
+
+def resolve_access_token(token: str, *, ahead: SessionLookupAhead | None = None):
+    """The live accounts.Session (with its user) behind an access token, or None. `ahead`:
+    the same lookup already sent for this token, if the request has one."""
+    from accounts.models import Session
+
+    if ahead is None or ahead.token != token:
+        ahead = None
+        session_id = parse_access_token(token)
+        if session_id is None:
+            return None
+        now = timezone.now()
+        session = _session_lookup()(session_id, now)
+    else:
+        now = ahead.now
+        session = ahead.session()
     if session is None:
         return None
     if session.last_used is None or now - session.last_used > LAST_USED_GRANULARITY:

@@ -8,6 +8,7 @@ import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import NamedTuple
 from uuid import UUID
 
 from django.db import connection, transaction
@@ -93,6 +94,19 @@ def _next_id(cursor) -> int:
     return _ids.pool.pop()
 
 
+_INSERT_ENTRY = (
+    "INSERT INTO audits.audit_log (id, ts, entity, action, actor, payload, entry_hmac) "
+    "VALUES (%s, %s, %s, %s, %s, %s::jsonb, %s)"
+)
+
+
+class AuditEntry(NamedTuple):
+    """An entry ready to append: its id, and the INSERT (fixed SQL, its parameters)."""
+
+    id: int
+    statement: tuple[str, list]
+
+
 def audit_record(
     *, entity: str, action: str, actor=None, payload: dict | None = None, ts: datetime | None = None
 ) -> int:
@@ -104,6 +118,20 @@ def audit_record(
     audits.chain). Refuses payloads whose keys name secrets (passwords, tokens, keys),
     values jsonb cannot hold, and entity/action names outside [A-Za-z0-9_.:-]{1,64}.
     """
+    entry = audit_entry(entity=entity, action=action, actor=actor, payload=payload, ts=ts)
+    with connection.cursor() as cursor:
+        prepared.execute(cursor, *entry.statement)
+    return entry.id
+
+
+def audit_entry(
+    *, entity: str, action: str, actor=None, payload: dict | None = None, ts: datetime | None = None
+) -> AuditEntry:
+    """audit_record up to the write: the same checks, the entry's id, its partition, and
+    the INSERT that appends it. For a service that sends the INSERT in one message with
+    its own change, inside its transaction (core.db.prepared.insert's `then`,
+    execute_together): one round trip less per audited write. The caller sends it in
+    the same transaction; when that transaction fails, the entry goes with it."""
     if not (isinstance(entity, str) and _NAME.match(entity) and isinstance(action, str) and _NAME.match(action)):
         raise ValidationFailed("Audit entity and action are 1-64 characters of A-Z a-z 0-9 _ . : -")
     text = payload_text(payload or {})
@@ -116,15 +144,10 @@ def audit_record(
         else:
             partitions.ensure_partition(when.date(), cursor=cursor)
         entry_id = _next_id(cursor)
-        body = signing.content(entry_id, signing.ts_text(when), entity, action, actor_text, text)
-        prepared.execute(
-            cursor,
-            "INSERT INTO audits.audit_log (id, ts, entity, action, actor, payload, entry_hmac) "
-            "VALUES (%s, %s, %s, %s, %s, %s::jsonb, %s)",
-            [entry_id, when, entity, action, actor_text, text, signing.entry_hmac(signing.signing_key(), body)],
-        )
+    body = signing.content(entry_id, signing.ts_text(when), entity, action, actor_text, text)
+    mac = signing.entry_hmac(signing.signing_key(), body)
     chain.schedule_after_commit()
-    return entry_id
+    return AuditEntry(entry_id, (_INSERT_ENTRY, [entry_id, when, entity, action, actor_text, text, mac]))
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from audits.services import audit_record
+from audits.services import audit_entry, audit_record
 from core import canonical
 from core.db import prepared
 from core.exceptions import (
@@ -138,12 +138,13 @@ def _transition_fields(to: str, now) -> dict:
     return fields
 
 
+def _transition_payload(experiment: Experiment, frm: str, to: str, **extra) -> dict:
+    return {"id": str(experiment.pk), "project": str(experiment.project_id), "from": frm, "to": to, **extra}
+
+
 def _record_transition(experiment: Experiment, frm: str, to: str, actor, **extra) -> None:
     audit_record(
-        entity="experiment",
-        action="transition",
-        actor=actor,
-        payload={"id": str(experiment.pk), "project": str(experiment.project_id), "from": frm, "to": to, **extra},
+        entity="experiment", action="transition", actor=actor, payload=_transition_payload(experiment, frm, to, **extra)
     )
 
 
@@ -202,8 +203,7 @@ def experiment_create(
         dataset_id=dataset_id,
         created_by=creator,
     )
-    prepared.insert(experiment)  # the zone's busiest INSERT: not compiled per call
-    audit_record(
+    entry = audit_entry(
         entity="experiment",
         action="create",
         actor=actor,
@@ -216,6 +216,8 @@ def experiment_create(
             "status": experiment.status,
         },
     )
+    # The zone's busiest INSERT, not compiled per call, and its audit entry: one message.
+    prepared.insert(experiment, then=[entry.statement])
     return experiment
 
 
@@ -266,28 +268,34 @@ def experiment_transition(*, experiment: Experiment, to: str, actor, reason: str
         raise InvalidTransition(frm=frm, to=to, entity="experiment")
     fields = _transition_fields(to, timezone.now())
     assignments = ", ".join(f"{name} = %s" for name in fields)
+    entry = audit_entry(
+        entity="experiment",
+        action="transition",
+        actor=actor,
+        payload=_transition_payload(experiment, frm, to, **({"reason": reason} if reason else {})),
+    )
     # Hand-written: the hottest write of the zone, no ORM compilation, planned once per
-    # connection (a few texts: the assignments depend on `to`), and sent in the same
-    # round trip as the project's share lock, after it. A refused project rolls it back.
-    _, (update,) = project_for_write_then(
+    # connection (a few texts: the assignments depend on `to`), and sent in one round
+    # trip after the project's share lock, with its audit entry. A refused project, or
+    # an UPDATE that moved nothing, raises: the transaction rolls back all three.
+    _, (update, _) = project_for_write_then(
         project_id=experiment.project_id,
         actor=actor,
         statements=[
             (
                 f"UPDATE experiments SET {assignments} WHERE id = %s AND status = %s",
                 [*fields.values(), experiment.pk, frm],
-            )
+            ),
+            entry.statement,
         ],
     )
-    moved = update.rowcount
-    if not moved:
+    if not update.rowcount:
         current = Experiment.objects.filter(pk=experiment.pk).values_list("status", flat=True).first()
         if current is None:
             raise NotFound("Experiment not found.")
         raise InvalidTransition(frm=current, to=to, entity="experiment")
     for name, value in fields.items():
         setattr(experiment, name, value)
-    _record_transition(experiment, frm, to, actor, **({"reason": reason} if reason else {}))
     return experiment
 
 

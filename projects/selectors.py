@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from django.db import connection
@@ -87,31 +86,22 @@ _PROJECT_FIELDS = Project._meta.concrete_fields
 _PROJECT_LOCK_SQL = f"SELECT {prepared.columns(_PROJECT_FIELDS)} FROM projects WHERE id = %s FOR SHARE"
 
 
-@dataclass(frozen=True)
-class StatementResult:
-    rowcount: int
-    rows: list[tuple]
-
-
 def project_for_write_then(
     *, project_id, actor, statements: list[tuple[str, list]]
-) -> tuple[Project, list[StatementResult]]:
+) -> tuple[Project, list[prepared.StatementResult]]:
     """project_for_write, with `statements` (fixed SQL: core.db.prepared) sent in the same
     round trip right after the share lock, each with its own snapshot; returns the
     project and their results. They run before the project is checked: when it is
     refused, the caller's transaction is rolled back with whatever they did."""
     check_can_write(actor)
     lock = (_PROJECT_LOCK_SQL, [as_uuid(project_id)])
-    results = []
     with connection.cursor() as cursor:  # the primary: a lock is a write's
         if statements:
-            prepared.execute_together(cursor, [lock, *statements])
+            locked, *results = prepared.run_together(cursor, [lock, *statements])
+            row = locked.rows[0] if locked.rows else None
         else:
             prepared.execute(cursor, *lock)
-        row = cursor.fetchone()
-        for _ in statements:
-            cursor.nextset()
-            results.append(StatementResult(cursor.rowcount, cursor.fetchall() if cursor.description else []))
+            row, results = cursor.fetchone(), []
     if row is None:
         raise NotFound("Project not found.")
     project = prepared.instance_from_row(Project, _PROJECT_FIELDS, row, connection.alias)

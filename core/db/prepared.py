@@ -26,6 +26,7 @@ import hashlib
 import itertools
 import re
 import weakref
+from dataclasses import dataclass
 
 MAX_PER_CONNECTION = 64
 
@@ -47,7 +48,7 @@ def _numbered(sql: str) -> str:
     return re.sub(r"%([%s])", lambda m: "%" if m.group(1) == "%" else f"${next(counter)}", sql)
 
 
-def _statement(cursor, sql: str, params) -> tuple[str, list]:
+def statement(cursor, sql: str, params) -> tuple[str, list]:
     """(SQL, params) that run `sql` on the cursor's connection: an EXECUTE of the
     statement prepared there (PREPAREd now if it is new), or `sql` itself where
     statements may not be prepared."""
@@ -71,7 +72,7 @@ def _statement(cursor, sql: str, params) -> tuple[str, list]:
 def execute(cursor, sql: str, params) -> None:
     """cursor.execute(sql, params), through a statement prepared on the cursor's
     connection when it may be. `cursor` is a Django cursor (connection.cursor())."""
-    cursor.execute(*_statement(cursor, sql, params))
+    cursor.execute(*statement(cursor, sql, params))
 
 
 def execute_together(cursor, statements: list[tuple[str, list]]) -> None:
@@ -82,8 +83,25 @@ def execute_together(cursor, statements: list[tuple[str, list]]) -> None:
     rest do not run. Inside a transaction only: outside one, each would commit alone."""
     if not cursor.db.in_atomic_block:
         raise RuntimeError("execute_together() runs inside transaction.atomic()")
-    parts = [_statement(cursor, sql, params) for sql, params in statements]
+    parts = [statement(cursor, sql, params) for sql, params in statements]
     cursor.execute("; ".join(sql for sql, _ in parts), [value for _, params in parts for value in params])
+
+
+@dataclass(frozen=True)
+class StatementResult:
+    rowcount: int
+    rows: list[tuple]
+
+
+def run_together(cursor, statements: list[tuple[str, list]]) -> list[StatementResult]:
+    """execute_together, then every statement's result (row count and rows), in order."""
+    execute_together(cursor, statements)
+    results = []
+    for index in range(len(statements)):
+        if index:
+            cursor.nextset()
+        results.append(StatementResult(cursor.rowcount, cursor.fetchall() if cursor.description else []))
+    return results
 
 
 def columns(fields, alias: str | None = None) -> str:
@@ -108,13 +126,17 @@ def instance_from_row(model, fields, values, alias: str):
     return model.from_db(alias, [field.attname for field in fields], converted)
 
 
-def insert(instance, *, using: str = "default") -> None:
+def insert(instance, *, using: str = "default", then: list[tuple[str, list]] = ()) -> list[StatementResult]:
     """What `instance.save(force_insert=True)` does for a new row of a plain model, through
     a prepared INSERT: each field's pre_save (auto_now_add ...) and get_db_prep_save, as
     the ORM computes them, without compiling the INSERT on every call. For models whose
     primary key has a Python default, without multi-table inheritance and without
     receivers of their save signals (none are connected in this project), and without
-    generated columns or database defaults (the ORM leaves those out of its INSERT)."""
+    generated columns or database defaults (the ORM leaves those out of its INSERT).
+
+    `then`: fixed statements sent in the same message right after the INSERT (see
+    execute_together; inside a transaction), typically the change's audit entry. Returns
+    their results. When the INSERT fails they do not run."""
     from django.db import connections
 
     meta = instance._meta
@@ -127,6 +149,11 @@ def insert(instance, *, using: str = "default") -> None:
         f"INSERT INTO {db.ops.quote_name(meta.db_table)} ({columns(fields)}) VALUES ({', '.join(['%s'] * len(fields))})"
     )
     with db.cursor() as cursor:
-        execute(cursor, sql, values)
+        if then:
+            results = run_together(cursor, [(sql, values), *then])[1:]
+        else:
+            execute(cursor, sql, values)
+            results = []
     instance._state.adding = False
     instance._state.db = using
+    return results

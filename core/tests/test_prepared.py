@@ -2,9 +2,10 @@
 rows and the same visible query as the plain statement."""
 
 import pytest
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 
+from accounts.models import User
 from core.db import prepared
 
 
@@ -108,6 +109,32 @@ def test_insert_writes_what_the_orm_would(regular_user):
     nameless.pk = None
     with pytest.raises(ValueError, match="primary key set"):
         prepared.insert(nameless)
+
+
+@pytest.mark.django_db
+def test_insert_sends_the_statements_that_follow_it_in_the_same_message(regular_user):
+    from experiments.models import Experiment
+    from projects.tests.factories import make_project
+
+    project = make_project(regular_user, baselines=())
+
+    def experiment(name):
+        return Experiment(project=project, name=name, config={}, config_hash="b" * 64, created_by=regular_user)
+
+    mark = "UPDATE accounts.users SET name = %s WHERE id = %s AND 'after insert' = 'after insert'"
+    first = experiment("first")
+    with transaction.atomic(), CaptureQueriesContext(connection) as queries:
+        (marked, doubled) = prepared.insert(first, then=[(mark, ["ran", regular_user.pk]), ("SELECT %s::int * 2", [4])])
+    assert len(queries.captured_queries) == 1  # one message
+    assert marked.rowcount == 1 and doubled.rows == [(8,)] and not first._state.adding
+    assert Experiment.objects.filter(pk=first.pk).exists()
+
+    again = experiment("again")
+    again.pk = first.pk  # the INSERT fails: what follows it does not run
+    with pytest.raises(IntegrityError), transaction.atomic():
+        prepared.insert(again, then=[(mark, ["must not run", regular_user.pk])])
+    assert again._state.adding
+    assert User.objects.get(pk=regular_user.pk).name == "ran"
 
 
 @pytest.mark.django_db
