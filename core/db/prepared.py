@@ -111,19 +111,35 @@ def columns(fields, alias: str | None = None) -> str:
     return ", ".join(f'{prefix}"{field.column}"' for field in fields)
 
 
+# (id(fields), alias) -> (fields, attnames, per-column converters). The entry holds
+# `fields` itself, so the id cannot be reused by another list while it is cached.
+_loaders: dict[tuple[int, str], tuple[list, list[str], list[tuple]]] = {}
+
+
+def _loader(fields, connection):
+    key = (id(fields), connection.alias)
+    entry = _loaders.get(key)
+    if entry is None or entry[0] is not fields:
+        converters = [tuple(field.get_db_converters(connection)) for field in fields]
+        entry = _loaders[key] = (fields, [field.attname for field in fields], converters)
+    return entry
+
+
 def instance_from_row(model, fields, values, alias: str):
     """A `model` instance from one row of `fields` (concrete fields, in the statement's
     column order), each value converted as the ORM converts it (the field's converters,
-    e.g. from_db_value)."""
+    e.g. from_db_value). `fields` should be a list kept for reuse (a module constant):
+    its converters are looked up once per connection alias."""
     from django.db import connections
 
     connection = connections[alias]
+    _, attnames, converters = _loader(fields, connection)
     converted = []
-    for field, value in zip(fields, values, strict=True):
-        for converter in field.get_db_converters(connection):
+    for field_converters, value in zip(converters, values, strict=True):
+        for converter in field_converters:
             value = converter(value, None, connection)
         converted.append(value)
-    return model.from_db(alias, [field.attname for field in fields], converted)
+    return model.from_db(alias, attnames, converted)
 
 
 def insert(instance, *, using: str = "default", then: list[tuple[str, list]] = ()) -> list[StatementResult]:
