@@ -53,6 +53,24 @@ def cpu_probe_ms() -> float:
     return round(best * 1e3, 1)
 
 
+def cpu_times() -> list[int] | None:
+    """The machine's cumulative CPU times (/proc/stat: user ... steal), or None."""
+    try:
+        with open("/proc/stat") as stat:
+            return [int(v) for v in stat.readline().split()[1:9]]
+    except (OSError, ValueError):
+        return None
+
+
+def steal_pct(before: list[int] | None, after: list[int] | None) -> float | None:
+    """Share of the CPU time between two cpu_times() that the hypervisor gave to other
+    guests (steal): on a shared VM, runs with much of it are slow throughout."""
+    if not before or not after:
+        return None
+    delta = [b - a for a, b in zip(before, after, strict=True)]
+    return round(100 * delta[7] / sum(delta), 1) if sum(delta) else 0.0
+
+
 def _machine() -> dict:
     load = os.getloadavg()
     replicas = _streaming_replicas()
@@ -91,6 +109,7 @@ def main(argv: list[str]) -> int:
     setup_django(suffix="_soak" if names == ["soak"] else "_bench")
     reports, failures = [], []
     machine = _machine()
+    times_before = cpu_times()
     for name in names:
         module = importlib.import_module(f"bench.{name}")
         report = Report(section=name)
@@ -106,6 +125,7 @@ def main(argv: list[str]) -> int:
         reports.append(report)
     machine["load_1m_after"] = round(os.getloadavg()[0], 2)
     machine["cpu_probe_ms_after"] = cpu_probe_ms()
+    machine["steal_pct"] = steal_pct(times_before, cpu_times())
     print("\n" + summary_table(reports))
     if argv:  # a partial run keeps its per-section files; latest.json is the full run's
         print(f"machine: {machine}")
