@@ -160,21 +160,19 @@ class SessionLookupAhead:
             self._sent.close()
 
 
-def resolve_access_token(token: str, *, ahead: SessionLookupAhead | None = None):
-    """The live accounts.Session (with its user) behind an access token, or None. `ahead`:
-    the same lookup already sent for this token, if the request has one."""
+def resolve_access_token(token: str, *, sent: SessionLookupAhead | None = None):
+    """The live accounts.Session (with its user) behind an access token, or None. `sent`:
+    this request's lookup sent ahead, used when it was sent for this very token."""
     from accounts.models import Session
 
-    if ahead is None or ahead.token != token:
-        ahead = None
+    if sent is not None and sent.token == token:
+        now, session = sent.now, sent.session()
+    else:
         session_id = parse_access_token(token)
         if session_id is None:
             return None
         now = timezone.now()
         session = _session_lookup()(session_id, now)
-    else:
-        now = ahead.now
-        session = ahead.session()
     if session is None:
         return None
     if session.last_used is None or now - session.last_used > LAST_USED_GRANULARITY:
