@@ -55,6 +55,9 @@ class SentAhead:
             self._cursor.cursor.receive_ahead()
         except Exception as exc:  # re-raised, translated, by fetchone()
             self._error = exc
+            # As wrap_database_errors would: the connection is checked before its next
+            # use, even if nobody asks for this answer.
+            self.db.errors_occurred = True
         self._log()
 
     def fetchone(self):

@@ -92,6 +92,7 @@ def test_an_error_comes_out_translated_where_the_answer_is_asked_for(regular_use
     with connection.cursor() as cursor:  # another user of the connection is not disturbed
         cursor.execute("SELECT 2")
         assert cursor.fetchone() == (2,)
+    assert connection.errors_occurred  # checked before the connection's next request
     with pytest.raises(DataError, match="division by zero"):
         sent.fetchone()
     sent.close()
