@@ -15,7 +15,7 @@ A connection carries one query at a time. While one is out, the connection
 uses it: a new cursor, commit, rollback, a change of autocommit, the health check,
 close. The result, or the error, stays with the handle; nothing else sees it. The query
 is logged (connection.queries, and so the tests' query counts) when its result is read,
-like any other.
+through Django's own CursorDebugWrapper.debug_sql, like any other.
 
 Only for fixed statements written in the code (core.db.prepared prepares them), on a
 connection whose cursor can split execute() in two (BeginWithFirstQueryCursor:
@@ -25,12 +25,9 @@ usual way.
 
 from __future__ import annotations
 
-import logging
-import time
+from contextlib import nullcontext
 
 from core.db import prepared
-
-logger = logging.getLogger("django.db.backends")
 
 
 class SentAhead:
@@ -40,7 +37,6 @@ class SentAhead:
         self.db = db
         self._cursor = cursor  # Django's cursor wrapper around a BeginWithFirstQueryCursor
         self._sql, self._params = sql, params
-        self._sent_at = time.monotonic()
         self._received = False
         self._error: BaseException | None = None
 
@@ -51,14 +47,18 @@ class SentAhead:
         self._received = True
         if self.db.sent_ahead is self:
             self.db.sent_ahead = None
-        try:
-            self._cursor.cursor.receive_ahead()
-        except Exception as exc:  # re-raised, translated, by fetchone()
-            self._error = exc
-            # As wrap_database_errors would: the connection is checked before its next
-            # use, even if nobody asks for this answer.
-            self.db.errors_occurred = True
-        self._log()
+        # Logged as Django logs any query when queries are logged (CursorDebugWrapper),
+        # with the time spent waiting for the answer.
+        debug_sql = getattr(self._cursor, "debug_sql", None)
+        logged = debug_sql(self._sql, self._params, use_last_executed_query=True) if debug_sql else nullcontext()
+        with logged:
+            try:
+                self._cursor.cursor.receive_ahead()
+            except Exception as exc:  # re-raised, translated, by fetchone()
+                self._error = exc
+                # As wrap_database_errors would: the connection is checked before its
+                # next use, even if nobody asks for this answer.
+                self.db.errors_occurred = True
 
     def fetchone(self):
         """The first row of the result (None without rows), as cursor.fetchone()."""
@@ -75,16 +75,6 @@ class SentAhead:
         request) and close the cursor. Safe to call more than once."""
         self.receive()
         self._cursor.close()
-
-    def _log(self) -> None:
-        # What Django's CursorDebugWrapper does for an executed query.
-        if not (self.db.queries_logged or logger.isEnabledFor(logging.DEBUG)):
-            return
-        duration = time.monotonic() - self._sent_at
-        sql = self.db.ops.last_executed_query(self._cursor.cursor, self._sql, self._params)
-        if self.db.queries_logged:
-            self.db.queries_log.append({"sql": sql, "time": f"{duration:.3f}"})
-        logger.debug("(%.3f) %s; args=%s; alias=%s", duration, sql, self._params, self.db.alias)
 
 
 class FailedAhead:
