@@ -44,3 +44,7 @@ REST_FRAMEWORK = {
 for _db in DATABASES.values():
     _db["CONN_MAX_AGE"] = 0
     _db["OPTIONS"].pop("pool", None)
+# Two suites run at once against one cluster (two checkouts, or a suite beside a
+# benchmark) each need their own test database: TEST_DATABASE_NAME names it.
+if env.str("TEST_DATABASE_NAME", default=""):
+    DATABASES["default"]["TEST"] = {"NAME": env.str("TEST_DATABASE_NAME")}
