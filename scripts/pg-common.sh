@@ -7,7 +7,9 @@ PG_PORT="${PG_PORT:-5432}"
 HASH="$(printf '%s' "$ROOT" | sha1sum | cut -c1-10)"
 # Short socket path: unix socket paths are limited to ~107 characters.
 SOCK_DIR="${PG_SOCKET_DIR:-/tmp/tristate-sock-$HASH}"
-URL_FILE="$ROOT/.local-db.env"
+# PG_ENV_FILE: where scripts/pg.sh writes the URLs (a scratch cluster must not overwrite
+# the checkout's own .local-db.env).
+URL_FILE="${PG_ENV_FILE:-$ROOT/.local-db.env}"
 
 log() { echo "[${LOG_TAG:-pg}] $*" >&2; }
 
@@ -58,4 +60,7 @@ else
 fi
 PGDATA="$DATA_PARENT/data"
 LOGFILE="$DATA_PARENT/server.log"
-
+# pgBackRest: config, repository, logs and locks of this cluster's stanza.
+PGBR_DIR="$DATA_PARENT/pgbackrest"
+PGBR_CONF="$PGBR_DIR/pgbackrest.conf"
+PGBR_REPO="$PGBR_DIR/repo"

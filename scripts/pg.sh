@@ -10,11 +10,16 @@
 # `runuser -u postgres`. The data directory is ./.pgdata when the postgres user can
 # traverse the checkout's parent folders, else /tmp/tristate-pg-<hash of checkout path>.
 # The server listens on a unix socket only (no TCP) unless PG_LISTEN is set.
+# WAL is archived continuously with pgBackRest (stanza `tristate`, repository and config
+# in <data parent>/pgbackrest/); a cluster made before that is configured and restarted
+# once. scripts/pgbackrest.sh takes backups and restores (make backup / make restore).
 set -euo pipefail
 
 ACTION="${1:-start}"
 # shellcheck source=scripts/pg-common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/pg-common.sh"
+# shellcheck source=scripts/pgbackrest-common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/pgbackrest-common.sh"
 
 if [[ -n "${DATABASE_URL:-}" && "$ACTION" == "start" ]]; then
   log "DATABASE_URL is set: using that server, no local cluster started"
@@ -58,15 +63,32 @@ CONF
   echo "local replication all trust" >> "$PGDATA/pg_hba.conf"
 fi
 
+ensure_pgbackrest
+pgbr_write_config "$PGBR_CONF" "$PGBR_REPO" "$PGDATA" "$SOCK_DIR" "$PG_PORT"
+pgbr_configure_cluster "$PGDATA" "$PGBR_CONF"
+
+START_OPTS="-k $SOCK_DIR -p $PG_PORT -c listen_addresses='${PG_LISTEN:-}'"
 if ! pgctl status >/dev/null 2>&1; then
   rm -f "$PGDATA/postmaster.pid"
-  LISTEN="${PG_LISTEN:-}"
   log "starting PostgreSQL ($BINDIR) on socket $SOCK_DIR"
-  pgctl start -w -t 60 -l "$LOGFILE" \
-      -o "-k $SOCK_DIR -p $PG_PORT -c listen_addresses='$LISTEN'" >/dev/null
+  pgctl start -w -t 60 -l "$LOGFILE" -o "$START_OPTS" >/dev/null
 fi
+# After a point-in-time restore (recovery.signal) the server answers read-only queries
+# while it replays WAL: wait until it has promoted itself before writing anything.
+for _ in $(seq 1 600); do
+  [[ ! -f "$PGDATA/recovery.signal" ]] && break
+  sleep 0.5
+done
 
 PSQL=("${RUN_AS[@]}" "$BINDIR/psql" -h "$SOCK_DIR" -p "$PG_PORT" -U postgres -d postgres -Atq -v ON_ERROR_STOP=1)
+# archive_command and archive_timeout follow a reload; archive_mode only a start (a
+# cluster started before archiving was configured is restarted once).
+"${PSQL[@]}" -c "SELECT pg_reload_conf()" >/dev/null
+if [[ "$("${PSQL[@]}" -c "SHOW archive_mode")" != "on" ]]; then
+  log "restarting PostgreSQL once to turn on WAL archiving"
+  pgctl restart -w -t 60 -m fast -l "$LOGFILE" -o "$START_OPTS" >/dev/null
+fi
+pgbr_stanza_create "$PGBR_CONF" || log "WAL archiving is not working: see $PGBR_DIR/log"
 # Two roles, as in production: the owner runs migrations and partition upkeep; the
 # application role owns nothing and gets only the privileges `manage.py db_roles` grants.
 "${PSQL[@]}" <<SQL
