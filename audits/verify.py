@@ -19,6 +19,7 @@ from django.db import connection, transaction
 
 from audits import signing
 from audits.chain import chain_head
+from audits.restores import restore_explains_cut
 from core.db.raw import plain_connection_params
 
 DROPPED_ENTITY = "audit_log"
@@ -61,6 +62,8 @@ class VerifyResult:
     pending_invalid: list[int] = field(default_factory=list)
     head_seq: int = 0
     head_signature: str = signing.GENESIS
+    # Set when a checkpoint's position was cut by a recorded restore (audits.restores).
+    restore_note: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -83,7 +86,7 @@ class VerifyResult:
             "first_broken": broken,
             "pending": self.pending,
             "head": {"chain_seq": self.head_seq, "signature": self.head_signature},
-        }
+        } | ({"restore_note": self.restore_note} if self.restore_note else {})
 
 
 def _dropped_runs(cursor) -> dict[int, tuple[int, str]]:
@@ -383,7 +386,18 @@ def verify_chain(
             result.checked, result.first_broken = segment.checked, segment.broken
         if result.first_broken is None and checkpoint is not None:
             result.first_broken = _check_against_checkpoint(cursor, checkpoint, key)
+            _explain_by_restore(cursor, checkpoint, result)
     return result
+
+
+def _explain_by_restore(cursor, checkpoint: dict, result: VerifyResult) -> None:
+    """A checkpoint position missing or different after a point-in-time restore is a cut
+    the restore's signed entry accounts for, not tampering (docs/audit.md)."""
+    if result.first_broken is None or result.first_broken.chain_seq is None:
+        return  # verified, or the checkpoint itself is not signed with this key
+    note = restore_explains_cut(cursor, checkpoint)
+    if note is not None:
+        result.first_broken, result.restore_note = None, note
 
 
 def _check_against_checkpoint(cursor, checkpoint: dict, key: bytes) -> Break | None:
