@@ -16,7 +16,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from bench.common import RESULTS_DIR, Report, setup_django
+from bench.common import RESULTS_DIR, Report, cpu_probe_ms, cpu_times, setup_django, steal_pct
 
 NOT_IN_ALL = {"common", "__main__", "soak", "plot"}
 ORDER = ["audit", "accounts", "zones", "providers", "production", "legacy"]
@@ -38,37 +38,6 @@ def _streaming_replicas() -> int:
             return conn.execute("SELECT count(*) FROM pg_stat_replication").fetchone()[0]
     except Exception:  # the figure is informative only
         return -1
-
-
-def cpu_probe_ms() -> float:
-    """Milliseconds for a fixed pure-Python loop, best of three: how fast this VM's CPU is
-    right now. On the shared 2-core VM it moves by half between minutes, with the load
-    average flat; every latency moves with it, so each report records it before and after."""
-    best = float("inf")
-    for _ in range(3):
-        started, total = time.perf_counter(), 0
-        for i in range(1_000_000):
-            total += i
-        best = min(best, time.perf_counter() - started)
-    return round(best * 1e3, 1)
-
-
-def cpu_times() -> list[int] | None:
-    """The machine's cumulative CPU times (/proc/stat: user ... steal), or None."""
-    try:
-        with open("/proc/stat") as stat:
-            return [int(v) for v in stat.readline().split()[1:9]]
-    except (OSError, ValueError):
-        return None
-
-
-def steal_pct(before: list[int] | None, after: list[int] | None) -> float | None:
-    """Share of the CPU time between two cpu_times() that the hypervisor gave to other
-    guests (steal): on a shared VM, runs with much of it are slow throughout."""
-    if not before or not after:
-        return None
-    delta = [b - a for a, b in zip(before, after, strict=True)]
-    return round(100 * delta[7] / sum(delta), 1) if sum(delta) else 0.0
 
 
 def _machine() -> dict:

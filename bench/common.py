@@ -98,40 +98,57 @@ class Report:
         return path
 
 
-def setup_django(migrate: bool = True, suffix: str = "_bench") -> None:
-    """Point Django at the benchmark database (`<db><suffix>`), creating and migrating it
-    when needed. The soak test writes into its own (`_soak`), so the benchmarks' cached
-    bulk data never mixes with its rows."""
-    import environ
-    import psycopg
-
+def admin_database_url() -> str:
+    """A URL of a role that may create databases: the local cluster's superuser
+    (DATABASE_ADMIN_URL), else DATABASE_URL's."""
     sys.path.insert(0, str(ROOT))
     from config.env import env
 
-    # A role that may create databases: the local cluster's superuser, else DATABASE_URL's.
-    base_url = (
+    return (
         os.environ.get("TRISTATE_BASE_DATABASE_URL")
         or env.str("DATABASE_ADMIN_URL", default="")
         or env.str("DATABASE_URL")
     )
+
+
+def ensure_database(name: str, base_url: str | None = None) -> str:
+    """Create the database `name` on the server of `base_url` (admin_database_url() by
+    default) unless it exists; returns its URL (the same role)."""
+    import environ
+    import psycopg
+
+    base_url = base_url or admin_database_url()
     cfg = environ.Env.db_url_config(base_url)
     from urllib.parse import unquote
 
-    host, port, user, password = (
-        unquote(cfg.get("HOST") or ""),
-        cfg.get("PORT") or 5432,
-        cfg.get("USER"),
-        cfg.get("PASSWORD"),
-    )
-    base_name = cfg["NAME"].removesuffix("_bench").removesuffix("_soak")
-    bench_name = base_name + suffix
     with psycopg.connect(
-        host=host, port=port, user=user, password=password, dbname="postgres", autocommit=True
+        host=unquote(cfg.get("HOST") or ""),
+        port=cfg.get("PORT") or 5432,
+        user=cfg.get("USER"),
+        password=cfg.get("PASSWORD"),
+        dbname="postgres",
+        autocommit=True,
     ) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [bench_name]).fetchone():
-            conn.execute(f'CREATE DATABASE "{bench_name}"')
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+            conn.execute(f'CREATE DATABASE "{name}"')
+    path, sep, query = base_url.partition("?")
+    return path.rsplit("/", 1)[0] + "/" + name + sep + query
+
+
+def base_database_name(base_url: str) -> str:
+    import environ
+
+    return environ.Env.db_url_config(base_url)["NAME"].removesuffix("_bench").removesuffix("_soak")
+
+
+def setup_django(migrate: bool = True, suffix: str = "_bench") -> None:
+    """Point Django at the benchmark database (`<db><suffix>`), creating and migrating it
+    when needed. The soak test writes into its own (`_soak`), so the benchmarks' cached
+    bulk data never mixes with its rows."""
+    base_url = admin_database_url()
+    bench_url = ensure_database(base_database_name(base_url) + suffix, base_url)
     os.environ["TRISTATE_BASE_DATABASE_URL"] = base_url
-    os.environ["DATABASE_URL"] = base_url.rsplit("/", 1)[0] + "/" + bench_name
+    os.environ["DATABASE_URL"] = bench_url
     os.environ.pop("DATABASE_OWNER_URL", None)
     os.environ.pop("DATABASE_REPLICA_URL", None)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.bench")
@@ -142,6 +159,48 @@ def setup_django(migrate: bool = True, suffix: str = "_bench") -> None:
         from django.core.management import call_command
 
         call_command("migrate", verbosity=0)
+
+
+def cpu_probe_ms() -> float:
+    """Milliseconds for a fixed pure-Python loop, best of three: how fast this VM's CPU is
+    right now. On the shared 2-core VM it moves by half between minutes, with the load
+    average flat; every latency moves with it, so each report records it before and after."""
+    best = float("inf")
+    for _ in range(3):
+        started, total = time.perf_counter(), 0
+        for i in range(1_000_000):
+            total += i
+        best = min(best, time.perf_counter() - started)
+    return round(best * 1e3, 1)
+
+
+def cpu_times() -> list[int] | None:
+    """The machine's cumulative CPU times (/proc/stat: user ... steal), or None."""
+    try:
+        with open("/proc/stat") as stat:
+            return [int(v) for v in stat.readline().split()[1:9]]
+    except (OSError, ValueError):
+        return None
+
+
+def steal_pct(before: list[int] | None, after: list[int] | None) -> float | None:
+    """Share of the CPU time between two cpu_times() that the hypervisor gave to other
+    guests (steal): on a shared VM, runs with much of it are slow throughout."""
+    if not before or not after:
+        return None
+    delta = [b - a for a, b in zip(before, after, strict=True)]
+    return round(100 * delta[7] / sum(delta), 1) if sum(delta) else 0.0
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """CPU seconds (user + system, all threads) used so far by a process of this machine,
+    e.g. a PostgreSQL backend (/proc/<pid>/stat); NaN when it cannot be read."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return float("nan")
 
 
 def raw_connection():
@@ -215,17 +274,24 @@ def _unchunk(data: bytes) -> bytes:
 
 
 @contextlib.contextmanager
-def gunicorn(workers: int = 4, threads: int = 1):
-    """Serve the app with gunicorn on a loopback port (bench settings, warnings only in
-    its log); yields the base URL."""
+def gunicorn(
+    workers: int = 4,
+    threads: int = 1,
+    *,
+    app: str = "config.wsgi:application",
+    env: dict[str, str] | None = None,
+):
+    """Serve the app with gunicorn on a loopback port (bench settings unless `env` names
+    others, warnings only in its log); yields the base URL. `app` and `env` serve another
+    WSGI application of the repository (bench/peers)."""
     import tempfile
 
     from core.testing import gunicorn_server
 
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.bench"}
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.bench", **(env or {})}
     extra = ("--threads", str(threads), "--log-level", "warning")
     with (
         tempfile.TemporaryDirectory(prefix="bench-gunicorn-") as tmp,
-        gunicorn_server(env, Path(tmp) / "server.log", workers=workers, extra_args=extra) as (base, _proc),
+        gunicorn_server(env, Path(tmp) / "server.log", workers=workers, extra_args=extra, app=app) as (base, _proc),
     ):
         yield base

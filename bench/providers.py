@@ -26,6 +26,7 @@ from collections import Counter
 from decimal import Decimal
 
 from bench.common import HttpClient, gunicorn, raw_connection
+from bench.common import process_cpu_seconds as _backend_cpu
 
 WRITERS = 8
 SECONDS = float(os.environ.get("BENCH_SECONDS", "5"))
@@ -71,16 +72,6 @@ def _requests_of(model: str) -> int:
     from providers.models import UsageTracking
 
     return UsageTracking.objects.filter(model=model).aggregate(n=Sum("requests_count", default=0))["n"]
-
-
-def _backend_cpu(pid: int) -> float:
-    """CPU seconds used so far by a PostgreSQL backend (same machine; /proc)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError, ValueError):
-        return float("nan")
 
 
 class _Cpu:

@@ -70,10 +70,14 @@ def run_together(*calls, timeout: float = 60.0) -> list:
 
 
 @contextmanager
-def gunicorn_server(env: dict, log_path, *, workers: int, ready=(200,), extra_args=()):
-    """Serve the project with gunicorn on a free loopback port under `env` (its output in
-    `log_path`); yields (base URL, process) once /healthz answers one of `ready`, and stops
-    it afterwards. Fails the test, with the server's log, if it dies or is not up in 30 s."""
+def gunicorn_server(
+    env: dict, log_path, *, workers: int, ready=(200,), extra_args=(), app: str = "config.wsgi:application"
+):
+    """Serve the project (or another WSGI `app` of this repository that answers /healthz,
+    such as the benchmark's peers) with gunicorn on a free loopback port under `env` (its
+    output in `log_path`); yields (base URL, process) once /healthz answers one of `ready`,
+    and stops it afterwards. Fails the test, with the server's log, if it dies or is not
+    up in 30 s."""
     import subprocess
     import sys
     import time
@@ -88,7 +92,7 @@ def gunicorn_server(env: dict, log_path, *, workers: int, ready=(200,), extra_ar
                 sys.executable,
                 "-m",
                 "gunicorn",
-                "config.wsgi:application",
+                app,
                 "-b",
                 f"127.0.0.1:{port}",
                 "-w",
