@@ -5,7 +5,7 @@ PY := .venv/bin/python
 SETUP = scripts/bootstrap.sh
 TEST_SETUP = SKIP_MIGRATE=1 scripts/bootstrap.sh
 
-.PHONY: run test db stop bench soak lint clean help backup restore
+.PHONY: run test db stop bench soak lint clean help backup restore dump load-dump
 
 help:
 	@echo "make run   - set up everything and serve on http://127.0.0.1:8000"
@@ -14,8 +14,10 @@ help:
 	@echo "make bench - run the benchmarks (see bench/README.md)"
 	@echo "make soak  - 16 clients for 60 s against gunicorn: no 5xx, counters and chain intact"
 	@echo "make stop  - stop the local PostgreSQL cluster"
-	@echo "make backup [OUT=file]           - pg_dump of the whole database"
-	@echo "make restore FILE=x [DBNAME=db]  - restore a backup into an empty database"
+	@echo "make backup [BACKUP_TYPE=full|diff|incr]     - pgBackRest backup of the local cluster, then a repository check"
+	@echo "make restore [TARGET_TIME=...] [CONFIRM=yes] - restore the local cluster (latest, or to a point in time)"
+	@echo "make dump [OUT=file]                         - pg_dump of the whole database (moving data, not the backup)"
+	@echo "make load-dump FILE=x [DBNAME=db]            - load a dump into an empty database"
 
 run:
 	@$(SETUP); \
@@ -38,11 +40,20 @@ stop:
 lint:
 	@$(PY) -m ruff check . && $(PY) -m ruff format --check -q . && $(PY) manage.py makemigrations --check --dry-run -v 0
 
+# Physical backups and point-in-time restores of the local cluster (docs/operations.md).
 backup:
+	@$(SETUP); BACKUP_TYPE="$(BACKUP_TYPE)" scripts/pgbackrest.sh backup
+
+# No set-up first: it would start (or create) the cluster that is about to be replaced.
+restore:
+	@TARGET_TIME="$(TARGET_TIME)" CONFIRM="$(CONFIRM)" scripts/pgbackrest.sh restore
+
+# The logical export (pg_dump / pg_restore): for moving data between servers.
+dump:
 	@$(SETUP); $(PY) manage.py backup $(if $(OUT),--out $(OUT))
 
-restore:
-	@test -n "$(FILE)" || { echo "usage: make restore FILE=backups/x.dump [DBNAME=fresh_db]"; exit 2; }
+load-dump:
+	@test -n "$(FILE)" || { echo "usage: make load-dump FILE=backups/x.dump [DBNAME=fresh_db]"; exit 2; }
 	@$(SETUP); $(PY) manage.py restore "$(FILE)" $(if $(DBNAME),--dbname $(DBNAME))
 
 soak:

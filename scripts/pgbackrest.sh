@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# Backups and point-in-time restores of the project-local cluster with pgBackRest
+# (stanza `tristate`; scripts/pg.sh configures the archiving).
+#
+#   scripts/pgbackrest.sh backup    BACKUP_TYPE=full|diff|incr (default incr; full when
+#                                   none exists), then a repository check; prints the
+#                                   label, size and duration
+#   scripts/pgbackrest.sh restore   latest, or TARGET_TIME="2026-12-07 12:00:00+00";
+#                                   CONFIRM=yes to overwrite a running cluster; stops
+#                                   and restarts it, records the restore in the audit
+#                                   log, then verifies the chain
+#   scripts/pgbackrest.sh info      what the repository holds
+#
+# With DATABASE_URL set this refuses: an external server is backed up on its own host
+# (docs/operations.md). PG_DATA_DIR / PG_SOCKET_DIR / PG_ENV_FILE select another local
+# cluster, as for scripts/pg.sh.
+set -euo pipefail
+ACTION="${1:-}"
+LOG_TAG=pgbackrest
+HERE="$(dirname "${BASH_SOURCE[0]}")"
+# shellcheck source=scripts/pg-common.sh
+source "$HERE/pg-common.sh"
+# shellcheck source=scripts/pgbackrest-common.sh
+source "$HERE/pgbackrest-common.sh"
+PY="${PYTHON:-$ROOT/.venv/bin/python}"
+
+if [[ -n "${DATABASE_URL:-}" ]]; then
+  log "DATABASE_URL is set: backups of an external server are taken on that server (docs/operations.md)"
+  exit 2
+fi
+ensure_bindir
+ensure_pgbackrest
+pgctl() { "${RUN_AS[@]}" "$BINDIR/pg_ctl" -D "$PGDATA" "$@"; }
+now() { date +%s.%N; }
+seconds_since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
+
+# The newest backup in the repository: "label size_bytes repo_size_bytes".
+latest_backup() {
+  pgbr "$PGBR_CONF" info --output=json | python3 -c '
+import json, sys
+stanzas = json.load(sys.stdin)
+backups = stanzas[0].get("backup", []) if stanzas else []
+if backups:
+    b = backups[-1]
+    print(b["label"], b["info"]["size"], b["info"]["repository"]["delta"])'
+}
+
+human() { numfmt --to=iec --suffix=B "$1" 2>/dev/null || echo "${1} bytes"; }
+
+do_backup() {
+  local type="${BACKUP_TYPE:-incr}" started label size stored
+  case "$type" in full|diff|incr) ;; *) log "BACKUP_TYPE must be full, diff or incr (got '$type')"; exit 2 ;; esac
+  # Starts the cluster when needed and makes sure archiving and the stanza are set up.
+  "$HERE/pg.sh" start >/dev/null
+  started="$(now)"
+  # A diff or incr without a full before it is taken as a full by pgBackRest.
+  pgbr "$PGBR_CONF" backup --type="$type" --log-level-console=warn >&2
+  pgbr "$PGBR_CONF" check --log-level-console=warn >&2
+  read -r label size stored <<<"$(latest_backup)"
+  echo "backup:   $label ($type requested)"
+  echo "size:     $(human "$size") of database, $(human "$stored") written to the repository"
+  echo "duration: $(seconds_since "$started") s (backup and repository check)"
+  echo "repository: $PGBR_REPO"
+}
+
+# TARGET_TIME in pgBackRest's form (UTC, "YYYY-MM-DD HH:MM:SS.ffffff+00"); any ISO 8601
+# time is accepted, one without a zone is taken as UTC.
+normalise_time() {
+  python3 -c '
+import sys
+from datetime import datetime, timezone
+try:
+    t = datetime.fromisoformat(sys.argv[1].strip())
+except ValueError:
+    sys.exit("TARGET_TIME is not an ISO 8601 date and time: %r" % sys.argv[1])
+t = t if t.tzinfo else t.replace(tzinfo=timezone.utc)
+print(t.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f+00"))' "$1"
+}
+
+do_restore() {
+  local target="" started out label opts=()
+  if [[ -n "${TARGET_TIME:-}" ]]; then target="$(normalise_time "$TARGET_TIME")"; fi
+  if pgctl status >/dev/null 2>&1 && [[ "${CONFIRM:-}" != "yes" ]]; then
+    log "the cluster in $PGDATA is running: restoring replaces its data. Run again with CONFIRM=yes"
+    exit 2
+  fi
+  if [[ -z "$(latest_backup)" ]]; then
+    log "the repository $PGBR_REPO holds no backup: nothing to restore (make backup first)"
+    exit 1
+  fi
+  started="$(now)"
+  # A streaming replica of the old cluster cannot follow the restored one (another
+  # timeline): it is removed; `scripts/replica.sh start` (make test) makes a new one.
+  if [[ -d "${DATA_PARENT}-replica" ]]; then
+    log "removing the local replica of the old cluster"
+    "$HERE/replica.sh" destroy || true
+  fi
+  "$HERE/pg.sh" stop
+  if [[ -s "$PGDATA/PG_VERSION" ]]; then
+    opts+=(--delta)  # rewrite only the files that differ from the backup
+  else
+    mkdir -p "$PGDATA"
+    chmod 0700 "$PGDATA"
+    if [[ ${#RUN_AS[@]} -gt 0 ]]; then chown postgres: "$PGDATA"; fi
+  fi
+  if [[ -n "$target" ]]; then
+    # pgBackRest picks the newest backup that ended before the target.
+    opts+=(--type=time "--target=$target" --target-action=promote)
+  fi
+  log "restoring $PGDATA from $PGBR_REPO${target:+ to $target}"
+  out="$(pgbr "$PGBR_CONF" restore "${opts[@]}" --log-level-console=info 2>&1)" || { echo "$out" >&2; exit 1; }
+  label="$(sed -n 's/.*restore backup set \([^ ,]*\).*/\1/p' <<<"$out" | head -n1)"
+  # pg.sh waits until recovery has reached the target and the server has promoted itself.
+  local urls
+  urls="$("$HERE/pg.sh" start)"
+  # The manage.py commands below work on this cluster, whichever checkout env file it has.
+  export DATABASE_URL DATABASE_OWNER_URL
+  DATABASE_URL="$(sed -n 's/^DATABASE_URL=//p' <<<"$urls")"
+  DATABASE_OWNER_URL="$(sed -n 's/^DATABASE_OWNER_URL=//p' <<<"$urls")"
+  echo "restored: backup $label${target:+, to $target}, server up after $(seconds_since "$started") s"
+  (cd "$ROOT" && "$PY" manage.py audit_restore_record --backup-label "$label" --target-time "$target")
+  (cd "$ROOT" && "$PY" manage.py verify_audit_chain)
+  echo "duration: $(seconds_since "$started") s (restore, recovery, audit entry, chain verification)"
+}
+
+case "$ACTION" in
+  backup) do_backup ;;
+  restore) do_restore ;;
+  info) pgbr "$PGBR_CONF" info ;;
+  *) log "usage: scripts/pgbackrest.sh backup|restore|info"; exit 2 ;;
+esac
