@@ -13,13 +13,18 @@ ACTION="${1:-start}"
 LOG_TAG=replica
 # shellcheck source=scripts/pg-common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/pg-common.sh"
+# shellcheck source=scripts/pgbackrest-common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/pgbackrest-common.sh"
 ensure_bindir
 
 PRIMARY_SOCK="$SOCK_DIR"
 REPLICA_SOCK="${SOCK_DIR}-r"
 REPLICA_PARENT="${DATA_PARENT}-replica"
 REPLICA_DATA="$REPLICA_PARENT/data"
-REPLICA_FILE="$ROOT/.local-replica.env"
+REPLICA_FILE="${PG_REPLICA_ENV_FILE:-$ROOT/.local-replica.env}"
+# Its own pgBackRest config (pg1-path = its data) on the primary's repository: a standby
+# archives nothing, and once promoted it archives its new timeline there.
+REPLICA_PGBR_CONF="$REPLICA_PARENT/pgbackrest/pgbackrest.conf"
 
 SLOT="tristate_replica"
 pgctl() { "${RUN_AS[@]}" "$BINDIR/pg_ctl" -D "$REPLICA_DATA" "$@"; }
@@ -82,6 +87,22 @@ start_replica() {
       -o "-k $REPLICA_SOCK -p $PG_PORT -c listen_addresses='' -c hot_standby=on" >/dev/null
 }
 
+configure_archiving() {
+  ensure_pgbackrest
+  pgbr_write_config "$REPLICA_PGBR_CONF" "$PGBR_REPO" "$REPLICA_DATA" "$REPLICA_SOCK" "$PG_PORT"
+  pgbr_configure_cluster "$REPLICA_DATA" "$REPLICA_PGBR_CONF"
+}
+configure_archiving
+
+if pgctl status >/dev/null 2>&1; then
+  replica_sql() { "${RUN_AS[@]}" "$BINDIR/psql" -h "$REPLICA_SOCK" -p "$PG_PORT" -U postgres -d postgres -Atq -c "$1"; }
+  replica_sql "SELECT pg_reload_conf()" >/dev/null
+  # A replica made before archiving was configured: archive_mode changes at start only.
+  if [[ "$(replica_sql "SHOW archive_mode")" != "on" ]]; then
+    log "restarting the replica once to turn on WAL archiving (used once it is promoted)"
+    pgctl stop -m fast -w >&2
+  fi
+fi
 if ! pgctl status >/dev/null 2>&1; then
   if ! start_replica; then
     # A primary re-created since the base backup (new system identifier) cannot feed
@@ -89,6 +110,7 @@ if ! pgctl status >/dev/null 2>&1; then
     log "the replica did not start; taking a fresh base backup"
     rm -rf "$REPLICA_DATA"
     base_backup
+    configure_archiving
     start_replica
   fi
 fi
