@@ -1,8 +1,9 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.permissions import AllowAny
 
+from core.api.responses import api_not_found
 from core.views import healthz
 
 admin.site.site_header = "Tristate operations console"
@@ -19,6 +20,8 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema", **_public), name="swagger-ui"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema", **_public), name="redoc"),
     path("api/v1/", include("config.api_urls")),
+    # Last: any other path under /api/ answers the JSON 404, with DEBUG on too.
+    re_path(r"^api/", api_not_found, name="api-not-found"),
 ]
 
 handler404 = "core.api.errors.handler404"

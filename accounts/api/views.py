@@ -4,7 +4,6 @@ selectors, call services and serialize the result."""
 from __future__ import annotations
 
 from django.conf import settings
-from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
@@ -20,6 +19,7 @@ from accounts.api import serializers as s
 from accounts.api.filters import InvitationFilter, SecurityEventFilter, UserFilter
 from accounts.api.throttles import AuthRateThrottle
 from accounts.models import Invitation, RevokeReason, SecurityEvent, Session, User
+from core.api.strict import QueryNamesOnly, StrictFilterBackend
 from core.db.replica_views import ReplicaReadMixin
 from core.exceptions import NotAuthenticated
 from core.pagination import LogCursorPagination
@@ -74,6 +74,8 @@ class AnonymousAuthView(AuthThrottled, APIView):
 
 
 class RegisterView(AnonymousAuthView):
+    created_location = "/api/v1/auth/me"  # the new account, once verified and logged in
+
     @extend_schema(
         request=s.RegisterInput,
         responses={201: s.UserOutput},
@@ -310,7 +312,8 @@ class MySessionViewSet(
 ):
     permission_classes = [SelfService]
     serializer_class = s.SessionOutput
-    filter_backends = []
+    filter_backends = [QueryNamesOnly]
+    extra_query_params = ("include_revoked",)
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
@@ -462,7 +465,7 @@ class SecurityEventViewSet(ReplicaReadMixin, viewsets.ReadOnlyModelViewSet):
     filterset_class = SecurityEventFilter
     pagination_class = SecurityEventPagination
     # The cursor fixes the order (newest first); only filters apply.
-    filter_backends = [DjangoFilterBackend]
+    filter_backends = [StrictFilterBackend]
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):

@@ -47,6 +47,7 @@ MIDDLEWARE = [
     "core.db.replica_views.ReplicaMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "core.api.responses.CreatedLocationMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -199,9 +200,10 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "core.pagination.PagePagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": [
-        "django_filters.rest_framework.DjangoFilterBackend",
-        "rest_framework.filters.OrderingFilter",
+        "core.api.strict.StrictFilterBackend",
+        "core.api.strict.StrictOrderingFilter",
     ],
+    "DEFAULT_METADATA_CLASS": "core.api.metadata.RequestBodyMetadata",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "core.api.errors.exception_handler",
     "DEFAULT_THROTTLE_CLASSES": [

@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from core import sqljson
 from core.api.lists import SqlRenderedListMixin
 from core.api.renderers import PreRendered, may_prerender
+from core.api.strict import QueryNamesOnly
 from core.db.replica_views import ReplicaReadMixin
 from core.exceptions import NotFound, ValidationFailed
 from core.permissions import AdminWritesOthersRead
@@ -158,6 +159,7 @@ class ExperimentViewSet(
 
 @extend_schema_view(list=extend_schema(parameters=[EXPERIMENT_PK], summary="Evaluations of an experiment"))
 class ExperimentEvaluationViewSet(ReplicaReadMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
+    created_location = "/api/v1/evaluations/{id}/"
     serializer_class = EvaluationOutput
     filterset_class = EvaluationFilter
     ordering_fields = ["created_at", "evaluated_at"]
@@ -191,7 +193,7 @@ class ExperimentEvaluationViewSet(ReplicaReadMixin, mixins.ListModelMixin, views
 @extend_schema_view(retrieve=extend_schema(parameters=[UUID_PK]))
 class EvaluationViewSet(ReplicaReadMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     serializer_class = EvaluationOutput
-    filter_backends = []
+    filter_backends = [QueryNamesOnly]
 
     def get_object(self):
         return selectors.evaluation_get(user=self.request.user, pk=self.kwargs["pk"])

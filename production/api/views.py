@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from core import sqljson
 from core.api.lists import SqlRenderedListMixin
 from core.api.renderers import PreRendered, may_prerender
+from core.api.strict import QueryNamesOnly
 from core.db.replica_views import ReplicaReadMixin
 from core.exceptions import NotFound, ValidationFailed
 from production import selectors, services, stats
@@ -142,7 +143,7 @@ class _SessionChildViewSet(ReplicaReadMixin, viewsets.GenericViewSet):
     """Resources nested under /analysis-sessions/{session_pk}/: the session is fetched
     with the caller's visibility first (404 when not visible)."""
 
-    filter_backends = []
+    filter_backends = [QueryNamesOnly]
 
     def get_session(self):
         if not hasattr(self, "_session"):

@@ -10,6 +10,7 @@ from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 
 from accounts.models import User
+from core.api.strict import QueryNamesOnly
 from core.db.replica_views import ReplicaReadMixin
 from core.exceptions import PermissionDenied, ValidationFailed
 from core.permissions import AdminWritesOthersRead
@@ -141,7 +142,7 @@ class VersionViewSet(
     lookup_field = "tag"
     lookup_value_regex = "[^/]+"
     http_method_names = ["get", "patch", "head", "options"]
-    filter_backends = []
+    filter_backends = [QueryNamesOnly]
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation: no request kwargs
@@ -244,9 +245,10 @@ POLICY_ID = OpenApiParameter("policy_id", OpenApiTypes.UUID, OpenApiParameter.PA
 
 @extend_schema_view(list=extend_schema(parameters=[PROJECT_PK], summary="Policies attached to the project"))
 class ProjectPolicyViewSet(ReplicaReadMixin, ProjectScoped, mixins.ListModelMixin, viewsets.GenericViewSet):
+    created_location = "/api/v1/policies/{policy[id]}/"  # the attached policy
     serializer_class = ProjectPolicyOutput
     lookup_field = "policy_id"
-    filter_backends = []
+    filter_backends = [QueryNamesOnly]
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation: no request kwargs

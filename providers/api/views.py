@@ -184,7 +184,8 @@ class UsageFilter(FilterSet):
         fields = ["date", "provider", "model", "user"]
 
 
-class UsageViewSet(ReplicaReadMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
+class UsageViewSet(ReplicaReadMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    created_location = "/api/v1/usage/{usage[id]}/"  # the day's row the record added to
     permission_classes = [WritersOnly]
     serializer_class = s.UsageRowOutput
     filterset_class = UsageFilter

@@ -42,6 +42,7 @@ class QuarantineRecordViewSet(ReplicaReadMixin, viewsets.ReadOnlyModelViewSet):
 
 @extend_schema_view(list=extend_schema(parameters=[RECORD_PK], summary="Re-evaluation requests of a record"))
 class RecordReevaluationViewSet(ReplicaReadMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
+    created_location = "/api/v1/reevaluations/{id}/"
     serializer_class = ReevaluationOutput
     filterset_class = ReevaluationFilter
     ordering_fields = ["created_at", "updated_at"]
