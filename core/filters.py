@@ -1,12 +1,17 @@
 """List filtering: filter fields that refuse what they do not understand (a 400), where
 django-filter's defaults would silently ignore it, and the FilterSet base every list
-endpoint's filters derive from (django-filter without its per-request rebuilding)."""
+endpoint's filters derive from (django-filter without its per-request rebuilding, with
+dates bounded to the calendar every layer below can convert)."""
 
 import copy
+from datetime import date
 
 import django_filters
+from django import forms
 from django.http import QueryDict
 from django_filters.filters import QuerySetRequestMixin
+
+from core.json_types import OUT_OF_RANGE, date_out_of_range
 
 _TRUE = ("true", "True", "1")
 _FALSE = ("false", "False", "0")
@@ -19,6 +24,24 @@ class StrictBooleanFilter(django_filters.TypedChoiceFilter):
         kwargs.setdefault("choices", [(v, v) for v in (*_TRUE, *_FALSE)])
         kwargs.setdefault("coerce", lambda value: value in _TRUE)
         super().__init__(*args, **kwargs)
+
+
+class CalendarBoundedForm(forms.Form):
+    """A filter form whose date and date-time values lie within core.json_types' bounds:
+    9999-12-31T23:00:00-05:00 parses, but converting it to UTC for the query overflows
+    (a 500); here it is a 400 naming the parameter."""
+
+    def clean(self):
+        cleaned = super().clean()
+        for name, value in list(cleaned.items()):
+            values = [value.start, value.stop] if isinstance(value, slice) else [value]
+            if any(isinstance(v, date) and date_out_of_range(v) for v in values):
+                self.add_error(name, OUT_OF_RANGE)
+        return cleaned
+
+
+def _form_bases(form_class) -> tuple:
+    return (form_class,) if issubclass(form_class, CalendarBoundedForm) else (CalendarBoundedForm, form_class)
 
 
 def _per_request(base):
@@ -77,11 +100,12 @@ class FilterSet(django_filters.FilterSet):
         form_class = cls.__dict__.get("_form_class")
         if form_class is None:
             fields = {name: _form_field(base, cls._meta.model) for name, base in cls.base_filters.items()}
-            form_class = type(f"{cls.__name__}Form", (cls._meta.form,), fields)
+            form_class = type(f"{cls.__name__}Form", _form_bases(cls._meta.form), fields)
             cls._form_class = form_class  # a benign race: two threads build equal classes
         return form_class
 
     def get_form_class(self):
         if any(isinstance(f, QuerySetRequestMixin) for f in self.base_filters.values()):
-            return super().get_form_class()
+            fields = {name: filter_.field for name, filter_ in self.filters.items()}
+            return type(f"{type(self).__name__}Form", _form_bases(self._meta.form), fields)
         return self._static_form_class()

@@ -1,34 +1,78 @@
-"""JSON parser that refuses what PostgreSQL would refuse later, so it is a 400, not a 500:
-NUL characters (text and jsonb cannot hold U+0000), NaN/Infinity (not JSON), invalid UTF-8."""
+"""JSON parser that refuses what would otherwise fail later as a 500, so it is a 400:
+
+- nesting deeper than MAX_JSON_DEPTH, counted on the raw bytes before json.loads (which,
+  like everything after it that walks the document, recurses per level);
+- text PostgreSQL cannot store: NUL (text and jsonb cannot hold U+0000) and lone UTF-16
+  surrogates (U+D800..U+DFFF, which a JSON "\\ud800" escape can produce but UTF-8 cannot
+  encode), in any string or key, reported with the JSON path;
+- NaN/Infinity (not JSON) and invalid UTF-8.
+"""
 
 import json
+import re
 
 from django.conf import settings
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
+
+# Deep enough for every legitimate document (configs, metadata, settings), shallow
+# enough that no recursive walk over it (ours, Django's, psycopg's) comes near
+# Python's recursion limit.
+MAX_JSON_DEPTH = 64
+
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_BRACKET = re.compile(rb"[\[\]{}]")
 
 
 def _refuse_constant(name):
     raise ValueError(f"{name} is not a valid JSON number")
 
 
-def find_nul(value, path="") -> str | None:
-    """Path of the first string (or key) holding a NUL character, else None."""
+def nesting_depth_exceeds(raw: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Does the JSON text nest arrays/objects deeper than `limit`? Brackets inside
+    strings do not count. Malformed text is left to json.loads to report."""
+    if raw.count(b"[") + raw.count(b"{") <= limit:
+        return False
+    depth = 0
+    for match in _BRACKET.finditer(_STRING.sub(b"", raw)):
+        if match.group() in b"[{":
+            depth += 1
+            if depth > limit:
+                return True
+        else:
+            depth -= 1
+    return False
+
+
+def _describe(text: str) -> str:
+    return "NUL characters" if "\x00" in text else "unpaired UTF-16 surrogates"
+
+
+def find_unstorable(value, path: str = "") -> tuple[str, str] | None:
+    """(JSON path, what) of the first string or key PostgreSQL cannot store, else None."""
     if isinstance(value, str):
-        return path or "$" if "\x00" in value else None
+        return (path or "$", _describe(value)) if UNSTORABLE.search(value) else None
     if isinstance(value, dict):
         for key, item in value.items():
-            if "\x00" in key:
-                return f"{path}.{key!r}" if path else repr(key)
-            found = find_nul(item, f"{path}.{key}" if path else key)
+            here = f"{path}.{key}" if path else key
+            if UNSTORABLE.search(key):
+                return (f"{path}.{key!r}" if path else repr(key)), _describe(key)
+            found = find_unstorable(item, here)
             if found:
                 return found
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            found = find_nul(item, f"{path}[{index}]")
+            found = find_unstorable(item, f"{path}[{index}]")
             if found:
                 return found
     return None
+
+
+def find_nul(value, path="") -> str | None:
+    """Path of the first string (or key) PostgreSQL cannot store, else None."""
+    found = find_unstorable(value, path)
+    return found[0] if found else None
 
 
 class StrictJSONParser(JSONParser):
@@ -38,13 +82,16 @@ class StrictJSONParser(JSONParser):
             raise ParseError(f"Request body is larger than {settings.API_MAX_BODY_BYTES} bytes.")
         if not raw.strip():
             return {}
+        if nesting_depth_exceeds(raw):
+            raise ParseError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels (the maximum depth).")
         try:
             data = json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant)
         except UnicodeDecodeError:
             raise ParseError("Request body is not valid UTF-8.") from None
         except ValueError as exc:
             raise ParseError(f"JSON parse error: {exc}") from None
-        where = find_nul(data)
-        if where:
-            raise ParseError(f"NUL characters are not allowed in strings (at {where}).")
+        found = find_unstorable(data)
+        if found:
+            where, what = found
+            raise ParseError(f"{what[0].upper()}{what[1:]} are not allowed in strings (at {where}).")
         return data

@@ -18,6 +18,7 @@ from accounts.models import (
     Session,
     User,
 )
+from core.json_types import TypedInput
 from core.serializers import CachedFieldsOutput
 
 # ---------------------------------------------------------------------------------------
@@ -57,7 +58,7 @@ def password_field(**kwargs) -> StrictCharField:
     )
 
 
-class Input(serializers.Serializer):
+class Input(TypedInput):
     """Base of request bodies. With `reject_unknown`, keys the endpoint does not take are
     refused (PATCH of a field one may not change must not look like success)."""
 

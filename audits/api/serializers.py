@@ -1,6 +1,7 @@
 from rest_framework import serializers
 
 from audits.models import AuditLogRow, Statistic
+from core.json_types import TypedInput
 from core.serializers import CachedFieldsOutput
 
 
@@ -42,5 +43,5 @@ class VerifyOutput(serializers.Serializer):
     head = HeadOutput()
 
 
-class VerifyInput(serializers.Serializer):
+class VerifyInput(TypedInput):
     since = serializers.DateTimeField(required=False)

@@ -1,6 +1,7 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from core.json_types import TypedInput
 from core.serializers import CachedFieldsOutput
 from experiments.models import (
     Blacklist,
@@ -67,7 +68,7 @@ class ExperimentOutput(CachedFieldsOutput, serializers.ModelSerializer):
         return getattr(obj, "verdict", None)
 
 
-class ExperimentCreateInput(serializers.Serializer):
+class ExperimentCreateInput(TypedInput):
     project = serializers.UUIDField()
     name = serializers.CharField(max_length=200)
     description = serializers.CharField(required=False, allow_blank=True, default="", max_length=100_000)
@@ -75,18 +76,18 @@ class ExperimentCreateInput(serializers.Serializer):
     dataset_id = serializers.CharField(required=False, allow_blank=True, default="", max_length=200)
 
 
-class ExperimentUpdateInput(serializers.Serializer):
+class ExperimentUpdateInput(TypedInput):
     name = serializers.CharField(max_length=200, required=False)
     description = serializers.CharField(required=False, allow_blank=True, max_length=100_000)
     dataset_id = serializers.CharField(required=False, allow_blank=True, max_length=200)
 
 
-class TransitionInput(serializers.Serializer):
+class TransitionInput(TypedInput):
     to = serializers.ChoiceField(choices=Status.choices)
     reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
 
 
-class QuarantineInput(serializers.Serializer):
+class QuarantineInput(TypedInput):
     reason = serializers.CharField(max_length=5000)
     evidence = serializers.DictField(required=False, default=dict)
 
@@ -122,12 +123,12 @@ class EvaluationOutput(CachedFieldsOutput, serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class EvaluationInput(serializers.Serializer):
+class EvaluationInput(TypedInput):
     metrics = metrics_field()
     ai_confidence = StrictNumber(min_value=0, max_value=1, help_text="The AI judge's confidence, 0-1.")
 
 
-class OverrideInput(serializers.Serializer):
+class OverrideInput(TypedInput):
     verdict = serializers.ChoiceField(choices=HumanVerdict.choices)
     reason = serializers.CharField(max_length=5000)
 
@@ -158,12 +159,12 @@ class PromotionOutput(CachedFieldsOutput, serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class PromotionCreateInput(serializers.Serializer):
+class PromotionCreateInput(TypedInput):
     experiment = serializers.UUIDField()
     reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=5000)
 
 
-class DecisionInput(serializers.Serializer):
+class DecisionInput(TypedInput):
     reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=5000)
 
 
@@ -196,18 +197,18 @@ class BlacklistOutput(CachedFieldsOutput, serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class BlacklistCreateInput(serializers.Serializer):
+class BlacklistCreateInput(TypedInput):
     config = serializers.DictField(required=False, help_text="The config to blacklist (or give config_hash).")
     config_hash = serializers.RegexField(r"^[0-9a-fA-F]{64}$", required=False)
     reason = serializers.CharField(max_length=5000)
     evidence = serializers.DictField(required=False, default=dict)
 
 
-class BlacklistUpdateInput(serializers.Serializer):
+class BlacklistUpdateInput(TypedInput):
     review_status = serializers.ChoiceField(choices=ReviewStatus.choices)
 
 
-class LiftInput(serializers.Serializer):
+class LiftInput(TypedInput):
     reason = serializers.CharField(max_length=5000)
 
 
@@ -232,7 +233,7 @@ class ComparisonOutput(CachedFieldsOutput, serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class ComparisonInput(serializers.Serializer):
+class ComparisonInput(TypedInput):
     v1_experiment = serializers.UUIDField()
     v2_version = serializers.UUIDField()
     dataset_id = serializers.CharField(required=False, allow_blank=True, default="", max_length=200)

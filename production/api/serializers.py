@@ -4,6 +4,7 @@ services, so the admin and commands get them too."""
 
 from rest_framework import serializers
 
+from core.json_types import TypedInput
 from core.serializers import CachedFieldsOutput
 from production.models import (
     AnalysisSession,
@@ -97,7 +98,7 @@ class AnalysisSessionDetailOutput(CachedFieldsOutput, serializers.ModelSerialize
         read_only_fields = fields
 
 
-class AnalysisSessionCreateInput(serializers.Serializer):
+class AnalysisSessionCreateInput(TypedInput):
     project = serializers.UUIDField()
     version = serializers.ChoiceField(choices=Tag.choices, default=Tag.V2)
     provider = serializers.UUIDField(
@@ -106,12 +107,12 @@ class AnalysisSessionCreateInput(serializers.Serializer):
     metadata = serializers.DictField(required=False, default=dict)
 
 
-class AnalysisSessionTransitionInput(serializers.Serializer):
+class AnalysisSessionTransitionInput(TypedInput):
     to = serializers.ChoiceField(choices=SessionStatus.choices)
     error_message = serializers.CharField(required=False, allow_blank=True, default="", max_length=10_000)
 
 
-class AnalysisSessionCancelInput(serializers.Serializer):
+class AnalysisSessionCancelInput(TypedInput):
     reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=10_000)
 
 
@@ -119,11 +120,11 @@ class AnalysisSessionCancelInput(serializers.Serializer):
 # Tasks
 
 
-class AnalysisTaskCreateInput(serializers.Serializer):
+class AnalysisTaskCreateInput(TypedInput):
     type = serializers.ChoiceField(choices=TaskType.choices)
 
 
-class AnalysisTaskUpdateInput(serializers.Serializer):
+class AnalysisTaskUpdateInput(TypedInput):
     status = serializers.ChoiceField(choices=TaskStatus.choices, required=False)
     result = serializers.JSONField(required=False, allow_null=True, help_text="Any JSON value.")
     error_message = serializers.CharField(required=False, allow_blank=True, max_length=10_000)
@@ -145,7 +146,7 @@ class ArtifactOutput(CachedFieldsOutput, serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class ArtifactCreateInput(serializers.Serializer):
+class ArtifactCreateInput(TypedInput):
     type = serializers.ChoiceField(choices=ArtifactType.choices)
     s3_uri = serializers.CharField(
         max_length=2048, trim_whitespace=False, help_text="s3://bucket/key, gs://bucket/key or https://host/path."
@@ -174,7 +175,7 @@ class CodeReviewOutput(CachedFieldsOutput, serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class CodeReviewCreateInput(serializers.Serializer):
+class CodeReviewCreateInput(TypedInput):
     code_language = serializers.CharField(max_length=50)
     code_length = StrictInteger(min_value=0, max_value=2**63 - 1)
     overall_score = StrictScore()
@@ -188,7 +189,7 @@ class CodeReviewCreateInput(serializers.Serializer):
 # Statistics
 
 
-class AnalysisStatisticsQuery(serializers.Serializer):
+class AnalysisStatisticsQuery(TypedInput):
     date_from = serializers.DateField(required=False, help_text="First UTC day (default: 29 days before date_to).")
     date_to = serializers.DateField(required=False, help_text="Last UTC day, included (default: today).")
     project = serializers.UUIDField(required=False, help_text="Only this project's sessions.")

@@ -1,6 +1,7 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from core.json_types import TypedInput
 from core.serializers import CachedFieldsOutput
 from projects.models import Baseline, Operator, Policy, Project, ProjectPolicy, Tag, Version, VersionHistory
 from projects.services import METRIC_KEY_MAX, NAME_MAX, THRESHOLD_DECIMALS, THRESHOLD_MAX_DIGITS
@@ -82,14 +83,14 @@ class ProjectDetailOutput(ProjectOutput):
         return sections.get("agreement")
 
 
-class ProjectCreateInput(serializers.Serializer):
+class ProjectCreateInput(TypedInput):
     name = serializers.CharField(max_length=NAME_MAX)
     description = serializers.CharField(required=False, allow_blank=True, default="", max_length=10_000)
     settings = serializers.DictField(required=False, default=dict)
     owner = serializers.UUIDField(required=False, help_text="Administrators may create a project for another user.")
 
 
-class ProjectUpdateInput(serializers.Serializer):
+class ProjectUpdateInput(TypedInput):
     name = serializers.CharField(max_length=NAME_MAX, required=False)
     description = serializers.CharField(required=False, allow_blank=True, max_length=10_000)
     settings = serializers.DictField(required=False)
@@ -99,7 +100,7 @@ class ProjectUpdateInput(serializers.Serializer):
 # Versions
 
 
-class VersionUpdateInput(serializers.Serializer):
+class VersionUpdateInput(TypedInput):
     model_config = serializers.DictField(required=False)
     changelog = serializers.CharField(required=False, allow_blank=True, max_length=100_000)
     reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
@@ -161,7 +162,7 @@ class BaselineOutput(CachedFieldsOutput, serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class BaselineInput(serializers.Serializer):
+class BaselineInput(TypedInput):
     metric_key = serializers.CharField(max_length=METRIC_KEY_MAX)
     operator = serializers.ChoiceField(choices=Operator.choices)
     threshold = serializers.DecimalField(max_digits=THRESHOLD_MAX_DIGITS, decimal_places=THRESHOLD_DECIMALS)
@@ -169,7 +170,7 @@ class BaselineInput(serializers.Serializer):
     active = serializers.BooleanField(required=False, default=True)
 
 
-class BaselineUpdateInput(serializers.Serializer):
+class BaselineUpdateInput(TypedInput):
     metric_key = serializers.CharField(max_length=METRIC_KEY_MAX, required=False)
     operator = serializers.ChoiceField(choices=Operator.choices, required=False)
     threshold = serializers.DecimalField(
@@ -190,14 +191,14 @@ class PolicyOutput(CachedFieldsOutput, serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class PolicyInput(serializers.Serializer):
+class PolicyInput(TypedInput):
     name = serializers.CharField(max_length=NAME_MAX)
     description = serializers.CharField(required=False, allow_blank=True, default="", max_length=10_000)
     rego_code = serializers.CharField(max_length=500_000, trim_whitespace=False)
     active = serializers.BooleanField(required=False, default=True)
 
 
-class PolicyUpdateInput(serializers.Serializer):
+class PolicyUpdateInput(TypedInput):
     name = serializers.CharField(max_length=NAME_MAX, required=False)
     description = serializers.CharField(required=False, allow_blank=True, max_length=10_000)
     rego_code = serializers.CharField(max_length=500_000, trim_whitespace=False, required=False)
@@ -213,5 +214,5 @@ class ProjectPolicyOutput(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class ProjectPolicyInput(serializers.Serializer):
+class ProjectPolicyInput(TypedInput):
     policy = serializers.UUIDField()

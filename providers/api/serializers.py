@@ -10,6 +10,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts.models import User
+from core.json_types import JsonTypesMixin, TypedInput
 from core.serializers import CachedFieldsOutput
 from providers.models import (
     CostAlert,
@@ -77,7 +78,7 @@ class ProviderOutput(CachedFieldsOutput, serializers.ModelSerializer):
         return health_data(obj)
 
 
-class ProviderInput(serializers.ModelSerializer):
+class ProviderInput(JsonTypesMixin, serializers.ModelSerializer):
     class Meta:
         model = Provider
         fields = list(PROVIDER_FIELDS)
@@ -102,7 +103,7 @@ class UserProviderOutput(CachedFieldsOutput, serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class UserProviderCreateInput(serializers.Serializer):
+class UserProviderCreateInput(TypedInput):
     provider_type = serializers.ChoiceField(choices=ProviderType.choices)
     provider_name = serializers.CharField(max_length=100)
     model_name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
@@ -110,7 +111,7 @@ class UserProviderCreateInput(serializers.Serializer):
     api_key = serializers.CharField(write_only=True, trim_whitespace=False, max_length=1024)
 
 
-class UserProviderUpdateInput(serializers.Serializer):
+class UserProviderUpdateInput(TypedInput):
     is_active = serializers.BooleanField(required=False)
     provider_name = serializers.CharField(max_length=100, required=False)
     model_name = serializers.CharField(max_length=200, required=False, allow_blank=True)
@@ -220,7 +221,7 @@ def quota_status_data(totals) -> dict:
     }
 
 
-class UsageInput(serializers.Serializer):
+class UsageInput(TypedInput):
     # Checked (exists, active) by usage_record in the same SQL step that reads its price.
     provider = serializers.UUIDField(help_text="A catalog provider id.")
     model = serializers.CharField(max_length=200)
@@ -367,7 +368,7 @@ def _cost_limit_field(**kwargs):
     return serializers.DecimalField(max_digits=18, decimal_places=6, min_value=Decimal("0"), allow_null=True, **kwargs)
 
 
-class QuotaLimitsInput(serializers.Serializer):
+class QuotaLimitsInput(TypedInput):
     daily_limit = serializers.IntegerField(min_value=0, max_value=2_147_483_647, allow_null=True, required=False)
     monthly_limit = serializers.IntegerField(min_value=0, max_value=2_147_483_647, allow_null=True, required=False)
     daily_cost_limit = _cost_limit_field(required=False)

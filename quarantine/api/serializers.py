@@ -1,5 +1,6 @@
 from rest_framework import serializers
 
+from core.json_types import TypedInput
 from core.serializers import CachedFieldsOutput
 from quarantine.models import QuarantineRecord, ReevaluationRequest
 
@@ -53,15 +54,15 @@ class ReevaluationOutput(CachedFieldsOutput, serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class ReevaluationInput(serializers.Serializer):
+class ReevaluationInput(TypedInput):
     reason = serializers.CharField(max_length=5000)
 
 
-class ReevaluationDecisionInput(serializers.Serializer):
+class ReevaluationDecisionInput(TypedInput):
     notes = serializers.CharField(required=False, allow_blank=True, default="", max_length=5000)
 
 
-class ReevaluationResultInput(serializers.Serializer):
+class ReevaluationResultInput(TypedInput):
     result = serializers.DictField(
         help_text='{"verdict": "pass" | "fail", "metrics": {...}, "notes": "..."}: pass approves a retry, '
         "fail returns the record to quarantined."
