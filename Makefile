@@ -5,7 +5,7 @@ PY := .venv/bin/python
 SETUP = scripts/bootstrap.sh
 TEST_SETUP = SKIP_MIGRATE=1 scripts/bootstrap.sh
 
-.PHONY: run test db stop bench soak lint clean help backup restore dump load-dump
+.PHONY: run test db stop bench soak lint clean help backup restore ha ha-status ha-stop test-ha dump load-dump
 
 help:
 	@echo "make run   - set up everything and serve on http://127.0.0.1:8000"
@@ -14,6 +14,8 @@ help:
 	@echo "make bench - run the benchmarks (see bench/README.md)"
 	@echo "make soak  - 16 clients for 60 s against gunicorn: no 5xx, counters and chain intact"
 	@echo "make stop  - stop the local PostgreSQL cluster"
+	@echo "make ha    - start a local three-node Patroni cluster (etcd, sync replication) and print its URLs"
+	@echo "make ha-status / ha-stop - patronictl list / stop that cluster (data kept)"
 	@echo "make backup [BACKUP_TYPE=full|diff|incr]     - pgBackRest backup of the local cluster, then a repository check"
 	@echo "make restore [TARGET_TIME=...] [CONFIRM=yes] - restore the local cluster (latest, or to a point in time)"
 	@echo "make dump [OUT=file]                         - pg_dump of the whole database (moving data, not the backup)"
@@ -36,6 +38,21 @@ db:
 
 stop:
 	@scripts/replica.sh stop; scripts/pg.sh stop
+
+# The Patroni cluster (scripts/ha.sh, docs/scaling.md). DATABASE_URL=unused: the set-up
+# only makes the virtualenv and .env here, it starts no single-node cluster.
+ha:
+	@DATABASE_URL=unused SKIP_MIGRATE=1 $(SETUP); scripts/ha.sh start
+
+ha-status:
+	@scripts/ha.sh status
+
+ha-stop:
+	@scripts/ha.sh stop
+
+# Failover tests: each starts its own throwaway Patroni cluster (core/tests/test_ha.py).
+test-ha:
+	@$(TEST_SETUP); DJANGO_SETTINGS_MODULE=config.settings.test $(PY) -m pytest core/tests/test_ha.py $(PYTEST_ARGS)
 
 lint:
 	@$(PY) -m ruff check . && $(PY) -m ruff format --check -q . && $(PY) manage.py makemigrations --check --dry-run -v 0
