@@ -18,6 +18,7 @@ help:
 	@echo "make ha-status / ha-stop - patronictl list / stop that cluster (data kept)"
 	@echo "make backup [BACKUP_TYPE=full|diff|incr]     - pgBackRest backup of the local cluster, then a repository check"
 	@echo "make restore [TARGET_TIME=...] [CONFIRM=yes] - restore the local cluster (latest, or to a point in time)"
+	@echo "make restore-drill                           - restore the latest backup into a scratch directory and verify it"
 	@echo "make dump [OUT=file]                         - pg_dump of the whole database (moving data, not the backup)"
 	@echo "make load-dump FILE=x [DBNAME=db]            - load a dump into an empty database"
 
@@ -64,6 +65,10 @@ backup:
 # No set-up first: it would start (or create) the cluster that is about to be replaced.
 restore:
 	@TARGET_TIME="$(TARGET_TIME)" CONFIRM="$(CONFIRM)" scripts/pgbackrest.sh restore
+
+# The latest backup restored into a scratch data directory and verified there.
+restore-drill:
+	@KEEP="$(KEEP)" scripts/pgbackrest.sh drill
 
 # The logical export (pg_dump / pg_restore): for moving data between servers.
 dump:

@@ -9,6 +9,8 @@
 #                                   CONFIRM=yes to overwrite a running cluster; stops
 #                                   and restarts it, records the restore in the audit
 #                                   log, then verifies the chain
+#   scripts/pgbackrest.sh drill     the restore drill: the latest backup restored into a
+#                                   scratch data directory, chain and tallies verified there
 #   scripts/pgbackrest.sh info      what the repository holds
 #
 # With DATABASE_URL set this refuses: an external server is backed up on its own host
@@ -89,6 +91,11 @@ do_restore() {
     exit 1
   fi
   started="$(now)"
+  if pgctl status >/dev/null 2>&1; then
+    # Archive the WAL written so far (check switches to a new segment and waits for the
+    # old one to be archived): a target time just before now must be reachable.
+    pgbr "$PGBR_CONF" check --log-level-console=warn >&2 || log "could not archive the current WAL segment"
+  fi
   # A streaming replica of the old cluster cannot follow the restored one (another
   # timeline): it is removed; `scripts/replica.sh start` (make test) makes a new one.
   if [[ -d "${DATA_PARENT}-replica" ]]; then
@@ -123,9 +130,48 @@ do_restore() {
   echo "duration: $(seconds_since "$started") s (restore, recovery, audit entry, chain verification)"
 }
 
+# The restore drill: the latest backup restored into a scratch data directory beside the
+# cluster, started on its own socket with archiving off (it must not push into the
+# repository), the chain and the tallies verified there, row counts printed; then
+# stopped and deleted. KEEP=yes leaves it running (its URL is printed).
+do_drill() {
+  local scratch="$DATA_PARENT/drill" sock="${SOCK_DIR}-d" started url
+  started="$(now)"
+  if [[ -f "$scratch/data/postmaster.pid" ]]; then
+    "${RUN_AS[@]}" "$BINDIR/pg_ctl" -D "$scratch/data" stop -m immediate -w >&2 || true
+  fi
+  rm -rf "$scratch" "$sock"
+  mkdir -p "$scratch/data" "$sock"
+  chmod 0700 "$scratch" "$scratch/data" "$sock"
+  if [[ ${#RUN_AS[@]} -gt 0 ]]; then chown -R postgres: "$scratch" "$sock"; fi
+  pgbr "$PGBR_CONF" restore --pg1-path="$scratch/data" --archive-mode=off --type=immediate \
+      --target-action=promote --log-level-console=warn >&2
+  "${RUN_AS[@]}" "$BINDIR/pg_ctl" -D "$scratch/data" start -w -t 300 -l "$scratch/server.log" \
+      -o "-k $sock -p $PG_PORT -c listen_addresses='' -c hot_standby=off" >/dev/null
+  url="postgres://postgres@$(printf '%s' "$sock" | sed 's#/#%2F#g'):$PG_PORT/$DB_NAME"
+  local status=0
+  (cd "$ROOT" && DATABASE_URL="$url" DATABASE_OWNER_URL="" "$PY" manage.py verify_audit_chain --no-seal) || status=1
+  (cd "$ROOT" && DATABASE_URL="$url" DATABASE_OWNER_URL="" "$PY" manage.py tallies) || status=1
+  echo "rows: $("${RUN_AS[@]}" "$BINDIR/psql" -h "$sock" -p "$PG_PORT" -U postgres -d "$DB_NAME" -Atq -c "
+    SELECT string_agg(t || '=' || n, ' ' ORDER BY t) FROM (
+      SELECT 'audit_log' AS t, count(*) AS n FROM audits.audit_log
+      UNION ALL SELECT 'projects', count(*) FROM projects.projects
+      UNION ALL SELECT 'experiments', count(*) FROM experiments.experiments
+      UNION ALL SELECT 'usage_tracking', count(*) FROM providers.usage_tracking) counts")"
+  echo "drill: latest backup restored and checked in $(seconds_since "$started") s"
+  if [[ "${KEEP:-}" == "yes" ]]; then
+    echo "DRILL_DATABASE_URL=$url"
+  else
+    "${RUN_AS[@]}" "$BINDIR/pg_ctl" -D "$scratch/data" stop -m fast -w >/dev/null
+    rm -rf "$scratch" "$sock"
+  fi
+  return "$status"
+}
+
 case "$ACTION" in
   backup) do_backup ;;
   restore) do_restore ;;
+  drill) do_drill ;;
   info) pgbr "$PGBR_CONF" info ;;
-  *) log "usage: scripts/pgbackrest.sh backup|restore|info"; exit 2 ;;
+  *) log "usage: scripts/pgbackrest.sh backup|restore|drill|info"; exit 2 ;;
 esac
