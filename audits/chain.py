@@ -49,6 +49,7 @@ from django.conf import settings
 from django.db import close_old_connections, connection, transaction
 
 from audits import signing
+from core.observability import metrics
 
 logger = logging.getLogger("tristate.audit")
 
@@ -169,6 +170,8 @@ def chain_pending(*, batch_size: int = DEFAULT_BATCH, wait: bool = False, linger
                     return sealed
             done = _seal_batch(cursor, batch_size)
         sealed += done
+        if done:
+            metrics.note_sealed(done)
         if done == batch_size:
             continue
         if linger and done:

@@ -17,6 +17,8 @@ from django.utils import timezone
 from audits import chain, jsonb, partitions, signing
 from core.db import prepared
 from core.exceptions import ValidationFailed
+from core.observability import domain
+from core.observability.context import current_request_id
 
 _NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 
@@ -94,6 +96,20 @@ def _next_id(cursor) -> int:
     return _ids.pool.pop()
 
 
+def _with_request_id(payload):
+    """The payload with the id of the request that caused the entry, as security events
+    carry the client's IP: the entry can be matched with that request's log lines."""
+    request_id = current_request_id()
+    if request_id is None or not isinstance(payload, dict) or "request_id" in payload:
+        return payload
+    return {**payload, "request_id": request_id}
+
+
+def _count_after_commit(entity: str, action: str, payload) -> None:
+    """Domain metrics (logins, usage, promotions, ...) count entries that committed."""
+    transaction.on_commit(functools.partial(domain.audit_entry_committed, entity, action, payload), robust=True)
+
+
 _INSERT_ENTRY = (
     "INSERT INTO audits.audit_log (id, ts, entity, action, actor, payload, entry_hmac) "
     "VALUES (%s, %s, %s, %s, %s, %s::jsonb, %s)"
@@ -134,7 +150,8 @@ def audit_entry(
     the same transaction; when that transaction fails, the entry goes with it."""
     if not (isinstance(entity, str) and _NAME.match(entity) and isinstance(action, str) and _NAME.match(action)):
         raise ValidationFailed("Audit entity and action are 1-64 characters of A-Z a-z 0-9 _ . : -")
-    text = payload_text(payload or {})
+    payload = _with_request_id(payload or {})
+    text = payload_text(payload)
     actor_id = getattr(actor, "pk", actor)
     actor_text = str(actor_id) if actor_id else None
     when = (ts or timezone.now()).astimezone(UTC)
@@ -147,6 +164,7 @@ def audit_entry(
     body = signing.content(entry_id, signing.ts_text(when), entity, action, actor_text, text)
     mac = signing.entry_hmac(signing.signing_key(), body)
     chain.schedule_after_commit()
+    _count_after_commit(entity, action, payload)
     return AuditEntry(entry_id, (_INSERT_ENTRY, [entry_id, when, entity, action, actor_text, text, mac]))
 
 

@@ -4,6 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 from rest_framework.permissions import AllowAny
 
 from core.api.responses import api_not_found
+from core.observability.views import metrics_view, readyz
 from core.views import healthz
 
 admin.site.site_header = "Tristate operations console"
@@ -15,6 +16,8 @@ _public = {"permission_classes": [AllowAny], "authentication_classes": []}
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
+    path("readyz", readyz, name="readyz"),
+    path("metrics", metrics_view, name="metrics"),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(**_public), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema", **_public), name="swagger-ui"),

@@ -12,7 +12,9 @@ logger = logging.getLogger("tristate.api")
 
 
 def _error(code: str, message: str, status: int) -> JsonResponse:
-    return JsonResponse({"error": {"code": code, "message": message, "details": {}}}, status=status)
+    from core.api.errors import error_body
+
+    return JsonResponse(error_body(code, message, None), status=status)
 
 
 class ApiGuardMiddleware:

@@ -2,6 +2,8 @@
 staff member as actor, next to the entries of the services it called; refusals leave no
 change behind and are messages, never errors."""
 
+from unittest import mock
+
 import pytest
 from django.contrib import admin
 from django.contrib.auth.models import Group, Permission
@@ -29,7 +31,12 @@ def test_a_save_is_audited_with_the_staff_actor(superuser_console, superadmin, w
     assert response.status_code == 302, response.content.decode()[:2000]
     console_entry = new_audit(entity="admin", action="change").get()
     assert console_entry.actor == superadmin.pk
-    assert console_entry.payload == {"model": "projects.policy", "id": str(policy.pk), "fields": ["Description"]}
+    assert console_entry.payload == {
+        "model": "projects.policy",
+        "id": str(policy.pk),
+        "fields": ["Description"],
+        "request_id": mock.ANY,
+    }
     domain_entry = new_audit(entity="policy", action="update").get()
     assert domain_entry.actor == superadmin.pk
 
@@ -42,12 +49,18 @@ def test_an_addition_and_a_deletion_are_audited(superuser_console, superadmin, n
     )
     assert response.status_code == 302
     policy = Policy.objects.get(name="temporary")
-    assert new_audit(entity="admin", action="add").get().payload == {"model": "projects.policy", "id": str(policy.pk)}
+    addition = new_audit(entity="admin", action="add").get()
+    assert addition.payload == {"model": "projects.policy", "id": str(policy.pk), "request_id": mock.ANY}
     response = superuser_console.post(reverse("admin:projects_policy_delete", args=[policy.pk]), {"post": "yes"})
     assert response.status_code == 302 and not Policy.objects.filter(pk=policy.pk).exists()
     deletion = new_audit(entity="admin", action="delete").get()
     assert deletion.actor == superadmin.pk
-    assert deletion.payload == {"model": "projects.policy", "ids": [str(policy.pk)], "count": 1}
+    assert deletion.payload == {
+        "model": "projects.policy",
+        "ids": [str(policy.pk)],
+        "count": 1,
+        "request_id": mock.ANY,
+    }
     assert new_audit(entity="policy", action="delete").exists()
 
 

@@ -184,6 +184,7 @@ def test_approve_a_promotion_in_a_real_browser(chromium, live_server, scene, new
         "selected": 1,
         "more_selected": False,
         "refusals": 0,
+        "request_id": action.payload["request_id"],
     }
     assert AuditEntry.objects.filter(entity="security", action="login_success", actor=admin.pk).exists()
     assert new_audit(entity="audit_log", action="verified", actor=admin.pk).exists()

@@ -14,6 +14,8 @@ from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
 from core.exceptions import DomainError
+from core.observability.context import current_request_id
+from core.observability.domain import api_error
 
 logger = logging.getLogger("tristate.api")
 
@@ -32,10 +34,15 @@ _DRF_CODES = {
 }
 
 
+def error_body(code: str, message: str, details=None) -> dict:
+    """The envelope. request_id repeats the response's X-Request-ID (API.md); every
+    envelope is also counted by code (core.observability.domain: quota rejections, ...)."""
+    api_error(code, details)
+    return {"error": {"code": code, "message": message, "details": details or {}, "request_id": current_request_id()}}
+
+
 def envelope(code: str, message: str, details=None, status: int = 400, headers=None) -> Response:
-    return Response(
-        {"error": {"code": code, "message": message, "details": details or {}}}, status=status, headers=headers
-    )
+    return Response(error_body(code, message, details), status=status, headers=headers)
 
 
 def _first_message(detail) -> str:
@@ -118,7 +125,7 @@ def exception_handler(exc, context):
 
 
 def json_error(request, code: str, message: str, status: int) -> JsonResponse:
-    return JsonResponse({"error": {"code": code, "message": message, "details": {}}}, status=status)
+    return JsonResponse(error_body(code, message, None), status=status)
 
 
 def handler404(request, exception=None):

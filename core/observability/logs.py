@@ -1,0 +1,80 @@
+"""Log formatting: JSON lines (LOG_FORMAT=json, production) or text, both carrying the
+request id of the request a record was logged for.
+
+The standard library's logging with a small formatter rather than structlog: every
+library in the process (Django, gunicorn's workers, psycopg) already logs through the
+standard library, so one formatter on the root handler makes all of them JSON, with no
+second logging pipeline to configure, and no new dependency."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from datetime import UTC, datetime
+
+from core.observability.context import current_request_id
+
+# Attributes every LogRecord has; anything else on a record came from `extra=`.
+_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "request_id"}
+# Extra fields whose name says they hold a secret are never written, whatever logged them.
+_SECRET_NAME = re.compile(r"passw|secret|token|api_?key|authorization|cookie|otp|totp", re.IGNORECASE)
+_ALLOWED_NAMES = {"db_queries"}
+
+
+class RequestIdFilter(logging.Filter):
+    """Sets record.request_id: the current request's id, or "-" outside a request."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not hasattr(record, "request_id"):
+            record.request_id = current_request_id() or "-"
+        return True
+
+
+class JSONFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, request_id, the record's
+    extra fields, and the exception's traceback when there is one."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")[:-6] + "Z",
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            "request_id": getattr(record, "request_id", None) or current_request_id(),
+        }
+        for key, value in vars(record).items():
+            if key in _STANDARD or key.startswith("_"):
+                continue
+            if _SECRET_NAME.search(key) and key not in _ALLOWED_NAMES:
+                value = "[redacted]"
+            entry[key] = value if isinstance(value, str | int | float | bool | type(None)) else str(value)
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        if record.stack_info:
+            entry["stack"] = self.formatStack(record.stack_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
+
+
+def logging_config(*, log_format: str, level: str) -> dict:
+    """The LOGGING setting for LOG_FORMAT `json` or `text`."""
+    if log_format not in ("json", "text"):
+        from django.core.exceptions import ImproperlyConfigured
+
+        raise ImproperlyConfigured(f"LOG_FORMAT must be 'json' or 'text', not {log_format!r}.")
+    formatter = {"()": JSONFormatter} if log_format == "json" else {"format": TEXT_FORMAT}
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "filters": {"request_id": {"()": RequestIdFilter}},
+        "formatters": {"main": formatter},
+        "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "main", "filters": ["request_id"]}},
+        "root": {"handlers": ["console"], "level": level},
+        "loggers": {
+            "django.db.backends": {"level": "WARNING"},
+            "django.request": {"level": "ERROR"},
+        },
+    }

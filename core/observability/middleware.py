@@ -1,0 +1,137 @@
+"""Per request: the request id, the HTTP and database figures, one log line.
+
+ObservabilityMiddleware is the first of MIDDLEWARE, so its figures cover every other
+middleware, and every response (redirects and refusals of later middleware included)
+carries X-Request-ID."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import re
+import time
+from contextlib import ExitStack
+from contextvars import ContextVar
+
+from django.conf import settings
+from django.db import InterfaceError, OperationalError, connections
+from django.utils.functional import SimpleLazyObject
+
+from core.observability import context, metrics
+
+logger = logging.getLogger("tristate.request")
+
+UNMATCHED = "<unmatched>"
+_stats: ContextVar[QueryStats | None] = ContextVar("tristate_query_stats", default=None)
+_GROUP = re.compile(r"\(\?P<(\w+)>(?:[^()]|\([^()]*\))*\)")
+
+
+@functools.lru_cache(maxsize=2048)
+def route_template(route: str) -> str:
+    """A resolver's route as a template: `api/v1/projects/(?P<pk>[^/.]+)/$` (a router's
+    regex) becomes `api/v1/projects/{pk}/`, `api/v1/auth/me` stays as it is."""
+    return "/" + _GROUP.sub(lambda m: "{" + m.group(1) + "}", route).replace("^", "").replace("$", "").lstrip("/")
+
+
+class QueryStats:
+    """An execute wrapper (django.db.connection.execute_wrapper, a public Django API) that
+    counts a request's statements and the time spent in them."""
+
+    __slots__ = ("count", "failed", "seconds")
+
+    def __init__(self):
+        self.count = 0
+        self.seconds = 0.0
+        self.failed = False
+
+    def __call__(self, execute, sql, params, many, context_):
+        start = time.perf_counter()
+        try:
+            return execute(sql, params, many, context_)
+        except (OperationalError, InterfaceError) as exc:
+            # Seen here, so the error handler's 503 is not counted a second time.
+            self.failed = True
+            if not _is_timeout(exc):
+                metrics.DB_CONNECTION_ERRORS.labels(context_["connection"].alias).inc()
+            raise
+        finally:
+            self.seconds += time.perf_counter() - start
+            self.count += 1
+            metrics.DB_QUERIES.labels(context_["connection"].alias).inc()
+
+
+def note_database_unavailable() -> None:
+    """The error handler answered 503 service_unavailable. When no statement failed, the
+    connection itself did (refused before any statement was sent): counted here."""
+    stats = _stats.get()
+    if stats is None or not stats.failed:
+        metrics.DB_CONNECTION_ERRORS.labels("default").inc()
+        if stats is not None:
+            stats.failed = True
+
+
+def _is_timeout(exc) -> bool:
+    from psycopg.errors import LockNotAvailable, QueryCanceled
+
+    return isinstance(exc.__cause__, QueryCanceled | LockNotAvailable)
+
+
+def _user_id(request) -> str | None:
+    """The authenticated user's id, when authentication already ran. A user not yet
+    resolved (Django's lazy request.user on a page that never looked) is left alone:
+    resolving it would cost a query just for the log line."""
+    user = request.__dict__.get("user")
+    if user is None or isinstance(user, SimpleLazyObject):
+        return None
+    return str(user.pk) if getattr(user, "is_authenticated", False) else None
+
+
+class ObservabilityMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+        self.aliases = [alias for alias in ("default", "replica") if alias in settings.DATABASES]
+
+    def __call__(self, request):
+        request_id = context.accepted_or_new(request.META.get(context.META_KEY))
+        request.request_id = request_id
+        token = context.bind(request_id)
+        stats = QueryStats()
+        stats_token = _stats.set(stats)
+        start = time.perf_counter()
+        metrics.HTTP_IN_FLIGHT.inc()
+        status = 500
+        try:
+            with ExitStack() as stack:
+                for alias in self.aliases:
+                    stack.enter_context(connections[alias].execute_wrapper(stats))
+                response = self.get_response(request)
+            status = response.status_code
+            response[context.HEADER] = request_id
+            return response
+        finally:
+            metrics.HTTP_IN_FLIGHT.dec()
+            elapsed = time.perf_counter() - start
+            match = getattr(request, "resolver_match", None)
+            route = route_template(match.route) if match is not None else UNMATCHED
+            metrics.HTTP_REQUESTS.labels(route, request.method, str(status)).inc()
+            metrics.HTTP_DURATION.labels(route, request.method).observe(elapsed)
+            metrics.DB_QUERIES_PER_REQUEST.observe(stats.count)
+            metrics.DB_TIME_PER_REQUEST.observe(stats.seconds)
+            logger.info(
+                "%s %s %s",
+                request.method,
+                route,
+                status,
+                extra={
+                    "event": "request",
+                    "user_id": _user_id(request),
+                    "method": request.method,
+                    "route": route,
+                    "status": status,
+                    "duration_ms": round(elapsed * 1000, 3),
+                    "db_time_ms": round(stats.seconds * 1000, 3),
+                    "db_queries": stats.count,
+                },
+            )
+            _stats.reset(stats_token)
+            context.unbind(token)
