@@ -35,6 +35,8 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.fields import empty
 from rest_framework.relations import ManyRelatedField, PrimaryKeyRelatedField
 
+from core.api.strict import RejectUnknownFields
+
 DATE_MIN = date(1, 1, 2)
 DATE_MAX = date(9999, 12, 30)
 OUT_OF_RANGE = f"Out of range: dates must lie between {DATE_MIN.isoformat()} and {DATE_MAX.isoformat()} (UTC)."
@@ -179,5 +181,5 @@ class JsonTypesMixin:
         return super().to_internal_value(data)
 
 
-class TypedInput(JsonTypesMixin, serializers.Serializer):
+class TypedInput(RejectUnknownFields, JsonTypesMixin, serializers.Serializer):
     """Base of every request-body (and query) serializer."""

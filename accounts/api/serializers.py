@@ -59,17 +59,7 @@ def password_field(**kwargs) -> StrictCharField:
 
 
 class Input(TypedInput):
-    """Base of request bodies. With `reject_unknown`, keys the endpoint does not take are
-    refused (PATCH of a field one may not change must not look like success)."""
-
-    reject_unknown = False
-
-    def to_internal_value(self, data):
-        if self.reject_unknown and isinstance(data, dict):
-            unknown = sorted(set(data) - set(self.fields))
-            if unknown:
-                raise serializers.ValidationError({key: ["This field cannot be set here."] for key in unknown})
-        return super().to_internal_value(data)
+    """Base of request bodies: keys the endpoint does not take are refused (TypedInput)."""
 
 
 # ---------------------------------------------------------------------------------------
@@ -110,13 +100,11 @@ class AdminUserOutput(UserOutput):
 
 
 class MeUpdateInput(Input):
-    reject_unknown = True
     name = StrictCharField(max_length=200, required=False, allow_blank=True)
     settings = serializers.DictField(required=False)
 
 
 class AdminUserCreateInput(Input):
-    reject_unknown = True
     email = StrictCharField(max_length=254)
     name = StrictCharField(max_length=200, required=False, allow_blank=True, default="")
     role = serializers.ChoiceField(choices=Role.choices, default=Role.USER)
@@ -128,7 +116,6 @@ class AdminUserCreateInput(Input):
 
 
 class AdminUserUpdateInput(Input):
-    reject_unknown = True
     name = StrictCharField(max_length=200, required=False, allow_blank=True)
     role = serializers.ChoiceField(choices=Role.choices, required=False)
     is_active = StrictBooleanField(required=False)
@@ -265,7 +252,6 @@ class SessionOutput(serializers.ModelSerializer):
 
 
 class InvitationCreateInput(Input):
-    reject_unknown = True
     role = serializers.ChoiceField(choices=Role.choices, default=Role.USER)
     max_uses = StrictIntegerField(min_value=1, max_value=10_000, default=1)
     expires_at = serializers.DateTimeField(required=False, help_text="Default: 7 days from now.")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from django.http import QueryDict
 from django_filters.rest_framework import DjangoFilterBackend
 from django_filters.utils import translate_validation
 from rest_framework import serializers
@@ -68,7 +69,7 @@ class RejectUnknownFields:
         writable = [name for name, field in self.fields.items() if not field.read_only]
         errors = {}
         for key in data:
-            if key in writable:
+            if key in writable or (isinstance(data, QueryDict) and key in ALWAYS_ALLOWED_PARAMS):
                 continue
             name = str(key)
             hint = self.read_only_hints.get(name)

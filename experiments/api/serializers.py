@@ -77,6 +77,11 @@ class ExperimentCreateInput(TypedInput):
 
 
 class ExperimentUpdateInput(TypedInput):
+    read_only_hints = {
+        "status": "use POST /api/v1/experiments/{id}/transition/",
+        "config": "an experiment's configuration is fixed when it is created; create a new experiment",
+        "project": "an experiment stays in the project it was created in",
+    }
     name = serializers.CharField(max_length=200, required=False)
     description = serializers.CharField(required=False, allow_blank=True, max_length=100_000)
     dataset_id = serializers.CharField(required=False, allow_blank=True, max_length=200)
@@ -205,6 +210,7 @@ class BlacklistCreateInput(TypedInput):
 
 
 class BlacklistUpdateInput(TypedInput):
+    read_only_hints = {"lifted": "use POST /api/v1/blacklist/{id}/lift/"}
     review_status = serializers.ChoiceField(choices=ReviewStatus.choices)
 
 

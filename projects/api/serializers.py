@@ -84,6 +84,7 @@ class ProjectDetailOutput(ProjectOutput):
 
 
 class ProjectCreateInput(TypedInput):
+    read_only_hints = {"archived": "create the project, then use POST /api/v1/projects/{id}/archive/"}
     name = serializers.CharField(max_length=NAME_MAX)
     description = serializers.CharField(required=False, allow_blank=True, default="", max_length=10_000)
     settings = serializers.DictField(required=False, default=dict)
@@ -91,6 +92,10 @@ class ProjectCreateInput(TypedInput):
 
 
 class ProjectUpdateInput(TypedInput):
+    read_only_hints = {
+        "archived": "use POST /api/v1/projects/{id}/archive/ or /unarchive/",
+        "owner": "a project keeps the owner it was created for",
+    }
     name = serializers.CharField(max_length=NAME_MAX, required=False)
     description = serializers.CharField(required=False, allow_blank=True, max_length=10_000)
     settings = serializers.DictField(required=False)
@@ -101,6 +106,7 @@ class ProjectUpdateInput(TypedInput):
 
 
 class VersionUpdateInput(TypedInput):
+    read_only_hints = {"promoted_at": "versions are promoted through POST /api/v1/promotions/"}
     model_config = serializers.DictField(required=False)
     changelog = serializers.CharField(required=False, allow_blank=True, max_length=100_000)
     reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)

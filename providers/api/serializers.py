@@ -10,6 +10,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts.models import User
+from core.api.strict import RejectUnknownFields
 from core.json_types import JsonTypesMixin, TypedInput
 from core.serializers import CachedFieldsOutput
 from providers.models import (
@@ -78,7 +79,7 @@ class ProviderOutput(CachedFieldsOutput, serializers.ModelSerializer):
         return health_data(obj)
 
 
-class ProviderInput(JsonTypesMixin, serializers.ModelSerializer):
+class ProviderInput(RejectUnknownFields, JsonTypesMixin, serializers.ModelSerializer):
     class Meta:
         model = Provider
         fields = list(PROVIDER_FIELDS)
@@ -112,6 +113,7 @@ class UserProviderCreateInput(TypedInput):
 
 
 class UserProviderUpdateInput(TypedInput):
+    read_only_hints = {"provider_type": "delete this key and store a new one for the other provider type"}
     is_active = serializers.BooleanField(required=False)
     provider_name = serializers.CharField(max_length=100, required=False)
     model_name = serializers.CharField(max_length=200, required=False, allow_blank=True)
