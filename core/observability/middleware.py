@@ -28,9 +28,10 @@ _GROUP = re.compile(r"\(\?P<(\w+)>(?:[^()]|\([^()]*\))*\)")
 
 @functools.lru_cache(maxsize=2048)
 def route_template(route: str) -> str:
-    """A resolver's route as a template: `api/v1/projects/(?P<pk>[^/.]+)/$` (a router's
-    regex) becomes `api/v1/projects/{pk}/`, `api/v1/auth/me` stays as it is."""
-    return "/" + _GROUP.sub(lambda m: "{" + m.group(1) + "}", route).replace("^", "").replace("$", "").lstrip("/")
+    """A resolver's route as a template: `api/v1/projects/(?P<pk>[^/.]+)/?$` (a router's
+    regex, the slash optional) becomes `/api/v1/projects/{pk}`, `healthz` `/healthz`."""
+    template = _GROUP.sub(lambda m: "{" + m.group(1) + "}", route)
+    return "/" + template.replace("^", "").replace("$", "").replace("/?", "").lstrip("/")
 
 
 class QueryStats:
