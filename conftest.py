@@ -7,6 +7,16 @@ from rest_framework.test import APIClient
 from core.testing import bearer_client
 
 
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """A reused test database whose audit chain was sealed under an older test key starts
+    its chain afresh (audits.testing)."""
+    from audits.testing import restart_chain_sealed_under_another_key
+
+    with django_db_blocker.unblock():
+        restart_chain_sealed_under_another_key()
+
+
 @pytest.fixture(autouse=True)
 def _fresh_audit_id_block():
     """Each test starts with no audit ids in hand (audit_record takes them from the
@@ -14,7 +24,7 @@ def _fresh_audit_id_block():
     ran before it."""
     from audits import services
 
-    services._ids.pool = None
+    services.audit_ids_forget()
 
 
 @pytest.fixture

@@ -3,9 +3,12 @@
 Streams the chain in chain_seq order through a server-side cursor (bounded memory).
 Detects an edited entry (entry_hmac or signature no longer matches), a deleted or
 re-ordered entry (chain_seq gap or prev_hash mismatch), a tail re-chained without the key
-(signatures do not verify), and, given a checkpoint exported earlier, a cut tail (the
-checkpointed entry is missing or different). Gaps left by retention are accepted only
-where a signed `partition_dropped` entry accounts for exactly those positions.
+(signatures do not verify), a row placed outside the chain, and, given a checkpoint
+exported earlier, a cut tail (the checkpointed entry is missing or different). Gaps left
+by retention are accepted only where `partition_dropped` markers that are themselves
+sealed entries verifying under the key, placed after the positions they claim, account
+for exactly those positions. A key under which no sealed entry verifies is reported as
+the wrong key (keycheck.WrongSigningKey), never as tampering. Threat model: docs/audit.md.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from django.db import connection, transaction
 
 from audits import signing
 from audits.chain import chain_head
+from audits.keycheck import WrongSigningKey, key_matches_chain
 from audits.restores import restore_explains_cut
 from core.db.raw import plain_connection_params
 
@@ -62,12 +66,15 @@ class VerifyResult:
     pending_invalid: list[int] = field(default_factory=list)
     head_seq: int = 0
     head_signature: str = signing.GENESIS
+    # Markers (and rows) verification refused to trust: reported even when the walk
+    # itself found its first break elsewhere (often the gap a forged marker meant to hide).
+    marker_problems: list[Break] = field(default_factory=list)
     # Set when a checkpoint's position was cut by a recorded restore (audits.restores).
     restore_note: str | None = None
 
     @property
     def ok(self) -> bool:
-        return self.first_broken is None and not self.pending_invalid
+        return self.first_broken is None and not self.pending_invalid and not self.marker_problems
 
     def as_dict(self) -> dict:
         broken = self.first_broken.as_dict() if self.first_broken else None
@@ -86,21 +93,53 @@ class VerifyResult:
             "first_broken": broken,
             "pending": self.pending,
             "head": {"chain_seq": self.head_seq, "signature": self.head_signature},
+            "also_broken": [b.as_dict() for b in self.marker_problems if b is not self.first_broken],
         } | ({"restore_note": self.restore_note} if self.restore_note else {})
 
 
-def _dropped_runs(cursor) -> dict[int, tuple[int, str]]:
-    """first_seq → (last_seq, last_signature) of every run of positions removed by retention."""
+def _dropped_runs(cursor, key: bytes, head_seq: int) -> tuple[dict[int, tuple[int, str]], list[Break]]:
+    """first_seq → (last_seq, last_signature) of every run of positions removed by
+    retention, taken only from markers that are themselves sealed entries of the chain
+    verifying under the key, each explaining positions before its own; and a Break for
+    every marker that is not (a forged or edited marker is tampering in its own right).
+
+    The markers are read ahead of the walk because the gaps they explain come before
+    them in chain order; the walk checks them again, with their links, where they sit."""
     cursor.execute(
-        "SELECT payload FROM audits.audit_log WHERE entity = %s AND action = %s AND chain_seq IS NOT NULL",
+        f"SELECT chain_seq, id, {signing.TS_SQL}, entity, action, actor::text, payload::text, entry_hmac, "
+        "prev_hash, signature FROM audits.audit_log WHERE entity = %s AND action = %s AND chain_seq IS NOT NULL "
+        "ORDER BY chain_seq",
         [DROPPED_ENTITY, DROPPED_ACTION],
     )
-    rows = [(json.loads(p),) for (p,) in cursor.fetchall()]
     runs: dict[int, tuple[int, str]] = {}
-    for (payload,) in rows:
-        for first, last, last_sig in payload.get("runs", []):
+    problems: list[Break] = []
+    for seq, entry_id, ts, entity, action, actor, payload, mac, prev_hash, sig in cursor.fetchall():
+        body = signing.content(entry_id, ts, entity, action, actor, payload)
+        reason = None
+        if signing.entry_hmac(key, body) != mac or signing.link_signature(key, body, seq, prev_hash or "") != sig:
+            reason = "a partition_dropped marker does not verify under the key (forged or edited); it excuses no gap"
+        elif not 1 <= seq <= head_seq:
+            reason = "a partition_dropped marker lies outside the chain; it excuses no gap"
+        marker_runs = [] if reason else json.loads(payload).get("runs", [])
+        if any(int(last) >= seq for _first, last, _sig in marker_runs):
+            reason, marker_runs = "a partition_dropped marker claims positions at or after its own", []
+        if reason:
+            problems.append(Break(entry_id, _as_ts(ts), seq, reason))
+        for first, last, last_sig in marker_runs:
             runs[int(first)] = (int(last), str(last_sig))
-    return runs
+    return runs, problems
+
+
+def _outside_the_chain(cursor) -> Break | None:
+    """A sealed row at a position the chain never gives (below 1): the walk, which starts
+    at position 1, would never see it, nor would anything that trusts sealed entries."""
+    cursor.execute(
+        f"SELECT id, {signing.TS_SQL}, chain_seq FROM audits.audit_log WHERE chain_seq < 1 ORDER BY chain_seq LIMIT 1"
+    )
+    row = cursor.fetchone()
+    if row is None:
+        return None
+    return Break(row[0], _as_ts(row[1]), row[2], "an entry lies outside the chain (chain_seq below 1)")
 
 
 def _explained_gap(runs, after_seq: int, before_seq: int, prev_hash: str) -> bool:
@@ -358,7 +397,13 @@ def verify_chain(
             cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
         if unbounded:
             cursor.execute("SET LOCAL statement_timeout = 0")
-        runs = _dropped_runs(cursor)
+        if not key_matches_chain(cursor, key, oldest_too=True):
+            raise WrongSigningKey()
+        result.head_seq, result.head_signature = chain_head(cursor)
+        runs, result.marker_problems = _dropped_runs(cursor, key, result.head_seq)
+        outside = _outside_the_chain(cursor)
+        if outside is not None:
+            result.marker_problems.insert(0, outside)
         start_seq = 0
         if since is not None:
             cursor.execute(
@@ -368,7 +413,6 @@ def verify_chain(
             if not start_seq:
                 _check_pending(cursor, result, key)
                 return result
-        result.head_seq, result.head_signature = chain_head(cursor)
         _check_pending(cursor, result, key)
         last_seq, last_sig = (None, None) if since is not None else (0, signing.GENESIS)
         span = result.head_seq - start_seq + 1
@@ -387,6 +431,8 @@ def verify_chain(
         if result.first_broken is None and checkpoint is not None:
             result.first_broken = _check_against_checkpoint(cursor, checkpoint, key)
             _explain_by_restore(cursor, checkpoint, result)
+        if result.first_broken is None and result.marker_problems:
+            result.first_broken = result.marker_problems[0]
     return result
 
 

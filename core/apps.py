@@ -7,3 +7,6 @@ class CoreConfig(AppConfig):
 
     def ready(self) -> None:
         from core import schema  # noqa: F401  registers the OpenAPI extension
+        from core.startup import refuse_misconfigured_secrets
+
+        refuse_misconfigured_secrets()

@@ -9,7 +9,7 @@ import secrets
 # (--reuse-db), and what one run signed or sealed must still verify and open in the next.
 # Child processes of concurrency tests inherit them through the environment.
 os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
-os.environ["AUDIT_SIGNING_KEY"] = "test-only-audit-signing-key"
+os.environ["AUDIT_SIGNING_KEY"] = "test-only-audit-signing-key, at least 32 bytes"
 os.environ["KMS_MASTER_KEYS"] = "test1:" + base64.b64encode(b"test-only-master-key-32-bytes!!!").decode()
 
 from config.env import LOCAL_CLUSTER, env

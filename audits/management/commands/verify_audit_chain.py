@@ -5,9 +5,12 @@ import time
 from datetime import UTC, datetime
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import connection
 from tqdm import tqdm
 
+from audits import signing
 from audits.chain import chain_pending
+from audits.keycheck import WrongSigningKey, key_matches_chain
 from audits.services import verification_record
 from audits.verify import default_workers, verify_chain
 
@@ -18,6 +21,13 @@ def _parse_since(value: str) -> datetime:
     except ValueError:
         raise CommandError(f"--since: not an ISO date or time: {value!r}") from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def broken_also(result) -> list[str]:
+    """The other problems verification found (forged markers, rows outside the chain)."""
+    return [
+        f"id={b['id']} ts={b['ts']} chain_seq={b['chain_seq']}: {b['reason']}" for b in result.as_dict()["also_broken"]
+    ]
 
 
 class Command(BaseCommand):
@@ -53,12 +63,19 @@ class Command(BaseCommand):
                     doc = json.load(fh)
             except (OSError, ValueError) as exc:
                 raise CommandError(f"cannot read checkpoint {checkpoint}: {exc}") from None
+        # A wrong key is not tampering: say so, and neither seal nor record anything
+        # under it (the record would itself be an entry signed with the wrong key).
+        with connection.cursor() as cursor:
+            if not key_matches_chain(cursor, signing.signing_key(), oldest_too=True):
+                raise CommandError(WrongSigningKey.default_message, returncode=3)
         if not no_seal:
             chain_pending(wait=True)
         bar = tqdm(desc="verifying", unit=" entries", disable=None, mininterval=0.5, file=self.stderr._out)
         started = time.monotonic()
         try:
             result = verify_chain(since=since_dt, checkpoint=doc, progress=bar.update, unbounded=True, workers=workers)
+        except WrongSigningKey as exc:
+            raise CommandError(exc.message, returncode=3) from None
         finally:
             bar.close()
         elapsed_ms = int((time.monotonic() - started) * 1000)
@@ -73,6 +90,8 @@ class Command(BaseCommand):
                 self.stdout.write(f"checkpoint: {result.restore_note}")
             return
         broken = result.as_dict()["first_broken"]
+        for other in broken_also(result):
+            self.stderr.write(f"also BROKEN: {other}")
         raise CommandError(
             f"BROKEN after {result.checked} good entries: id={broken['id']} ts={broken['ts']} "
             f"chain_seq={broken['chain_seq']}: {broken['reason']}"
