@@ -48,7 +48,7 @@ from collections import Counter, defaultdict
 from django.conf import settings
 from django.db import close_old_connections, connection, transaction
 
-from audits import signing
+from audits import keycheck, signing
 from core.observability import metrics
 
 logger = logging.getLogger("tristate.audit")
@@ -94,6 +94,7 @@ def _seal_batch(cursor, batch_size: int) -> int:
     if not rows:
         return 0
     key = signing.signing_key()
+    keycheck.ensure_sealing_key(cursor, key)  # never seal under a key the chain was not written with
     seq, prev = _sequencer_head(cursor)
     per_partition: dict[str, list[tuple]] = defaultdict(list)
     counts: Counter = Counter()
