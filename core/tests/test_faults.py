@@ -1,6 +1,6 @@
 """Faults: the database stops under a running server. The API answers 503 with the error
-envelope at once (no hang, no HTML), /healthz answers 503, and when PostgreSQL is back
-the same server recovers by itself."""
+envelope at once (no hang, no HTML), /readyz answers 503 (/healthz, liveness, stays 200),
+and when PostgreSQL is back the same server recovers by itself."""
 
 import os
 import shutil
@@ -129,15 +129,16 @@ def test_database_outage_answers_503_and_recovers(cluster, tmp_path):
             assert "<html" not in response.text.lower()
         write = httpx.post(base + "/api/v1/projects/", headers=auth, json={"name": "during outage"}, timeout=20)
         assert write.status_code == 503 and write.json()["error"]["code"] == "service_unavailable"
-        health = httpx.get(base + "/healthz", timeout=10)
-        assert health.status_code == 503 and health.json()["database"].startswith("error")
+        ready = httpx.get(base + "/readyz", timeout=10)
+        assert ready.status_code == 503 and ready.json()["database"].startswith("error")
+        assert httpx.get(base + "/healthz", timeout=10).status_code == 200
 
         cluster.start()
         deadline = time.monotonic() + 20
         while httpx.get(base + "/api/v1/auth/me", headers=auth, timeout=10).status_code != 200:
             assert time.monotonic() < deadline, "the server did not recover after the database came back"
             time.sleep(0.2)
-        assert httpx.get(base + "/healthz", timeout=10).status_code == 200
+        assert httpx.get(base + "/readyz", timeout=10).status_code == 200
         assert (
             httpx.post(base + "/api/v1/projects/", headers=auth, json={"name": "after outage"}, timeout=20).status_code
             == 201

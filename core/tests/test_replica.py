@@ -112,7 +112,7 @@ def test_reads_go_to_the_replica_and_writers_read_their_writes(live_server_with_
         lambda: conn.execute("SELECT count(*) FROM accounts.users WHERE email LIKE 'replica-%%'").fetchone()[0] == 2,
         "the replica to catch up",
     )
-    health = httpx.get(base + "/healthz", timeout=5).json()
+    health = httpx.get(base + "/readyz", timeout=5).json()
     assert health["replica"]["status"] == "ok" and health["replica"]["in_recovery"] is True
     assert "lag_seconds" in health["replica"]
 
@@ -158,7 +158,7 @@ def test_the_app_keeps_working_when_the_replica_stops(live_server_with_replica, 
     for _ in range(3):
         response = httpx.get(base + "/api/v1/providers/", headers={"Authorization": f"Bearer {token}"}, timeout=20)
         assert response.status_code == 200, response.text
-    health = httpx.get(base + "/healthz", timeout=10)
+    health = httpx.get(base + "/readyz", timeout=10)
     assert health.status_code == 200 and health.json()["replica"]["status"].startswith("error")
     log = live_server_with_replica["log"].read_text()
     assert "reads go to the primary" in log or "replica unavailable" in log
