@@ -5,13 +5,14 @@ PY := .venv/bin/python
 SETUP = scripts/bootstrap.sh
 TEST_SETUP = SKIP_MIGRATE=1 scripts/bootstrap.sh
 
-.PHONY: run test db stop bench soak lint clean help backup restore ha ha-status ha-stop test-ha dump load-dump
+.PHONY: run test db stop bench soak lint clean help backup restore bench-peers ha ha-status ha-stop test-ha dump load-dump
 
 help:
 	@echo "make run   - set up everything and serve on http://127.0.0.1:8000"
 	@echo "make test  - set up everything and run the whole test suite"
 	@echo "make db    - start the local PostgreSQL cluster and print DATABASE_URL"
 	@echo "make bench - run the benchmarks (see bench/README.md)"
+	@echo "make bench-peers - Tristate beside plain DRF, pghistory, auditlog, simple-history (BENCH_QUICK=1: 1 min)"
 	@echo "make soak  - 16 clients for 60 s against gunicorn: no 5xx, counters and chain intact"
 	@echo "make stop  - stop the local PostgreSQL cluster"
 	@echo "make ha    - start a local three-node Patroni cluster (etcd, sync replication) and print its URLs"
@@ -83,6 +84,9 @@ soak:
 
 bench:
 	@$(SETUP); $(PY) -m bench $(BENCH_ARGS)
+
+bench-peers:
+	@$(SETUP); $(PY) -m bench.peers
 
 clean:
 	@scripts/replica.sh destroy 2>/dev/null || true; scripts/pg.sh stop; rm -rf .pgdata .venv .local-db.env .pytest_cache

@@ -14,10 +14,11 @@ if [[ ! -x "$VENV/bin/python" ]]; then
   log "creating virtualenv with $PYTHON_BIN"
   "$PYTHON_BIN" -m venv "$VENV"
 fi
-REQ_HASH="$(cat requirements.txt requirements-dev.txt | sha1sum | cut -c1-40)"
+# requirements-bench.txt: the peers of `make bench-peers`, whose smoke test runs in `make test`.
+REQ_HASH="$(cat requirements.txt requirements-dev.txt requirements-bench.txt | sha1sum | cut -c1-40)"
 if [[ "$(cat "$VENV/.requirements-hash" 2>/dev/null)" != "$REQ_HASH" ]]; then
   log "installing requirements"
-  "$VENV/bin/pip" install -q --disable-pip-version-check -r requirements-dev.txt >&2
+  "$VENV/bin/pip" install -q --disable-pip-version-check -r requirements-dev.txt -r requirements-bench.txt >&2
   echo "$REQ_HASH" > "$VENV/.requirements-hash"
 fi
 
