@@ -94,6 +94,11 @@ def _database(url: str) -> dict:
     # the server has sent something (core.db.backends.postgresql: is_usable).
     db["CONN_HEALTH_CHECKS"] = env.bool("DB_HEALTH_CHECKS", default=True)
     options = db.setdefault("OPTIONS", {})
+    # A multi-host URL (`make ha`: h1:p1,h2:p2,h3:p3/db?target_session_attrs=read-write)
+    # arrives as libpq's comma-separated host and port lists: the driver tries each node
+    # and keeps the one accepting writes, so nothing here knows which node leads. The
+    # connect timeout bounds each attempt: with no leader a request fails fast (503).
+    options.setdefault("connect_timeout", env.int("DB_CONNECT_TIMEOUT", default=5))
     options["statement_timeout_ms"] = env.int("DB_STATEMENT_TIMEOUT_MS", default=30_000)
     options["lock_timeout_ms"] = env.int("DB_LOCK_TIMEOUT_MS", default=10_000)
     # Behind PgBouncer in transaction mode startup options are refused; the search path
