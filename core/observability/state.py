@@ -40,22 +40,19 @@ def _audit_chain() -> list:
         ),
         _gauge("tristate_audit_chain_head_seq", "chain_seq of the newest sealed audit entry.", status["head_seq"]),
     ]
+    # Always present (HELP and TYPE), with a value once a verification has run.
+    verified_at = GaugeMetricFamily(
+        "tristate_audit_last_verification_timestamp_seconds", "Unix time of the last audit chain verification."
+    )
+    verified_ok = GaugeMetricFamily(
+        "tristate_audit_last_verification_ok",
+        "1 when the last audit chain verification found the chain intact, 0 when broken.",
+    )
     verification = last_verification()
     if verification is not None:
-        families.append(
-            _gauge(
-                "tristate_audit_last_verification_timestamp_seconds",
-                "Unix time of the last audit chain verification.",
-                verification.created_at.timestamp(),
-            )
-        )
-        families.append(
-            _gauge(
-                "tristate_audit_last_verification_ok",
-                "1 when the last audit chain verification found the chain intact, 0 when broken.",
-                1.0 if verification.ok else 0.0,
-            )
-        )
+        verified_at.add_metric([], verification.created_at.timestamp())
+        verified_ok.add_metric([], 1.0 if verification.ok else 0.0)
+    families += [verified_at, verified_ok]
     summary = partition_summary()
     have = {p.month for p in summary.partitions}
     families.append(
@@ -104,24 +101,19 @@ def _replica() -> list:
     configured = _gauge(
         "tristate_db_replica_configured", "1 when a read replica is configured.", 1.0 if health is not None else 0.0
     )
-    if health is None:
-        return [configured]
-    lag = float(health.get("lag_seconds") or 0.0)
-    usable = health["status"] == "ok" and health.get("in_recovery") and lag <= settings.REPLICA_MAX_LAG_SECONDS
-    return [
-        configured,
-        _gauge(
-            "tristate_db_replica_up",
-            "1 when the replica answers and replays WAL.",
-            1.0 if health["status"] == "ok" else 0.0,
-        ),
-        _gauge(
-            "tristate_db_replica_usable",
-            "1 when the replica is within REPLICA_MAX_LAG_SECONDS and reads may use it.",
-            1.0 if usable else 0.0,
-        ),
-        _gauge("tristate_db_replica_lag_seconds", "Seconds since the replica last replayed a transaction.", lag),
-    ]
+    up = GaugeMetricFamily("tristate_db_replica_up", "1 when the replica answers and replays WAL.")
+    usable = GaugeMetricFamily(
+        "tristate_db_replica_usable", "1 when the replica is within REPLICA_MAX_LAG_SECONDS and reads may use it."
+    )
+    lag = GaugeMetricFamily("tristate_db_replica_lag_seconds", "Seconds since the replica last replayed a transaction.")
+    if health is not None:  # without a replica the families are there, without values
+        seconds = float(health.get("lag_seconds") or 0.0)
+        answering = health["status"] == "ok" and bool(health.get("in_recovery"))
+        up.add_metric([], 1.0 if answering else 0.0)
+        usable.add_metric([], 1.0 if answering and seconds <= settings.REPLICA_MAX_LAG_SECONDS else 0.0)
+        if answering:
+            lag.add_metric([], seconds)
+    return [configured, up, usable, lag]
 
 
 class StateCollector(Collector):
