@@ -108,10 +108,11 @@ write_urls() {
   local rw="target_session_attrs=read-write&connect_timeout=3"
   {
     echo "# Written by scripts/ha.sh: the local Patroni cluster."
-    echo "DATABASE_URL=postgres://tristate_app:$APP_PASSWORD@$hosts/$HA_DB?$rw"
-    echo "DATABASE_OWNER_URL=postgres://tristate_owner:$OWNER_PASSWORD@$hosts/$HA_DB?$rw"
-    echo "DATABASE_REPLICA_URL=postgres://tristate_app:$APP_PASSWORD@$hosts/$HA_DB?target_session_attrs=prefer-standby&load_balance_hosts=random&connect_timeout=3"
-    echo "DATABASE_ADMIN_URL=postgres://postgres:$SUPERUSER_PASSWORD@$hosts/postgres?$rw"
+    # Quoted: the file is meant to be sourced, and `&` would end a shell command.
+    echo "DATABASE_URL='postgres://tristate_app:$APP_PASSWORD@$hosts/$HA_DB?$rw'"
+    echo "DATABASE_OWNER_URL='postgres://tristate_owner:$OWNER_PASSWORD@$hosts/$HA_DB?$rw'"
+    echo "DATABASE_REPLICA_URL='postgres://tristate_app:$APP_PASSWORD@$hosts/$HA_DB?target_session_attrs=prefer-standby&load_balance_hosts=random&connect_timeout=3'"
+    echo "DATABASE_ADMIN_URL='postgres://postgres:$SUPERUSER_PASSWORD@$hosts/postgres?$rw'"
   } > "$URL_FILE_HA"
   chmod 600 "$URL_FILE_HA"
 }
@@ -324,6 +325,7 @@ if [[ "${HA_SKIP_MIGRATE:-0}" != "1" ]]; then
     source "$URL_FILE_HA"
     set +a
     unset DATABASE_ADMIN_URL DATABASE_REPLICA_URL
+    [[ "$DATABASE_URL" == *target_session_attrs=read-write* ]] || { log "bad $URL_FILE_HA"; exit 1; }
     cd "$ROOT"
     "$ROOT/.venv/bin/python" manage.py migrate --noinput -v 0 >&2
   )
