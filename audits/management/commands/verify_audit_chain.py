@@ -86,8 +86,8 @@ class Command(BaseCommand):
             if not as_json:
                 pending = f", {result.pending} pending" if result.pending else ""
                 self.stdout.write(f"OK: {result.checked} entries verified (head #{result.head_seq}){pending}")
-            if result.restore_note:
-                self.stdout.write(f"checkpoint: {result.restore_note}")
+                if result.restore_note:
+                    self.stdout.write(f"checkpoint: {result.restore_note}")
             return
         broken = result.as_dict()["first_broken"]
         for other in broken_also(result):
