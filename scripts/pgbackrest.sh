@@ -148,16 +148,24 @@ do_drill() {
       --target-action=promote --log-level-console=warn >&2
   "${RUN_AS[@]}" "$BINDIR/pg_ctl" -D "$scratch/data" start -w -t 300 -l "$scratch/server.log" \
       -o "-k $sock -p $PG_PORT -c listen_addresses='' -c hot_standby=off" >/dev/null
+  # Connections are refused until recovery has reached the end of the backup and promoted.
+  local i
+  for i in $(seq 1 600); do
+    [[ "$("${RUN_AS[@]}" "$BINDIR/psql" -h "$sock" -p "$PG_PORT" -U postgres -d postgres -Atq \
+        -c "SELECT NOT pg_is_in_recovery()" 2>/dev/null)" == "t" ]] && break
+    sleep 0.5
+  done
   url="postgres://postgres@$(printf '%s' "$sock" | sed 's#/#%2F#g'):$PG_PORT/$DB_NAME"
-  local status=0
-  (cd "$ROOT" && DATABASE_URL="$url" DATABASE_OWNER_URL="" "$PY" manage.py verify_audit_chain --no-seal) || status=1
-  (cd "$ROOT" && DATABASE_URL="$url" DATABASE_OWNER_URL="" "$PY" manage.py tallies) || status=1
+  # Counted before the checks below, which write their own audit entries.
   echo "rows: $("${RUN_AS[@]}" "$BINDIR/psql" -h "$sock" -p "$PG_PORT" -U postgres -d "$DB_NAME" -Atq -c "
     SELECT string_agg(t || '=' || n, ' ' ORDER BY t) FROM (
       SELECT 'audit_log' AS t, count(*) AS n FROM audits.audit_log
       UNION ALL SELECT 'projects', count(*) FROM projects.projects
       UNION ALL SELECT 'experiments', count(*) FROM experiments.experiments
       UNION ALL SELECT 'usage_tracking', count(*) FROM providers.usage_tracking) counts")"
+  local status=0
+  (cd "$ROOT" && DATABASE_URL="$url" DATABASE_OWNER_URL="" "$PY" manage.py verify_audit_chain --no-seal) || status=1
+  (cd "$ROOT" && DATABASE_URL="$url" DATABASE_OWNER_URL="" "$PY" manage.py tallies) || status=1
   echo "drill: latest backup restored and checked in $(seconds_since "$started") s"
   if [[ "${KEEP:-}" == "yes" ]]; then
     echo "DRILL_DATABASE_URL=$url"

@@ -6,6 +6,8 @@
 #   scripts/replica.sh stop     stop it
 #   scripts/replica.sh status   say whether it runs
 #   scripts/replica.sh destroy  stop it and delete its data
+#   scripts/replica.sh promote  fail over: make it a primary (stop the old primary first;
+#                               runbook in docs/operations.md), print its DATABASE_URL
 #
 # Its socket is /tmp/tristate-sock-<hash>-r; nothing listens on TCP.
 set -euo pipefail
@@ -51,6 +53,15 @@ case "$ACTION" in
     if [[ -f "$REPLICA_DATA/postmaster.pid" ]]; then pgctl stop -m immediate -w >&2 || true; fi
     rm -rf "$REPLICA_PARENT" "$REPLICA_FILE"
     drop_slot
+    exit 0 ;;
+  promote)
+    # It leaves recovery on a new timeline and archives it into the repository with its
+    # own pgBackRest config (pg1-path = its data directory).
+    pgctl promote -w -t 60 >&2
+    ENC_SOCK="$(printf '%s' "$REPLICA_SOCK" | sed 's#/#%2F#g')"
+    echo "DATABASE_OWNER_URL=postgres://tristate_owner@$ENC_SOCK:$PG_PORT/$DB_NAME"
+    echo "DATABASE_URL=postgres://tristate_app@$ENC_SOCK:$PG_PORT/$DB_NAME"
+    echo "PGBACKREST_CONFIG=$REPLICA_PGBR_CONF"
     exit 0 ;;
   start) ;;
   *) log "unknown action: $ACTION"; exit 2 ;;
