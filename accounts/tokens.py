@@ -25,7 +25,7 @@ from django.conf import settings
 from django.core import signing
 from django.utils import timezone
 
-from core.db import ahead, prepared
+from core.db import prepared
 
 
 def new_secret() -> str:
@@ -107,12 +107,6 @@ class _SessionLookup:
             prepared.execute(cursor, self.sql, [session_id, now])
             return self.session_from_row(cursor.fetchone())
 
-    def send(self, session_id: uuid.UUID, now: datetime):
-        """The lookup sent ahead (core.db.ahead); None if it must run the usual way."""
-        from django.db import connection
-
-        return ahead.send(connection, self.sql, [session_id, now])
-
     def session_from_row(self, row):
         if row is None:
             return None
@@ -134,45 +128,15 @@ def _session_lookup() -> _SessionLookup:
     return _lookup
 
 
-class SessionLookupAhead:
-    """The session lookup of one access token, sent before the request reaches
-    authentication (core.middleware.SessionLookupAheadMiddleware), so its round trip
-    overlaps the middleware and URL routing. A token that does not parse sends nothing."""
-
-    def __init__(self, token: str):
-        self.token = token
-        self.session_id = parse_access_token(token)
-        self.now = timezone.now()
-        self._sent = _session_lookup().send(self.session_id, self.now) if self.session_id else None
-
-    def session(self):
-        """The live session (with its user), or None; as resolve_access_token."""
-        if self._sent is None:
-            return _session_lookup()(self.session_id, self.now) if self.session_id else None
-        sent, self._sent = self._sent, None
-        try:
-            return _session_lookup().session_from_row(sent.fetchone())
-        finally:
-            sent.close()
-
-    def close(self) -> None:
-        if self._sent is not None:
-            self._sent.close()
-
-
-def resolve_access_token(token: str, *, sent: SessionLookupAhead | None = None):
-    """The live accounts.Session (with its user) behind an access token, or None. `sent`:
-    this request's lookup sent ahead, used when it was sent for this very token."""
+def resolve_access_token(token: str):
+    """The live accounts.Session (with its user) behind an access token, or None."""
     from accounts.models import Session
 
-    if sent is not None and sent.token == token:
-        now, session = sent.now, sent.session()
-    else:
-        session_id = parse_access_token(token)
-        if session_id is None:
-            return None
-        now = timezone.now()
-        session = _session_lookup()(session_id, now)
+    session_id = parse_access_token(token)
+    if session_id is None:
+        return None
+    now = timezone.now()
+    session = _session_lookup()(session_id, now)
     if session is None:
         return None
     if session.last_used is None or now - session.last_used > LAST_USED_GRANULARITY:

@@ -8,7 +8,6 @@ import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import NamedTuple
 from uuid import UUID
 
 from django.db import connection, transaction
@@ -96,6 +95,12 @@ def _next_id(cursor) -> int:
     return _ids.pool.pop()
 
 
+def audit_ids_forget() -> None:
+    """Drop this thread's reserved block of entry ids: the next append takes a fresh one.
+    Tests that count queries call it so a block refill does not depend on earlier tests."""
+    _ids.pool = None
+
+
 def _with_request_id(payload):
     """The payload with the id of the request that caused the entry, as security events
     carry the client's IP: the entry can be matched with that request's log lines."""
@@ -116,13 +121,6 @@ _INSERT_ENTRY = (
 )
 
 
-class AuditEntry(NamedTuple):
-    """An entry ready to append: its id, and the INSERT (fixed SQL, its parameters)."""
-
-    id: int
-    statement: tuple[str, list]
-
-
 def audit_record(
     *, entity: str, action: str, actor=None, payload: dict | None = None, ts: datetime | None = None
 ) -> int:
@@ -134,20 +132,6 @@ def audit_record(
     audits.chain). Refuses payloads whose keys name secrets (passwords, tokens, keys),
     values jsonb cannot hold, and entity/action names outside [A-Za-z0-9_.:-]{1,64}.
     """
-    entry = audit_entry(entity=entity, action=action, actor=actor, payload=payload, ts=ts)
-    with connection.cursor() as cursor:
-        prepared.execute(cursor, *entry.statement)
-    return entry.id
-
-
-def audit_entry(
-    *, entity: str, action: str, actor=None, payload: dict | None = None, ts: datetime | None = None
-) -> AuditEntry:
-    """audit_record up to the write: the same checks, the entry's id, its partition, and
-    the INSERT that appends it. For a service that sends the INSERT in one message with
-    its own change, inside its transaction (core.db.prepared.insert's `then`,
-    execute_together): one round trip less per audited write. The caller sends it in
-    the same transaction; when that transaction fails, the entry goes with it."""
     if not (isinstance(entity, str) and _NAME.match(entity) and isinstance(action, str) and _NAME.match(action)):
         raise ValidationFailed("Audit entity and action are 1-64 characters of A-Z a-z 0-9 _ . : -")
     payload = _with_request_id(payload or {})
@@ -161,11 +145,12 @@ def audit_entry(
         else:
             partitions.ensure_partition(when.date(), cursor=cursor)
         entry_id = _next_id(cursor)
-    body = signing.content(entry_id, signing.ts_text(when), entity, action, actor_text, text)
-    mac = signing.entry_hmac(signing.signing_key(), body)
+        body = signing.content(entry_id, signing.ts_text(when), entity, action, actor_text, text)
+        mac = signing.entry_hmac(signing.signing_key(), body)
+        prepared.execute(cursor, _INSERT_ENTRY, [entry_id, when, entity, action, actor_text, text, mac])
     chain.schedule_after_commit()
     _count_after_commit(entity, action, payload)
-    return AuditEntry(entry_id, (_INSERT_ENTRY, [entry_id, when, entity, action, actor_text, text, mac]))
+    return entry_id
 
 
 @dataclass(frozen=True)

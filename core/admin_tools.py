@@ -69,11 +69,7 @@ class ServiceAdmin(admin.ModelAdmin):
     def mark_saved(obj, created) -> None:
         """Point the admin's unsaved instance at the row a service created."""
         obj.pk = created.pk
-        for field in ("created_at", "updated_at"):
-            if hasattr(created, field):
-                setattr(obj, field, getattr(created, field))
-        obj._state.adding = False
-        obj._state.db = created._state.db
+        obj.refresh_from_db()  # every column as stored, and the instance's database
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

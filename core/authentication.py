@@ -25,7 +25,7 @@ class BearerAuthentication(BaseAuthentication):
             token = parts[1].decode("ascii")
         except UnicodeDecodeError:
             raise AuthenticationFailed("Access token is invalid, expired or revoked.") from None
-        session = resolve_access_token(token, sent=getattr(request._request, "tristate_session_ahead", None))
+        session = resolve_access_token(token)
         if session is None:
             raise AuthenticationFailed("Access token is invalid, expired or revoked.")
         # For read-your-writes with a replica (core.db.routers): remember the session on

@@ -47,25 +47,3 @@ class ApiGuardMiddleware:
             return response
         return None
 
-
-class SessionLookupAheadMiddleware:
-    """Sends an API request's Bearer session lookup as soon as the request arrives and
-    leaves its answer for authentication (accounts.tokens.SessionLookupAhead), so the
-    round trip overlaps the rest of the middleware, URL routing and DRF's set-up instead
-    of following them (core.db.ahead). Reads the answer at the end if nothing did, so the
-    connection is free for the next request."""
-
-    def __init__(self, get_response):
-        self.get_response = get_response
-
-    def __call__(self, request):
-        parts = request.META.get("HTTP_AUTHORIZATION", "").split()
-        if len(parts) != 2 or parts[0].lower() != "bearer" or not request.path.startswith("/api/"):
-            return self.get_response(request)
-        from accounts.tokens import SessionLookupAhead
-
-        request.tristate_session_ahead = ahead = SessionLookupAhead(parts[1])
-        try:
-            return self.get_response(request)
-        finally:
-            ahead.close()

@@ -31,7 +31,6 @@ from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from core.db import prepared
-from core.db.counts import is_plain_filter
 from core.serializers import plain_kind
 
 _TEXT_COLUMNS = ("CharField", "TextField", "EmailField", "SlugField", "URLField", "UUIDField")
@@ -171,16 +170,15 @@ def documents(queryset: models.QuerySet, document: str) -> models.QuerySet:
 
 def counted_page(
     queryset: models.QuerySet, document: str, offset: int, limit: int, *, count: tuple[str, list] | None = None
-) -> tuple[int, list[str]] | None:
+) -> tuple[int, list[str]]:
     """(how many rows `queryset` has, the JSON texts of rows offset..offset+limit) in one
-    query and one round trip, instead of a COUNT and then the page. None when the
-    queryset is not a plain filter (DISTINCT, GROUP BY, a set operation): count it the
-    usual way then. The page keeps its order: its rows are numbered as they leave the
-    subquery that sorts and cuts them, and read back in that order. `count`, when given,
+    query and one round trip, instead of a COUNT and then the page. For a queryset of
+    filtered rows, as the list selectors return (no DISTINCT, GROUP BY, slice or set
+    operation: its count is then the count of its primary keys). The page keeps its
+    order: its rows are numbered as they leave the subquery that sorts and cuts them,
+    and read back in that order. `count`, when given,
     is (SQL, params) of a query that yields the same number more cheaply (a tally:
     core.db.tallies); it is read in the same statement, so in the same snapshot."""
-    if not is_plain_filter(queryset.query):
-        return None
     try:
         if count is None:
             count_sql, count_params = queryset.order_by().values("pk").query.sql_with_params()

@@ -40,6 +40,11 @@ def experiment_list(*, user) -> QuerySet[Experiment]:
     return restrict_to_visible(Experiment.objects.all(), user, "project__").annotate(verdict=_latest_verdict())
 
 
+def sees_every_experiment(user) -> bool:
+    """Whether experiment_list(user=user) is the whole table (no visibility filter)."""
+    return visible_projects_filter(user, "project__") == {}
+
+
 def latest_verdict_sql(alias: str) -> str:
     """_latest_verdict() as SQL, for the experiment row aliased `alias`."""
     return (

@@ -27,9 +27,8 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from audits.services import audit_entry, audit_record
+from audits.services import audit_record
 from core import canonical
-from core.db import prepared
 from core.exceptions import (
     ConfigBlacklisted,
     Conflict,
@@ -203,7 +202,8 @@ def experiment_create(
         dataset_id=dataset_id,
         created_by=creator,
     )
-    entry = audit_entry(
+    experiment.save(force_insert=True)
+    audit_record(
         entity="experiment",
         action="create",
         actor=actor,
@@ -216,8 +216,6 @@ def experiment_create(
             "status": experiment.status,
         },
     )
-    # The zone's busiest INSERT, not compiled per call, and its audit entry: one message.
-    prepared.insert(experiment, then=[entry.statement])
     return experiment
 
 
@@ -266,34 +264,16 @@ def experiment_transition(*, experiment: Experiment, to: str, actor, reason: str
     frm = experiment.status
     if to not in ALLOWED_MOVES[frm]:
         raise InvalidTransition(frm=frm, to=to, entity="experiment")
+    # The project's share lock (refuses an archived or invisible project) before any
+    # write; then one conditional UPDATE: of two concurrent moves exactly one matches.
+    project_for_write(project_id=experiment.project_id, actor=actor)
     fields = _transition_fields(to, timezone.now())
-    assignments = ", ".join(f"{name} = %s" for name in fields)
-    entry = audit_entry(
-        entity="experiment",
-        action="transition",
-        actor=actor,
-        payload=_transition_payload(experiment, frm, to, **({"reason": reason} if reason else {})),
-    )
-    # Hand-written: the hottest write of the zone, no ORM compilation, planned once per
-    # connection (a few texts: the assignments depend on `to`), and sent in one round
-    # trip after the project's share lock, with its audit entry. A refused project, or
-    # an UPDATE that moved nothing, raises: the transaction rolls back all three.
-    _, (update, _) = project_for_write_then(
-        project_id=experiment.project_id,
-        actor=actor,
-        statements=[
-            (
-                f"UPDATE experiments SET {assignments} WHERE id = %s AND status = %s",
-                [*fields.values(), experiment.pk, frm],
-            ),
-            entry.statement,
-        ],
-    )
-    if not update.rowcount:
+    if not Experiment.objects.filter(pk=experiment.pk, status=frm).update(**fields):
         current = Experiment.objects.filter(pk=experiment.pk).values_list("status", flat=True).first()
         if current is None:
             raise NotFound("Experiment not found.")
         raise InvalidTransition(frm=current, to=to, entity="experiment")
+    _record_transition(experiment, frm, to, actor, **({"reason": reason} if reason else {}))
     for name, value in fields.items():
         setattr(experiment, name, value)
     return experiment

@@ -43,6 +43,11 @@ def session_list(*, user) -> QuerySet[AnalysisSession]:
     return _restrict(AnalysisSession.objects.all(), user)
 
 
+def sees_every_session(user) -> bool:
+    """Whether session_list(user=user) is the whole table (no visibility filter)."""
+    return visible_sessions_filter(user) == {}
+
+
 def session_get(*, user, pk) -> AnalysisSession:
     """The session `user` may see (NotFound otherwise)."""
     try:

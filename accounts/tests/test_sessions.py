@@ -59,49 +59,6 @@ def test_authenticated_request_costs_one_query_after_the_first(regular_user):
     assert len(ctx.captured_queries) == 1, [q["sql"] for q in ctx.captured_queries]
 
 
-def test_the_lookup_sent_ahead_answers_authentication(regular_user, monkeypatch):
-    client = bearer(services.session_create(user=regular_user).access)
-    client.get("/api/v1/auth/me")  # first use stamps last_used
-
-    def looked_up_again(*args, **kwargs):
-        raise AssertionError("the session was looked up a second time")
-
-    monkeypatch.setattr(tokens._SessionLookup, "__call__", looked_up_again)
-    with CaptureQueriesContext(connection) as ctx:
-        response = client.get("/api/v1/auth/me")
-    assert response.status_code == 200 and response.json()["email"] == regular_user.email
-    assert len(ctx.captured_queries) == 1 and ctx.captured_queries[0]["sql"].startswith("EXECUTE ")
-    assert connection.sent_ahead is None
-
-
-def test_a_lookup_sent_ahead_for_a_request_that_never_authenticates_leaves_the_connection_free(regular_user):
-    client = bearer(services.session_create(user=regular_user).access)
-    response = client.get("/api/v1/no-such-endpoint")
-    assert response.status_code == 404
-    assert response.wsgi_request.tristate_session_ahead.session_id is not None
-    assert connection.sent_ahead is None
-    assert Session.objects.filter(user=regular_user).count() == 1  # the connection answers
-
-
-def test_nothing_is_sent_for_a_token_that_does_not_parse_or_outside_the_api(regular_user):
-    with CaptureQueriesContext(connection) as ctx:
-        assert_error(bearer("not.a-token.at-all").get("/api/v1/auth/me"), 401, "not_authenticated")
-    assert ctx.captured_queries == []
-    response = bearer(services.session_create(user=regular_user).access).get("/healthz")
-    assert not hasattr(response.wsgi_request, "tristate_session_ahead")
-
-
-def test_a_database_failure_at_the_lookup_sent_ahead_is_a_503_envelope(regular_user, monkeypatch):
-    from django.db import OperationalError
-
-    from core.db import ahead
-
-    client = bearer(services.session_create(user=regular_user).access)
-    monkeypatch.setattr(ahead, "send", lambda db, sql, params: ahead.FailedAhead(db, OperationalError("server closed")))
-    response = client.get("/api/v1/auth/me")
-    assert_error(response, 503, "service_unavailable")
-
-
 # --- refresh ----------------------------------------------------------------------------
 
 

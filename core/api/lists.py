@@ -26,11 +26,33 @@ class SqlRenderedListMixin:
     """For ListModelMixin viewsets with a page-number paginator and a read-only output
     serializer of plain columns. Override `sql_output_fields` for serializer fields the
     row cannot give as a column (e.g. a method field reading an annotation). Set
-    `tally_column` when the model's table has a tally by that column (core.db.tallies):
-    a list over the whole table, or filtered only by that column, is then counted from
-    the tally."""
+    `tally_column` when the model's table has a tally by that column (core.db.tallies),
+    and `lists_every_row` to say when the request's user sees the whole table: a list
+    over the whole table, or filtered only by that column, is then counted from the
+    tally."""
 
     tally_column: str | None = None
+
+    def lists_every_row(self) -> bool:
+        """Whether get_queryset() restricts nothing for this request's user (the
+        selector's visibility rule says so): only such a list can be read off a tally."""
+        return False
+
+    def _tally_count(self, request, queryset) -> tuple[str, list] | None:
+        """The tally's count when the request filters by `tally_column` alone (the
+        filterset's cleaned values, django-filter's public API), else None."""
+        if not self.tally_column or not self.lists_every_row() or self.filterset_class is None:
+            return None
+        filterset = self.filterset_class(request.query_params, queryset=queryset, request=request)
+        if not filterset.is_valid():
+            return None
+        used = {name: value for name, value in filterset.form.cleaned_data.items() if value not in (None, "", [], ())}
+        if set(used) - {self.tally_column}:
+            return None
+        values = used.get(self.tally_column)
+        if isinstance(values, str):
+            values = [values]
+        return tallies.tally_count(queryset.model, self.tally_column, values)
 
     def sql_output_fields(self) -> dict[str, str]:
         """{output field name: SQL over the row (aliased core.sqljson.ROW)} for fields
@@ -52,7 +74,7 @@ class SqlRenderedListMixin:
             return super().list(request, *args, **kwargs)
         queryset = self.filter_queryset(self.get_queryset())
         rows = self._page_in_one_query(request, queryset, document)
-        if rows is None:  # "last", a page size of 0, a queryset that is not a plain filter
+        if rows is None:  # "last", a page size of 0
             rows = self.paginate_queryset(sqljson.documents(queryset, document))
             if rows is None:
                 return super().list(request, *args, **kwargs)
@@ -82,11 +104,8 @@ class SqlRenderedListMixin:
             return None  # "last" needs the count first; junk gets DRF's own error
         if not page_size or number < 1:
             return None
-        count = tallies.tally_count(queryset, self.tally_column) if self.tally_column else None
-        counted = sqljson.counted_page(queryset, document, (number - 1) * page_size, page_size, count=count)
-        if counted is None:
-            return None
-        total, rows = counted
+        count = self._tally_count(request, queryset)
+        total, rows = sqljson.counted_page(queryset, document, (number - 1) * page_size, page_size, count=count)
         django_paginator = paginator.django_paginator_class(queryset, page_size)
         django_paginator.count = total  # a cached_property: the COUNT is not run again
         paginator.request = request

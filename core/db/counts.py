@@ -18,12 +18,6 @@ from django.db.models import QuerySet
 DEFAULT_CAP = 10_000
 
 
-def is_plain_filter(query) -> bool:
-    """Whether a Query is its rows filtered, nothing more: no DISTINCT, GROUP BY, set
-    operation or slice, so its count is the count of the rows its filter matches."""
-    return not (query.distinct or query.group_by is not None or query.combinator or query.is_sliced)
-
-
 @dataclass(frozen=True)
 class CappedCount:
     value: int

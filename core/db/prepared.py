@@ -140,36 +140,3 @@ def instance_from_row(model, fields, values, alias: str):
             value = converter(value, None, connection)
         converted.append(value)
     return model.from_db(alias, attnames, converted)
-
-
-def insert(instance, *, using: str = "default", then: list[tuple[str, list]] = ()) -> list[StatementResult]:
-    """What `instance.save(force_insert=True)` does for a new row of a plain model, through
-    a prepared INSERT: each field's pre_save (auto_now_add ...) and get_db_prep_save, as
-    the ORM computes them, without compiling the INSERT on every call. For models whose
-    primary key has a Python default, without multi-table inheritance and without
-    receivers of their save signals (none are connected in this project), and without
-    generated columns or database defaults (the ORM leaves those out of its INSERT).
-
-    `then`: fixed statements sent in the same message right after the INSERT (see
-    execute_together; inside a transaction), typically the change's audit entry. Returns
-    their results. When the INSERT fails they do not run."""
-    from django.db import connections
-
-    meta = instance._meta
-    fields = meta.concrete_fields
-    if meta.parents or instance.pk is None or any(field.generated or field.has_db_default() for field in fields):
-        raise ValueError(f"prepared.insert needs a plain model with its primary key set ({meta.label})")
-    db = connections[using]
-    values = [field.get_db_prep_save(field.pre_save(instance, True), db) for field in fields]
-    sql = (
-        f"INSERT INTO {db.ops.quote_name(meta.db_table)} ({columns(fields)}) VALUES ({', '.join(['%s'] * len(fields))})"
-    )
-    with db.cursor() as cursor:
-        if then:
-            results = run_together(cursor, [(sql, values), *then])[1:]
-        else:
-            execute(cursor, sql, values)
-            results = []
-    instance._state.adding = False
-    instance._state.db = using
-    return results

@@ -29,23 +29,20 @@ Triggers do not fire for writes made with session_replication_role = replica (a 
 restore with --disable-triggers, logical replication): `manage.py tallies` compares every
 tally with a count of its table in one snapshot, and `--rebuild` reseeds them.
 
-`tally_count(queryset, column)` is the read side: the SQL giving the queryset's count
-from the tally, or None when the queryset is not the whole table or the whole table
-filtered only by equality (or IN) on that column.
+`tally_count(model, column, values)` is the read side: the SQL giving the count of the
+rows with `column` in `values` (or of the whole table) from the tally.
 """
 
 from __future__ import annotations
 
-from django.db import connection, transaction
-from django.db.models import QuerySet
-from django.db.models.expressions import Col
-from django.db.models.lookups import Exact, In
-from django.db.models.sql.where import OR, WhereNode
+from collections.abc import Iterable
 
-from core.db.counts import is_plain_filter
+from django.db import connection, transaction
+
+from core.locks import AdvisoryLock
 
 # Two-key advisory lock (FOLD_LOCK, hashtext(tally table)), transaction-scoped.
-FOLD_LOCK = 7300001
+FOLD_LOCK = int(AdvisoryLock.TALLY_FOLD)
 FOLD_EVERY = 256
 
 # (schema, table, column) of every tally the migrations install.
@@ -59,7 +56,8 @@ def tally_table(table: str, column: str) -> str:
 
 def install_sql(schema: str, table: str, column: str) -> str:
     """Create the tally of `schema.table` by `column`, its triggers and its fold, and
-    seed it from the rows present (the table is locked against writes meanwhile)."""
+    seed it from the rows present (the table is locked against writes meanwhile). A new
+    tally's migration carries this text, copied in (migrations never import it)."""
     t = f"{schema}.{table}"
     tally = f"{schema}.{tally_table(table, column)}"
     return f"""
@@ -159,54 +157,13 @@ def rebuild(schema: str, table: str, column: str) -> int:
         return cursor.fetchone()[0]
 
 
-def tally_count(queryset: QuerySet, column: str) -> tuple[str, list] | None:
-    """(SQL, params) of one row and column: how many rows `queryset` has, read from the
-    tally of its table by `column`. None unless the queryset is the whole table, or the
-    whole table filtered only by `column = value` (ORed) or `column IN (...)`: no joins,
-    no other condition, no DISTINCT, GROUP BY or slice (which the tally cannot answer)."""
-    query = queryset.query
-    if not is_plain_filter(query):
-        return None
-    base = query.base_table  # None while no filter has named the table yet
-    if any(count for alias, count in query.alias_refcount.items() if alias != base):
-        return None
-    values = _equality_values(query.where, base, column)
+def tally_count(model, column: str, values: Iterable[str] | None = None) -> tuple[str, list]:
+    """(SQL, params) of one row and column: how many rows of `model`'s table have `column`
+    in `values` (every row when `values` is None), read from its tally by `column`. The
+    caller decides that the list it counts is exactly that (core.api.lists: a user who
+    sees every row, filtered by `column` alone)."""
+    sql = f"SELECT coalesce(sum(delta), 0)::bigint FROM {tally_table(model._meta.db_table, column)}"
     if values is None:
-        return None
-    sql = f"SELECT coalesce(sum(delta), 0)::bigint FROM {tally_table(queryset.model._meta.db_table, column)}"
-    if values == ():
         return sql, []
-    return sql + " WHERE value = ANY(%s)", [sorted(values)]
-
-
-def _equality_values(where: WhereNode, alias: str, column: str) -> tuple | set | None:
-    """() for no condition; the set of values for a condition that is only equality
-    tests of alias.column against plain strings; None for anything else."""
-    if where.negated:
-        return None
-    if not where.children:
-        return ()
-    if len(where.children) != 1:
-        return None
-    node = where.children[0]
-    if isinstance(node, WhereNode):
-        if node.negated or node.connector != OR:
-            return None
-        lookups = node.children
-    else:
-        lookups = [node]
-    values: set[str] = set()
-    for lookup in lookups:
-        if type(lookup) not in (Exact, In) or not _is_column(lookup.lhs, alias, column):
-            return None
-        candidates = [lookup.rhs] if type(lookup) is Exact else lookup.rhs
-        if not isinstance(candidates, (list, tuple, set, frozenset)):
-            return None
-        if not all(isinstance(value, str) for value in candidates):
-            return None
-        values.update(str.__str__(value) for value in candidates)  # a TextChoices member as its plain value
-    return values
-
-
-def _is_column(expression, alias: str, column: str) -> bool:
-    return isinstance(expression, Col) and expression.alias == alias and expression.target.column == column
+    # A TextChoices member as its plain value.
+    return sql + " WHERE value = ANY(%s)", [sorted({str.__str__(value) for value in values})]

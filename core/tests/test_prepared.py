@@ -2,10 +2,9 @@
 rows and the same visible query as the plain statement."""
 
 import pytest
-from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 
-from accounts.models import User
 from core.db import prepared
 
 
@@ -77,64 +76,6 @@ def test_plain_statements_behind_a_transaction_pooler_and_past_the_cap(regular_u
         assert cursor.fetchone() == (regular_user.email,)
     assert queries.captured_queries[0]["sql"].startswith("SELECT email")
     assert prepared.statement_name(sql) not in server_prepared()
-
-
-@pytest.mark.django_db
-def test_insert_writes_what_the_orm_would(regular_user):
-    from experiments.models import Experiment
-    from projects.tests.factories import make_project
-
-    project = make_project(regular_user, baselines=())
-    fields = {
-        "project": project,
-        "name": "n",
-        "config": {"b": [1, 2.5, None], "a": "ü"},
-        "config_hash": "a" * 64,
-        "dataset_id": "d",
-        "created_by": regular_user,
-    }
-    mine, orms = Experiment(**fields), Experiment(**fields)
-    prepared.insert(mine)
-    orms.save(force_insert=True)
-    assert not mine._state.adding and mine.created_at is not None and mine.updated_at is not None
-    columns = [
-        f.attname for f in Experiment._meta.concrete_fields if f.attname not in ("id", "created_at", "updated_at")
-    ]
-    stored_mine, stored_orms = (Experiment.objects.values(*columns).get(pk=e.pk) for e in (mine, orms))
-    assert stored_mine == stored_orms
-    assert stored_mine["config"] == fields["config"] and stored_mine["status"] == "created"
-    assert Experiment.objects.get(pk=mine.pk).created_at == mine.created_at
-
-    nameless = Experiment(**fields)
-    nameless.pk = None
-    with pytest.raises(ValueError, match="primary key set"):
-        prepared.insert(nameless)
-
-
-@pytest.mark.django_db
-def test_insert_sends_the_statements_that_follow_it_in_the_same_message(regular_user):
-    from experiments.models import Experiment
-    from projects.tests.factories import make_project
-
-    project = make_project(regular_user, baselines=())
-
-    def experiment(name):
-        return Experiment(project=project, name=name, config={}, config_hash="b" * 64, created_by=regular_user)
-
-    mark = "UPDATE accounts.users SET name = %s WHERE id = %s AND 'after insert' = 'after insert'"
-    first = experiment("first")
-    with transaction.atomic(), CaptureQueriesContext(connection) as queries:
-        (marked, doubled) = prepared.insert(first, then=[(mark, ["ran", regular_user.pk]), ("SELECT %s::int * 2", [4])])
-    assert len(queries.captured_queries) == 1  # one message
-    assert marked.rowcount == 1 and doubled.rows == [(8,)] and not first._state.adding
-    assert Experiment.objects.filter(pk=first.pk).exists()
-
-    again = experiment("again")
-    again.pk = first.pk  # the INSERT fails: what follows it does not run
-    with pytest.raises(IntegrityError), transaction.atomic():
-        prepared.insert(again, then=[(mark, ["must not run", regular_user.pk])])
-    assert again._state.adding
-    assert User.objects.get(pk=regular_user.pk).name == "ran"
 
 
 @pytest.mark.django_db

@@ -83,6 +83,9 @@ class ExperimentViewSet(
     def get_queryset(self):
         return selectors.experiment_list(user=self.request.user)
 
+    def lists_every_row(self):
+        return selectors.sees_every_experiment(self.request.user)
+
     def sql_output_fields(self):
         return {"verdict": selectors.latest_verdict_sql(sqljson.ROW)}
 

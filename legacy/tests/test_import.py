@@ -372,7 +372,7 @@ def test_a_batch_costs_the_same_number_of_queries_whatever_its_size(tmp_path, ru
         # audit_record takes ids from the sequence in blocks of 64: start each run on an
         # empty block, so whether a refill falls inside the run does not depend on what
         # earlier tests left in it.
-        audit_services._ids.pool = None
+        audit_services.audit_ids_forget()
         with CaptureQueriesContext(connection) as queries:
             report = run_import(export(lines), only=["usage"], batch_size=1000)
         assert report.rows["usage"].imported == lines

@@ -68,6 +68,9 @@ class AnalysisSessionViewSet(
     def get_queryset(self):
         return selectors.session_list(user=self.request.user)
 
+    def lists_every_row(self):
+        return selectors.sees_every_session(self.request.user)
+
     def get_object(self):
         session = selectors.session_get(user=self.request.user, pk=self.kwargs["pk"])
         self.check_object_permissions(self.request, session)

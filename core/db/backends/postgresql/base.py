@@ -18,8 +18,6 @@ from django.conf import settings
 from django.db.backends.postgresql import base, operations, schema
 from django.utils.asyncio import async_unsafe
 
-from core.db.backends.postgresql.cursor import BeginWithFirstQueryCursor
-
 
 def app_schemas() -> list[str]:
     return list(settings.DOMAIN_APPS)
@@ -78,31 +76,6 @@ class DatabaseWrapper(base.DatabaseWrapper):
     SchemaEditorClass = DatabaseSchemaEditor
     ops_class = DatabaseOperations
 
-    # A query sent ahead (core.db.ahead) whose result has not been read yet. The
-    # connection carries one query at a time: everything below that talks to the server
-    # reads that result first (it stays with its handle).
-    sent_ahead = None
-
-    def receive_ahead(self) -> None:
-        if self.sent_ahead is not None:
-            self.sent_ahead.receive()
-
-    def _commit(self):
-        self.receive_ahead()
-        return super()._commit()
-
-    def _rollback(self):
-        self.receive_ahead()
-        return super()._rollback()
-
-    def _set_autocommit(self, autocommit):
-        self.receive_ahead()
-        return super()._set_autocommit(autocommit)
-
-    def _close(self):
-        self.receive_ahead()
-        return super()._close()
-
     @property
     def _fast_utc_timestamps(self) -> bool:
         return bool(settings.USE_TZ) and self.timezone_name == "UTC"
@@ -114,7 +87,6 @@ class DatabaseWrapper(base.DatabaseWrapper):
         file waiting on the socket; a healthy idle one has nothing to read. So: nothing
         readable means usable, and only otherwise, or outside the idle state, is Django's
         SELECT 1 asked. Saves one round trip on every request that touches the database."""
-        self.receive_ahead()
         raw = self.connection
         if raw is None or raw.closed or raw.broken:
             return False
@@ -132,7 +104,6 @@ class DatabaseWrapper(base.DatabaseWrapper):
 
     @async_unsafe
     def create_cursor(self, name=None):
-        self.receive_ahead()
         if not self._fast_utc_timestamps:
             return super().create_cursor(name)
         # Django's create_cursor, minus its per-cursor check of the timestamptz loader's
@@ -147,8 +118,6 @@ class DatabaseWrapper(base.DatabaseWrapper):
 
     def get_connection_params(self):
         params = super().get_connection_params()
-        if params.get("cursor_factory") is base.Cursor:
-            params["cursor_factory"] = BeginWithFirstQueryCursor
         if self._fast_utc_timestamps and "context" in params:
             params["context"] = _utc_adapters(params["context"])
         server_settings = [f"-c search_path={search_path()}"]
