@@ -10,3 +10,10 @@
 - `domain`: domain counters derived from audit entries and API error codes.
 - `views`: /metrics (guarded by METRICS_TOKEN) and /readyz.
 """
+
+import os
+
+# An empty PROMETHEUS_MULTIPROC_DIR (a blank line in .env) means off, as unset does:
+# prometheus-client would take "" for a directory. Here, before any submodule imports it.
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR") == "":
+    del os.environ["PROMETHEUS_MULTIPROC_DIR"]

@@ -8,10 +8,11 @@ second logging pipeline to configure, and no new dependency."""
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
-from datetime import UTC, datetime
+import time
 
 from core.observability.context import current_request_id
 
@@ -31,24 +32,35 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
+@functools.lru_cache(maxsize=512)
+def _written_as(key: str) -> str | None:
+    """How an attribute of a record is written: None when it is one every record has,
+    "secret" when its name says it holds one, "plain" otherwise. Cached: records of one
+    call site carry the same keys."""
+    if key in _STANDARD or key.startswith("_"):
+        return None
+    return "secret" if _SECRET_NAME.search(key) and key not in _ALLOWED_NAMES else "plain"
+
+
 class JSONFormatter(logging.Formatter):
     """One JSON object per line: time, level, logger, message, request_id, the record's
     extra fields, and the exception's traceback when there is one."""
 
     def format(self, record: logging.LogRecord) -> str:
         entry = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")[:-6] + "Z",
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
             "request_id": getattr(record, "request_id", None) or current_request_id(),
         }
         for key, value in vars(record).items():
-            if key in _STANDARD or key.startswith("_"):
+            kind = _written_as(key)
+            if kind is None:
                 continue
-            if _SECRET_NAME.search(key) and key not in _ALLOWED_NAMES:
+            if kind == "secret":
                 value = "[redacted]"
-            entry[key] = value if isinstance(value, str | int | float | bool | type(None)) else str(value)
+            entry[key] = value if value is None or isinstance(value, str | int | float | bool) else str(value)
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         if record.stack_info:

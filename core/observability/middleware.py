@@ -34,14 +34,30 @@ def route_template(route: str) -> str:
     return "/" + template.replace("^", "").replace("$", "").replace("/?", "").lstrip("/")
 
 
+# Labels stay bounded: a method outside these is counted as "other".
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+@functools.lru_cache(maxsize=4096)
+def _http_series(route: str, method: str, status: int):
+    """The request counter and latency histogram of one label set, looked up once."""
+    return metrics.HTTP_REQUESTS.labels(route, method, str(status)), metrics.HTTP_DURATION.labels(route, method)
+
+
+@functools.lru_cache(maxsize=8)
+def _db_series(alias: str):
+    return metrics.DB_QUERIES.labels(alias)
+
+
 class QueryStats:
     """An execute wrapper (django.db.connection.execute_wrapper, a public Django API) that
     counts a request's statements and the time spent in them."""
 
-    __slots__ = ("count", "failed", "seconds")
+    __slots__ = ("count", "failed", "on_replica", "seconds")
 
     def __init__(self):
         self.count = 0
+        self.on_replica = 0
         self.seconds = 0.0
         self.failed = False
 
@@ -58,7 +74,8 @@ class QueryStats:
         finally:
             self.seconds += time.perf_counter() - start
             self.count += 1
-            metrics.DB_QUERIES.labels(context_["connection"].alias).inc()
+            if context_["connection"].alias != "default":
+                self.on_replica += 1
 
 
 def note_database_unavailable() -> None:
@@ -114,25 +131,38 @@ class ObservabilityMiddleware:
             elapsed = time.perf_counter() - start
             match = getattr(request, "resolver_match", None)
             route = route_template(match.route) if match is not None else UNMATCHED
-            metrics.HTTP_REQUESTS.labels(route, request.method, str(status)).inc()
-            metrics.HTTP_DURATION.labels(route, request.method).observe(elapsed)
+            method = request.method if request.method in _METHODS else "other"
+            counted, timed = _http_series(route, method, status)
+            counted.inc()
+            timed.observe(elapsed)
             metrics.DB_QUERIES_PER_REQUEST.observe(stats.count)
             metrics.DB_TIME_PER_REQUEST.observe(stats.seconds)
-            logger.info(
-                "%s %s %s",
-                request.method,
-                route,
-                status,
-                extra={
-                    "event": "request",
-                    "user_id": _user_id(request),
-                    "method": request.method,
-                    "route": route,
-                    "status": status,
-                    "duration_ms": round(elapsed * 1000, 3),
-                    "db_time_ms": round(stats.seconds * 1000, 3),
-                    "db_queries": stats.count,
-                },
-            )
+            if stats.count:
+                _db_series("default").inc(stats.count - stats.on_replica)
+                if stats.on_replica:
+                    _db_series("replica").inc(stats.on_replica)
+            if logger.isEnabledFor(logging.INFO):
+                # makeRecord and handle (public Logger methods) rather than logger.info:
+                # the same record, without the stack walk that finds the caller.
+                record = logger.makeRecord(
+                    logger.name,
+                    logging.INFO,
+                    __file__,
+                    0,
+                    "%s %s %s",
+                    (request.method, route, status),
+                    None,
+                    extra={
+                        "event": "request",
+                        "user_id": _user_id(request),
+                        "method": request.method,
+                        "route": route,
+                        "status": status,
+                        "duration_ms": round(elapsed * 1000, 3),
+                        "db_time_ms": round(stats.seconds * 1000, 3),
+                        "db_queries": stats.count,
+                    },
+                )
+                logger.handle(record)
             _stats.reset(stats_token)
             context.unbind(token)
