@@ -21,7 +21,7 @@ from django_filters.rest_framework import DjangoFilterBackend
 from django_filters.utils import translate_validation
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
-from rest_framework.filters import OrderingFilter, SearchFilter
+from rest_framework.filters import BaseFilterBackend, OrderingFilter, SearchFilter
 
 # Fields every resource has and no request sets.
 ALWAYS_READ_ONLY = frozenset({"id", "created_at", "updated_at"})
@@ -154,7 +154,7 @@ class StrictFilterBackend(DjangoFilterBackend):
         return filterset.qs
 
 
-class QueryNamesOnly:
+class QueryNamesOnly(BaseFilterBackend):
     """For lists without filters: refuses any query parameter they do not read."""
 
     def filter_queryset(self, request, queryset, view):
