@@ -38,15 +38,12 @@ else
 fi
 URL_FILE_HA="$HA_DIR/urls.env"
 
-# Long-running processes as the server user, exec'd (no wrapper process), so the pid
-# written is the process itself.
-as_server() {
-  if [[ ${#RUN_AS[@]} -gt 0 ]]; then
-    HOME=/var/lib/postgresql setpriv --reuid=postgres --regid=postgres --init-groups -- "$@"
-  else
-    "$@"
-  fi
-}
+# Long-running processes as the server user. env and setpriv exec (no wrapper process
+# stays), so `$!` after "${AS_SERVER[@]}" cmd & is the pid of cmd itself.
+AS_SERVER=(env)
+if [[ ${#RUN_AS[@]} -gt 0 ]]; then
+  AS_SERVER=(env HOME=/var/lib/postgresql setpriv --reuid=postgres --regid=postgres --init-groups --)
+fi
 
 alive() { [[ -s "$1" ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
@@ -242,7 +239,7 @@ if [[ ${#RUN_AS[@]} -gt 0 ]]; then chown -R postgres: "$HA_DIR"; fi
 # --- etcd ------------------------------------------------------------------------------
 if ! alive "$HA_DIR/etcd.pid"; then
   log "starting etcd on 127.0.0.1:$ETCD_PORT"
-  as_server etcd --name ha-etcd --data-dir "$HA_DIR/etcd/data" \
+  "${AS_SERVER[@]}" etcd --name ha-etcd --data-dir "$HA_DIR/etcd/data" \
       --listen-client-urls "http://127.0.0.1:$ETCD_PORT" --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
       --listen-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
       --initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
@@ -263,7 +260,7 @@ start_node() {
   node_config "$n"
   if [[ ${#RUN_AS[@]} -gt 0 ]]; then chown postgres: "$HA_DIR/node$n/patroni.yml"; fi
   log "starting Patroni node$n (PostgreSQL on 127.0.0.1:$(pg_port "$n"))"
-  as_server patroni "$HA_DIR/node$n/patroni.yml" >> "$HA_DIR/node$n/patroni.log" 2>&1 < /dev/null &
+  "${AS_SERVER[@]}" patroni "$HA_DIR/node$n/patroni.yml" >> "$HA_DIR/node$n/patroni.log" 2>&1 < /dev/null &
   echo $! > "$HA_DIR/node$n/patroni.pid"
 }
 

@@ -406,3 +406,40 @@ def test_standbys_lost_writes_go_on(ha, token, app):
     ha.script("start", HA_SKIP_MIGRATE="1")  # brings the two nodes back; they rejoin as standbys
     ha.wait_healthy(timeout=120)
     assert_kept(ha, load)
+
+
+def _synchronous_mode(ha: HACluster, on: bool) -> None:
+    subprocess.run(
+        [
+            *("patronictl", "-c", str(ha.dir / "node1" / "patroni.yml"), "edit-config", "--force", "--quiet"),
+            *("--set", f"synchronous_mode={'true' if on else 'false'}"),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    deadline = time.monotonic() + 30
+    while bool(ha.sql("SHOW synchronous_standby_names")[0][0]) != on:
+        assert time.monotonic() < deadline, f"synchronous_mode={on} not applied"
+        time.sleep(0.2)
+
+
+def test_synchronous_mode_cost(ha, token, app):
+    """The same eight writers for a while with synchronous commits and without: neither
+    loses or fails anything; the rates are recorded (a ratio, not asserted)."""
+    ha.wait_healthy()
+    rates = {}
+    try:
+        for mode in ("sync", "async", "sync again"):
+            _synchronous_mode(ha, on=mode != "async")
+            with WriteLoad(app, token, mode.replace(" ", "-")) as load:
+                load.wait_successes_after(time.monotonic(), 20, timeout=30)  # warm
+                started = time.monotonic()
+                time.sleep(12)
+                rates[mode] = round(load.successes_after(started) / (time.monotonic() - started), 1)
+            assert not load.failures(), load.failures()[:5]
+            assert_kept(ha, load)
+    finally:
+        _synchronous_mode(ha, on=True)
+    sync = (rates["sync"] + rates["sync again"]) / 2
+    record("synchronous_mode_cost", {"writes_per_s": rates, "async_over_sync": round(rates["async"] / sync, 2)})
