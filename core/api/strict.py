@@ -98,6 +98,12 @@ class RejectUnknownFields:
 # Query strings
 
 
+def _filter_param_names(name: str, filter_) -> list[str]:
+    """A filter's query parameters: its name, or one per part of a range (date_after...)."""
+    suffixes = getattr(getattr(filter_.field_class, "widget", None), "suffixes", None)
+    return [f"{name}_{suffix}" if suffix else name for suffix in suffixes] if suffixes else [name]
+
+
 def allowed_query_params(request, view) -> list[str]:
     """Every query parameter name the list behind `view` reads."""
     names = set(ALWAYS_ALLOWED_PARAMS)
@@ -110,7 +116,8 @@ def allowed_query_params(request, view) -> list[str]:
         if issubclass(backend_class, DjangoFilterBackend):
             filterset_class = backend_class().get_filterset_class(view)
             if filterset_class is not None:
-                names.update(filterset_class.base_filters)
+                for name, filter_ in filterset_class.base_filters.items():
+                    names.update(_filter_param_names(name, filter_))
         elif issubclass(backend_class, OrderingFilter) and getattr(view, "ordering_fields", None) != []:
             names.add(backend_class.ordering_param)
         elif issubclass(backend_class, SearchFilter) and getattr(view, "search_fields", None):
@@ -178,6 +185,16 @@ class StrictOrderingFilter(OrderingFilter):
                 )
         return super().get_ordering(request, queryset, view)
 
+    def get_schema_operation_parameters(self, view):
+        fields = getattr(view, "ordering_fields", None)
+        if fields == []:
+            return []  # a fixed order: the parameter is refused
+        parameters = super().get_schema_operation_parameters(view)
+        if fields and fields != "__all__":
+            for parameter in parameters:
+                parameter["description"] = f"Comma-separated fields, `-` for descending; one of: {_listing(fields)}."
+        return parameters
+
 
 class StrictPageSize:
     """For paginators with `page_size_query_param`: a page size that is not an integer
@@ -192,3 +209,10 @@ class StrictPageSize:
         if size is None or not 1 <= size <= self.max_page_size:
             raise ValidationError({self.page_size_query_param: [f"Must be an integer from 1 to {self.max_page_size}."]})
         return size
+
+    def get_schema_operation_parameters(self, view):
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter.get("name") == self.page_size_query_param:
+                parameter["schema"] = {"type": "integer", "minimum": 1, "maximum": self.max_page_size}
+        return parameters
