@@ -18,6 +18,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -38,8 +39,8 @@ from . import http, report
 SYSTEMS = ["tristate", "plain", "pghistory", "auditlog", "simplehistory", "raw"]
 SERVED = [s for s in SYSTEMS if s != "raw"]
 
-QUICK = {"rounds": 2, "writes": 20, "requests": 25, "client_requests": 8, "audit_rows": 20_000}
-FULL = {"rounds": 6, "writes": 100, "requests": 100, "client_requests": 25, "audit_rows": 300_000}
+QUICK = {"rounds": 2, "writes": 20, "requests": 20, "client_requests": 5, "audit_rows": 20_000}
+FULL = {"rounds": 6, "writes": 100, "requests": 60, "client_requests": 20, "audit_rows": 300_000}
 
 
 def sizes() -> dict:
@@ -60,20 +61,42 @@ def system_env(system: str, url: str) -> dict[str, str]:
     return {"DJANGO_SETTINGS_MODULE": f"bench.peers.settings.{settings}", "PEER_DATABASE_URL": url}
 
 
-def runner(system: str, env: dict, command: str, args: dict) -> dict:
-    """Run one command of bench.peers.runner in the system's own process."""
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.peers.runner", system, command, json.dumps(args)],
-        cwd=ROOT,
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=1800,
-    )
-    for line in done.stdout.splitlines():
-        if line.startswith("RESULT "):
-            return json.loads(line[len("RESULT ") :])
-    raise RuntimeError(f"{system} {command} failed:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}")
+class Runner:
+    """One system's bench.peers.runner process, kept for the whole run (its Django set up
+    once); call() sends one command and waits for its answer."""
+
+    def __init__(self, system: str, env: dict, log_dir: Path):
+        self.system = system
+        self.log = open(log_dir / f"{system}.log", "w")  # noqa: SIM115 (closed in close())
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "bench.peers.runner", system],
+            cwd=ROOT,
+            env={**os.environ, **env},
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.log,
+            text=True,
+        )
+
+    def call(self, command: str, args: dict | None = None) -> dict:
+        self.proc.stdin.write(f"{command} {json.dumps(args or {})}\n")
+        self.proc.stdin.flush()
+        for line in self.proc.stdout:
+            if line.startswith("RESULT "):
+                return json.loads(line[len("RESULT ") :])
+            if line.startswith("ERROR "):
+                break
+        self.log.flush()
+        tail = Path(self.log.name).read_text()[-4000:]
+        raise RuntimeError(f"{self.system} {command} failed: {line.strip()}\n{tail}")
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        try:
+            self.proc.wait(60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self.log.close()
 
 
 def machine() -> dict:
@@ -85,21 +108,25 @@ def machine() -> dict:
     }
 
 
-def one_round(k: int, order: list[str], envs: dict, infos: dict, apis: dict, cfg: dict) -> dict:
+def one_round(k: int, order: list[str], runners: dict, infos: dict, apis: dict, cfg: dict) -> dict:
     figures = {}
     for system in order:
         started = time.perf_counter()
-        env = envs[system]
-        result = {"writes": runner(system, env, "writes", {"n": cfg["writes"]})}
+        runner = runners[system]
+        result = {"writes": runner.call("writes", {"n": cfg["writes"]})}
         if system == "raw":
-            result["reads"] = runner(system, env, "reads", {"n": cfg["requests"], "ids": infos[system]["ids"]})
+            result["reads"] = runner.call("reads", {"n": cfg["requests"], "ids": infos[system]["ids"]})
         else:
-            result["http1"] = http.one_client(apis[system], cfg["requests"])
             result["http8"] = http.eight_clients(apis[system], cfg["client_requests"])
         if system == "tristate":
-            result["verify"] = runner(system, env, "verify", {})
+            result["verify"] = runner.call("verify")
         figures[system] = result
         print(f"  round {k + 1}: {system:<14} {time.perf_counter() - started:5.1f} s", flush=True)
+    started = time.perf_counter()
+    served = [system for system in order if system in apis]
+    for system, result in http.one_client(apis, served, cfg["requests"]).items():
+        figures[system]["http1"] = result
+    print(f"  round {k + 1}: one client    {time.perf_counter() - started:5.1f} s", flush=True)
     return figures
 
 
@@ -111,16 +138,18 @@ def main() -> int:
     prefix = os.environ.get("BENCH_PEERS_DB_PREFIX") or base_database_name(base_url) + "_peers"
     out = Path(os.environ.get("BENCH_PEERS_OUT") or RESULTS_DIR)
     print(f"bench/peers: {cfg} databases {prefix}_*", flush=True)
-    envs, infos = {}, {}
-    for system in SYSTEMS:
-        started = time.perf_counter()
-        envs[system] = system_env(system, ensure_database(f"{prefix}_{system}", base_url))
-        args = {"experiments": cfg["experiments"], "audit_rows": cfg["audit_rows"]}
-        infos[system] = runner(system, envs[system], "prepare", args)
-        print(f"  prepared {system:<14} {time.perf_counter() - started:5.1f} s", flush=True)
-    before, times_before = machine(), cpu_times()
-    rounds = []
-    with contextlib.ExitStack() as servers:
+    envs, infos, runners = {}, {}, {}
+    with tempfile.TemporaryDirectory(prefix="bench-peers-") as logs, contextlib.ExitStack() as servers:
+        for system in SYSTEMS:
+            started = time.perf_counter()
+            envs[system] = system_env(system, ensure_database(f"{prefix}_{system}", base_url))
+            runners[system] = Runner(system, envs[system], Path(logs))
+            servers.callback(runners[system].close)
+            args = {"experiments": cfg["experiments"], "audit_rows": cfg["audit_rows"]}
+            infos[system] = runners[system].call("prepare", args)
+            print(f"  prepared {system:<14} {time.perf_counter() - started:5.1f} s", flush=True)
+        before, times_before = machine(), cpu_times()
+        rounds = []
         apis = {}
         for system in SERVED:
             app = "config.wsgi:application" if system == "tristate" else "bench.peers.wsgi:application"
@@ -131,7 +160,7 @@ def main() -> int:
             raise RuntimeError(f"the systems' lists disagree: {counts}")
         for k in range(cfg["rounds"]):
             order = SYSTEMS[k % len(SYSTEMS) :] + SYSTEMS[: k % len(SYSTEMS)]
-            rounds.append(one_round(k, order, envs, infos, apis, cfg))
+            rounds.append(one_round(k, order, runners, infos, apis, cfg))
     after = machine() | {"steal_pct": steal_pct(times_before, cpu_times())}
     out.mkdir(parents=True, exist_ok=True)
     (out / "peers.json").write_text(json.dumps({"rounds": rounds}, default=str))  # kept if the report fails

@@ -1,11 +1,11 @@
 """Workload (b): the HTTP API through gunicorn (the same worker settings for every system),
 driven from the benchmark's process with bench.common.HttpClient.
 
-One client: p50/p95 of create, detail, a project's list filtered by status (a page of 50),
-the list by status over all rows (as a user who sees every row: Tristate's admin, the
-peers' staff user), transition (created → running) and an authenticated no-op (Tristate's
-GET /auth/me, the peers' GET /api/me/). Eight clients: requests/s of create, detail, list
-and transition."""
+One client (the systems' requests interleaved): p50/p95 of create, detail, a project's
+list filtered by status (a page of 50), the list by status over all rows (as a user who
+sees every row: Tristate's admin, the peers' staff user), transition (created → running)
+and an authenticated no-op (Tristate's GET /auth/me, the peers' GET /api/me/). Eight
+clients: requests/s of create, detail, list and transition."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import time
 import uuid
 from urllib.parse import urlencode
 
-from bench.common import HttpClient, summarize_ms, time_calls
+from bench.common import HttpClient, summarize_ms
 
 CLIENTS = 8
 
@@ -41,6 +41,7 @@ class Api:
     """One system's API as the workload sees it."""
 
     def __init__(self, system: str, base: str, info: dict):
+        self.system = system
         self.routes = ROUTES["tristate" if system == "tristate" else "peer"]
         self.base, self.info, self.run = base, info, uuid.uuid4().hex[:8]
         self.counter = iter(range(10**9))
@@ -91,19 +92,48 @@ class Api:
         return counts
 
 
-def one_client(api: Api, n: int) -> dict:
-    owner, admin = api.owner, api.admin
-    created: list[str] = []
-    figures = {
-        "noop": summarize_ms(time_calls(lambda: owner.call("GET", api.routes["me"]), n, warmup=5)),
-        "detail": summarize_ms(time_calls(lambda: api.detail(owner), n, warmup=5)),
-        "list": summarize_ms(time_calls(lambda: api.listing(owner), n, warmup=5)),
-        "list_status": summarize_ms(time_calls(lambda: admin.call("GET", api.status_path), n, warmup=5)),
-        "create": summarize_ms(time_calls(lambda: created.append(api.create(owner)), n, warmup=5)),
+def one_client(apis: dict[str, Api], order: list[str], n: int, warmup: int = 5) -> dict[str, dict]:
+    """p50/p95 of each figure for every system, the systems' requests interleaved (one
+    request to each in turn, in `order`): on a shared machine whose speed moves from one
+    minute to the next, every system is timed in the same minutes."""
+    created: dict[str, list[str]] = {system: [] for system in order}
+    calls = {
+        "noop": lambda api: api.owner.call("GET", api.routes["me"]),
+        "detail": lambda api: api.detail(api.owner),
+        "list": lambda api: api.listing(api.owner),
+        "list_status": lambda api: api.admin.call("GET", api.status_path),
+        "create": lambda api: created[api.system].append(api.create(api.owner)),
     }
-    pending = iter(created)
-    figures["transition"] = summarize_ms(time_calls(lambda: api.transition(owner, next(pending)), n, warmup=5))
-    return {name: {"p50_ms": s["p50_ms"], "p95_ms": s["p95_ms"]} for name, s in figures.items()}
+    samples = {system: {} for system in order}
+    for name, call in calls.items():
+        for system in order:
+            for _ in range(warmup):
+                call(apis[system])
+        timings = {system: [] for system in order}
+        for _ in range(n):
+            for system in order:
+                started = time.perf_counter()
+                call(apis[system])
+                timings[system].append(time.perf_counter() - started)
+        for system in order:
+            samples[system][name] = summarize_ms(timings[system])
+    pending = {system: iter(created[system]) for system in order}
+    timings = {system: [] for system in order}
+    for system in order:
+        for _ in range(warmup):
+            apis[system].transition(apis[system].owner, next(pending[system]))
+    for _ in range(n):
+        for system in order:
+            pk = next(pending[system])
+            started = time.perf_counter()
+            apis[system].transition(apis[system].owner, pk)
+            timings[system].append(time.perf_counter() - started)
+    for system in order:
+        samples[system]["transition"] = summarize_ms(timings[system])
+    return {
+        system: {name: {"p50_ms": s["p50_ms"], "p95_ms": s["p95_ms"]} for name, s in figures.items()}
+        for system, figures in samples.items()
+    }
 
 
 def _concurrently(calls_per_client: list[list]) -> float:

@@ -1,6 +1,7 @@
 """One system's side of the benchmark, in its own process (each system has its own Django
-settings): `python -m bench.peers.runner SYSTEM COMMAND '{json arguments}'`, answering one
-line `RESULT {json}` on stdout. The driver (bench/peers/__main__.py) sets the environment:
+settings), kept for the whole run: `python -m bench.peers.runner SYSTEM` reads commands,
+one a line (`COMMAND {json arguments}`), from stdin and answers each with one line
+`RESULT {json}` (or `ERROR message`) on stdout. The driver (bench/peers/__main__.py) sets the environment:
 DJANGO_SETTINGS_MODULE and DATABASE_URL (Tristate) or PEER_DATABASE_URL (peers, raw).
 
 Commands: `prepare` (schema, users, tokens, the bulk data, a sample of ids), `writes`
@@ -159,11 +160,20 @@ COMMANDS = {"prepare": prepare, "writes": writes, "verify": verify, "reads": rea
 
 
 def main(argv: list[str]) -> int:
-    system, command, args = argv[0], argv[1], json.loads(argv[2] if len(argv) > 2 else "{}")
+    system = argv[0]
     os.environ["PEER_SYSTEM"] = system
     _django(system)
-    result = COMMANDS[command](system, args)
-    print("RESULT " + json.dumps(result, default=str), flush=True)
+    for line in sys.stdin:
+        command, _, args = line.strip().partition(" ")
+        try:
+            result = COMMANDS[command](system, json.loads(args or "{}"))
+        except Exception as exc:  # the driver reports it and stops the run
+            import traceback
+
+            traceback.print_exc()
+            print(f"ERROR {system} {command}: {type(exc).__name__}: {exc}".replace("\n", " "), flush=True)
+            continue
+        print("RESULT " + json.dumps(result, default=str), flush=True)
     return 0
 
 
