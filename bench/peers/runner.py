@@ -73,7 +73,12 @@ def _peer_users() -> dict:
 def prepare(system: str, args: dict) -> dict:
     from django.core.management import call_command
 
+    from django.db import connections
+
     call_command("migrate", verbosity=0)
+    # A connection opened before the schemas existed may not see them (its search_path
+    # was set at connect time): the set-up continues on a new one.
+    connections.close_all()
     tokens = _tristate_users() if system == "tristate" else _peer_users()
     kind = "tristate" if system == "tristate" else "peer"
     with _psycopg() as conn:
