@@ -56,7 +56,14 @@ def sizes() -> dict:
 
 def system_env(system: str, url: str) -> dict[str, str]:
     if system == "tristate":
-        return {"DJANGO_SETTINGS_MODULE": "config.settings.bench", "DATABASE_URL": url}
+        # Empty, not unset: config.env would otherwise fill them in from .local-db.env,
+        # and migrate would run as the owner on the application's database.
+        return {
+            "DJANGO_SETTINGS_MODULE": "config.settings.bench",
+            "DATABASE_URL": url,
+            "DATABASE_OWNER_URL": "",
+            "DATABASE_REPLICA_URL": "",
+        }
     settings = "plain" if system == "raw" else system
     return {"DJANGO_SETTINGS_MODULE": f"bench.peers.settings.{settings}", "PEER_DATABASE_URL": url}
 
@@ -132,8 +139,6 @@ def one_round(k: int, order: list[str], runners: dict, infos: dict, apis: dict, 
 
 def main() -> int:
     cfg = sizes()
-    os.environ.pop("DATABASE_OWNER_URL", None)
-    os.environ.pop("DATABASE_REPLICA_URL", None)
     base_url = admin_database_url()
     prefix = os.environ.get("BENCH_PEERS_DB_PREFIX") or base_database_name(base_url) + "_peers"
     out = Path(os.environ.get("BENCH_PEERS_OUT") or RESULTS_DIR)
