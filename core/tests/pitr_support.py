@@ -111,11 +111,11 @@ class ScratchCluster:
         return {"Authorization": f"Bearer {out.stdout.strip().splitlines()[-1]}"}
 
     # -- SQL as the superuser ----------------------------------------------------
-    def connect(self, **kwargs) -> psycopg.Connection:
-        return psycopg.connect(host=str(self.sock), user="postgres", dbname="tristate", autocommit=True, **kwargs)
+    def connect(self, dbname: str = "tristate") -> psycopg.Connection:
+        return psycopg.connect(host=str(self.sock), user="postgres", dbname=dbname, autocommit=True)
 
-    def query(self, sql: str, params=None) -> list[tuple]:
-        with self.connect() as conn:
+    def query(self, sql: str, params=None, dbname: str = "tristate") -> list[tuple]:
+        with self.connect(dbname) as conn:
             return conn.execute(sql, params).fetchall()
 
     def postmaster_pid(self) -> int:
