@@ -72,7 +72,6 @@ def _peer_users() -> dict:
 
 def prepare(system: str, args: dict) -> dict:
     from django.core.management import call_command
-
     from django.db import connections
 
     call_command("migrate", verbosity=0)
