@@ -49,11 +49,12 @@ from django.conf import settings
 from django.db import close_old_connections, connection, transaction
 
 from audits import keycheck, signing
+from core.locks import AdvisoryLock
 from core.observability import metrics
 
 logger = logging.getLogger("tristate.audit")
 
-SEQUENCER_LOCK = 7301002
+SEQUENCER_LOCK = AdvisoryLock.AUDIT_SEQUENCER
 DEFAULT_BATCH = 5000
 
 # Pending entries this process found forged: skipped by later batches, so a few bad rows

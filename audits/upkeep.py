@@ -26,8 +26,9 @@ from audits import partitions
 from audits.chain import chain_pending
 from audits.services import audit_record
 from audits.verify import DROPPED_ACTION, DROPPED_ENTITY
+from core.locks import AdvisoryLock
 
-UPKEEP_LOCK = 7301003
+UPKEEP_LOCK = AdvisoryLock.AUDIT_UPKEEP
 
 
 @dataclass

@@ -21,12 +21,13 @@ from accounts.models import Role, User
 from accounts.services import user_create
 from audits.chain import chain_pending
 from audits.services import audit_record
+from core.locks import AdvisoryLock
 from legacy.importer import Importer, Options, Report, selected_kinds
 from legacy.kinds import KINDS
 
 IMPORT_USER_EMAIL = "legacy-import@system.invalid"
 IMPORT_USER_NAME = "Legacy import"
-IMPORT_LOCK = 7309001  # session advisory lock: one import_legacy at a time
+IMPORT_LOCK = AdvisoryLock.LEGACY_IMPORT  # session-scoped: one import_legacy at a time
 FORMAT_NAME, FORMAT_VERSION = "tristate-legacy", 3
 DEFAULT_BATCH_SIZE = 2000
 DEFAULT_MAX_RECORD_BYTES = 16 * 1024 * 1024

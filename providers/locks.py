@@ -1,4 +1,5 @@
-"""PostgreSQL advisory lock keys of the providers app (7307xxx: SPEC §7), in one place.
+"""PostgreSQL advisory lock keys of the providers app (7307xxx: SPEC §7), named here from
+the project's registry (core.locks).
 
 - USAGE_USER_LOCK: two-key form (USAGE_USER_LOCK, hashtext(user id)), transaction-scoped,
   taken by the SQL function providers.usage_record (migration 0002).
@@ -13,12 +14,14 @@ from collections.abc import Iterator
 
 from django.db import connection
 
-USAGE_USER_LOCK = 7307001
-ROTATE_KEK_LOCK = 7307002
-CHECK_PROVIDERS_LOCK = 7307003
+from core.locks import AdvisoryLock
+
+USAGE_USER_LOCK = AdvisoryLock.USAGE_USER
+ROTATE_KEK_LOCK = AdvisoryLock.ROTATE_KEK
+CHECK_PROVIDERS_LOCK = AdvisoryLock.CHECK_PROVIDERS
 # Two-key form (IMPORT_CATALOG_LOCK, hashtext(type|model)), transaction-scoped: the legacy
 # import finds or creates one catalog entry per (type, model) at a time.
-IMPORT_CATALOG_LOCK = 7307004
+IMPORT_CATALOG_LOCK = AdvisoryLock.IMPORT_CATALOG
 
 
 @contextlib.contextmanager

@@ -7,9 +7,9 @@ import bcrypt
 import pytest
 from django.utils import timezone
 
-from accounts import services
 from accounts.hashers import legacy_bcrypt_to_django
 from accounts.models import SecurityEvent, Session, User
+from accounts.services import lockout
 from accounts.tests.conftest import PASSWORD, audit_actions, bearer, login, security_actions
 from core.testing import assert_error
 
@@ -37,8 +37,8 @@ def test_login_returns_tokens_that_authenticate(anon_client, make_user, role):
 
 def test_wrong_password_and_unknown_email_look_the_same(anon_client, regular_user, monkeypatch):
     checks = []
-    real = services.check_password
-    monkeypatch.setattr(services, "check_password", lambda *a, **k: checks.append(1) or real(*a, **k))
+    real = lockout.check_password
+    monkeypatch.setattr(lockout, "check_password", lambda *a, **k: checks.append(1) or real(*a, **k))
 
     wrong = login(anon_client, regular_user.email, "not the password")
     unknown = login(anon_client, "nobody@example.com", "not the password")

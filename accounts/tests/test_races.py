@@ -10,6 +10,7 @@ from rest_framework.test import APIClient
 
 from accounts import services, totp
 from accounts.models import Invitation, SecurityEvent, Session, User
+from accounts.services import lockout
 from accounts.tests.conftest import NEW_PASSWORD, PASSWORD, login, run_in_threads
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -22,7 +23,7 @@ def test_burst_of_50_wrong_passwords_checks_at_most_max_failures(make_user, sett
     user = make_user("user")
     checked = []
     lock = threading.Lock()
-    real = services.check_password
+    real = lockout.check_password
 
     def counting_check(password, encoded, setter=None, *args, **kwargs):
         with lock:
@@ -30,7 +31,7 @@ def test_burst_of_50_wrong_passwords_checks_at_most_max_failures(make_user, sett
         time.sleep(0.01)  # a slower hasher widens the window a read-then-write counter would leave
         return real(password, encoded, setter, *args, **kwargs)
 
-    monkeypatch.setattr(services, "check_password", counting_check)
+    monkeypatch.setattr(lockout, "check_password", counting_check)
 
     responses = run_in_threads(50, lambda i: login(APIClient(), user.email, f"guess-{i}"))
 

@@ -192,7 +192,7 @@ def test_quarantine_rolls_back_entirely_when_a_step_fails(project, regular_user,
     def broken(**kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr("quarantine.services.record_quarantine", broken)
+    monkeypatch.setattr("experiments.services.quarantining.record_quarantine", broken)
     with pytest.raises(RuntimeError):
         services.evaluation_submit(experiment=experiment, metrics=FAILING, ai_confidence=0.9, actor=regular_user)
     assert Experiment.objects.get(pk=experiment.pk).status == Status.COMPLETED

@@ -12,10 +12,10 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 
 from legacy import values
+from legacy.bulk.production import AnalysisImport, analyses_import
 from legacy.kinds.base import Context, Item, Pending
 from legacy.models import RecordKind
 from legacy.reader import RawRecord
-from production.services import AnalysisImport, analyses_import
 
 STATUSES = {"done": "completed", "error": "failed", "running": "failed", "cancelled": "cancelled"}
 INTERRUPTED = "interrupted by migration"

@@ -6,8 +6,8 @@ the evaluation's `checks`). An evaluation that breaks a rule rejects its experim
 
 from __future__ import annotations
 
-from experiments.services import EvaluationImport, ExperimentImport, experiments_import
 from legacy import values
+from legacy.bulk.experiments import EvaluationImport, ExperimentImport, experiments_import
 from legacy.kinds.base import Context, Item, Pending
 from legacy.models import RecordKind
 from legacy.reader import RawRecord

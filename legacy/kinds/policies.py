@@ -4,9 +4,9 @@ A policy name that already exists is kept as it is (already present)."""
 from __future__ import annotations
 
 from legacy import values
+from legacy.bulk.projects import PolicyImport, policies_import
 from legacy.kinds.base import Context, Item
 from legacy.reader import RawRecord
-from projects.services import PolicyImport, policies_import
 
 
 def prepare(rec: RawRecord, ctx: Context) -> Item:

@@ -7,9 +7,9 @@ under the same name is refused, never merged into."""
 from __future__ import annotations
 
 from legacy import values
+from legacy.bulk.projects import BaselineImport, ProjectImport, projects_import
 from legacy.kinds.base import Context, Item, Pending
 from legacy.reader import RawRecord
-from projects.services import BaselineImport, ProjectImport, projects_import
 
 
 def prepare(rec: RawRecord, ctx: Context) -> Item:

@@ -4,8 +4,8 @@ and the record's config must be the experiment's."""
 
 from __future__ import annotations
 
-from experiments.services import QuarantineImport, quarantines_import
 from legacy import values
+from legacy.bulk.experiments import QuarantineImport, quarantines_import
 from legacy.kinds.base import Context, Item, Pending
 from legacy.models import RecordKind
 from legacy.reader import RawRecord

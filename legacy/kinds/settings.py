@@ -5,8 +5,8 @@ already has keep their value."""
 
 from __future__ import annotations
 
-from accounts.services import user_settings_import
 from legacy import values
+from legacy.bulk.accounts import user_settings_import
 from legacy.kinds.base import Context, Item, Pending
 from legacy.reader import RawRecord
 

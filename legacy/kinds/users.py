@@ -9,8 +9,8 @@ already present. An e-mail that already has an account is left as it is."""
 from __future__ import annotations
 
 from accounts.hashers import legacy_bcrypt_to_django
-from accounts.services import UserImport, users_import
 from legacy import values
+from legacy.bulk.accounts import UserImport, users_import
 from legacy.kinds.base import Context, Item
 from legacy.reader import RawRecord
 

@@ -11,15 +11,17 @@ import pytest
 from django.utils import timezone
 
 from accounts.models import Role, User
-from accounts.services import UserImport, users_import
 from audits.chain import chain_pending
 from audits.models import AuditEntry
 from audits.services import AuditItem, audit_record_many
 from audits.verify import verify_chain
 from experiments import services as exp_services
 from experiments.models import Blacklist, Experiment
-from experiments.services import EvaluationImport, ExperimentImport, QuarantineImport
-from projects.services import ProjectImport, project_create, projects_import
+from legacy.bulk import experiments as bulk_experiments
+from legacy.bulk.accounts import UserImport, users_import
+from legacy.bulk.experiments import EvaluationImport, ExperimentImport, QuarantineImport
+from legacy.bulk.projects import ProjectImport, projects_import
+from projects.services import project_create
 from providers import services as prov_services
 from providers.models import UsageTracking
 from providers.services import ProviderKeyImport, UsageImport
@@ -86,7 +88,7 @@ def test_experiments_import_honours_the_blacklist(regular_user, admin_user):
     project = project_create(owner=regular_user, name="P", actor=None)
     exp_services.blacklist_add(actor=admin_user, reason="bad", config={"m": "bad"})
     blacklisted_at = Blacklist.objects.get().quarantined_at
-    results = exp_services.experiments_import(
+    results = bulk_experiments.experiments_import(
         experiments=[
             _experiment(project, regular_user, {"m": "bad"}, created_at=blacklisted_at - timedelta(days=1)),
             _experiment(project, regular_user, {"m": "bad"}, created_at=blacklisted_at + timedelta(seconds=1)),
@@ -113,7 +115,7 @@ def test_evaluation_verdicts_follow_tristates_rules(regular_user):
             metrics={"acc": 0.1}, confidence=0.9, evaluated_at=PAST, override="pass", override_reason="ok"
         ),
     )
-    [result] = exp_services.experiments_import(
+    [result] = bulk_experiments.experiments_import(
         experiments=[_experiment(project, regular_user, {"m": 1}, status="evaluating", evaluations=evaluations)],
         actor=None,
     )
@@ -135,7 +137,7 @@ def test_quarantines_import_records_blacklists_and_notes(regular_user, admin_use
     project = project_create(owner=regular_user, name="P", actor=None)
     first, second, retried = (
         r.id
-        for r in exp_services.experiments_import(
+        for r in bulk_experiments.experiments_import(
             experiments=[
                 _experiment(project, regular_user, {"c": 1}, status="quarantined"),
                 _experiment(project, regular_user, {"c": 1}, status="quarantined"),
@@ -144,7 +146,7 @@ def test_quarantines_import_records_blacklists_and_notes(regular_user, admin_use
             actor=None,
         )
     )
-    results = exp_services.quarantines_import(
+    results = bulk_experiments.quarantines_import(
         records=[
             QuarantineImport(experiment_id=first, config={"c": 1}, reason="r1", quarantined_at=PAST),
             QuarantineImport(experiment_id=second, config={"c": 1}, reason="r2", quarantined_at=PAST),

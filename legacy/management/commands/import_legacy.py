@@ -19,6 +19,23 @@ from legacy.services import (
 )
 
 
+class _Unended:
+    """The command's stderr for the progress bar, which writes partial lines ("\\r..."):
+    each write passes ending="" so the OutputWrapper adds no newline of its own."""
+
+    def __init__(self, wrapper):
+        self.wrapper = wrapper
+
+    def write(self, text: str) -> None:
+        self.wrapper.write(text, ending="")
+
+    def flush(self) -> None:
+        self.wrapper.flush()
+
+    def isatty(self) -> bool:
+        return self.wrapper.isatty()
+
+
 class Command(BaseCommand):
     help = (
         "Import an export of the legacy file store (format 3) into Tristate: idempotent (a second run imports "
@@ -94,7 +111,7 @@ class Command(BaseCommand):
                 max_record_bytes=max_record_bytes,
                 progress=options.get("verbosity", 1) >= 1,
                 writers=writers,
-                stderr=self.stderr._out,
+                stderr=_Unended(self.stderr),
             )
         except ImportRefused as exc:
             raise CommandError(str(exc)) from None

@@ -1,13 +1,5 @@
-"""Writes of the v3 zone: quarantine records and re-evaluation requests, atomic and
-audited in the same transaction.
-
-The dependency arrow points experiments → quarantine: experiments.services creates
-records through `record_quarantine`. The re-evaluation workflow has to change the
-blacklist (an experiments table) in its own transaction, so it calls
-experiments.services at call time (imports inside the functions), never at import time.
-
-Record content never changes (a database trigger refuses it); these services change only
-the review columns: review_status, reviewed_at, reviewed_by, review_notes.
+"""Re-evaluation requests of a quarantined configuration: request, approve, reject,
+complete with a result; each moves the record's review status and the blacklist row.
 """
 
 from __future__ import annotations
@@ -18,110 +10,14 @@ from django.utils import timezone
 from audits.services import audit_record
 from core import canonical
 from core.exceptions import Conflict, InvalidTransition, PermissionDenied, ValidationFailed
-from core.validation import clean_text
+from experiments.rules import validate_metrics
+from projects.models import Project
 from projects.selectors import check_can_write, project_for_write
 from quarantine.models import OPEN_REQUEST, QuarantineRecord, RecordStatus, ReevaluationRequest, RequestStatus
+from quarantine.services.blacklist import blacklist_for_reevaluation, hash_lock
+from quarantine.services.records import _append_note, _lock_record, _lock_request, _record_status, _require_admin, _text
 
 RESULT_VERDICTS = ("pass", "fail")
-
-
-def _text(value, field: str, *, required: bool = False, max_length: int = 5000) -> str:
-    return clean_text(value, field, required=required, max_length=max_length)
-
-
-def _require_admin(actor, what: str) -> None:
-    if actor is None or not actor.is_admin_role:
-        raise PermissionDenied(f"Only administrators may {what}.")
-
-
-def _append_note(existing: str, note: str) -> str:
-    return f"{existing}\n{note}".strip() if existing else note
-
-
-def _lock_record(record_id) -> QuarantineRecord:
-    return QuarantineRecord.objects.select_for_update(of=("self",)).select_related("experiment").get(pk=record_id)
-
-
-def _lock_request(request_id) -> ReevaluationRequest:
-    return ReevaluationRequest.objects.select_for_update().get(pk=request_id)
-
-
-def _record_status(record: QuarantineRecord, to: str, actor, **extra) -> None:
-    before = record.review_status
-    record.review_status = to
-    audit_record(
-        entity="quarantine_record",
-        action="review",
-        actor=actor,
-        payload={"id": str(record.pk), "config_hash": record.config_hash, "before": before, "after": to, **extra},
-    )
-
-
-def _hash_lock(config_hash: str) -> None:
-    from experiments.services import hash_lock
-
-    hash_lock(config_hash)
-
-
-def _blacklist(config_hash: str, actor, event: str) -> None:
-    from experiments.services import blacklist_for_reevaluation
-
-    blacklist_for_reevaluation(config_hash=config_hash, actor=actor, event=event)
-
-
-# ---------------------------------------------------------------------------------------
-# Records
-
-
-def record_quarantine(
-    *, experiment, reason: str, evidence: dict, failure_metrics: dict, actor, now
-) -> tuple[QuarantineRecord, bool]:
-    """Archive a failed experiment's config. Called by experiments.services inside its
-    quarantine transaction, holding the experiment row and the config-hash lock.
-
-    One record per config hash: if this config was quarantined before (another
-    experiment with the same config), the existing record is kept as it is (content is
-    immutable), a note is added, and a record approved for retry returns to
-    `quarantined`. Returns (record, created)."""
-    existing = QuarantineRecord.objects.select_for_update().filter(config_hash=experiment.config_hash).first()
-    if existing is None:
-        record = QuarantineRecord.objects.create(
-            experiment=experiment,
-            config_hash=experiment.config_hash,
-            config=experiment.config,
-            reason=reason,
-            evidence=evidence,
-            failure_metrics=failure_metrics,
-            quarantined_at=now,
-            quarantined_by=actor,
-        )
-        audit_record(
-            entity="quarantine_record",
-            action="create",
-            actor=actor,
-            payload={
-                "id": str(record.pk),
-                "experiment": str(experiment.pk),
-                "config_hash": record.config_hash,
-                "reason": reason,
-                "evidence_sha256": canonical.sha256_hex(evidence),
-                "failure_metrics_sha256": canonical.sha256_hex(failure_metrics),
-                "review_status": record.review_status,
-            },
-        )
-        return record, True
-    note = f"{now:%Y-%m-%d %H:%M} UTC: experiment {experiment.pk} with this configuration failed again: {reason}"
-    existing.review_notes = _append_note(existing.review_notes, note)
-    fields = ["review_notes", "updated_at"]
-    if existing.review_status == RecordStatus.APPROVED_RETRY:
-        _record_status(existing, RecordStatus.QUARANTINED, actor, experiment=str(experiment.pk), requarantined=True)
-        fields.append("review_status")
-    existing.save(update_fields=fields)
-    return existing, False
-
-
-# ---------------------------------------------------------------------------------------
-# Re-evaluation requests
 
 
 def _check_requester(record: QuarantineRecord, actor) -> None:
@@ -129,8 +25,6 @@ def _check_requester(record: QuarantineRecord, actor) -> None:
         raise PermissionDenied("A re-evaluation request needs a person to ask for it.")
     check_can_write(actor)
     if not actor.is_admin_role:
-        from projects.models import Project
-
         owner_id = Project.objects.filter(pk=record.experiment.project_id).values_list("owner_id", flat=True).first()
         if owner_id != actor.pk:
             raise PermissionDenied("Only the project's owner or an administrator may request a re-evaluation.")
@@ -143,7 +37,7 @@ def reevaluation_request(*, record: QuarantineRecord, reason: str, actor) -> Ree
     _check_requester(record, actor)
     reason = _text(reason, "reason", required=True)
     project_for_write(project_id=record.experiment.project_id, actor=actor)
-    _hash_lock(record.config_hash)
+    hash_lock(record.config_hash)
     locked = _lock_record(record.pk)
     if locked.review_status != RecordStatus.QUARANTINED:
         raise Conflict(
@@ -160,7 +54,7 @@ def reevaluation_request(*, record: QuarantineRecord, reason: str, actor) -> Ree
         actor=actor,
         payload={"id": str(request.pk), "record": str(locked.pk), "status": request.status, "reason": reason},
     )
-    _blacklist(locked.config_hash, actor, "appealed")
+    blacklist_for_reevaluation(config_hash=locked.config_hash, actor=actor, event="appealed")
     return request
 
 
@@ -208,7 +102,7 @@ def reevaluation_reject(*, request: ReevaluationRequest, actor, notes: str = "")
     notes = _text(notes, "notes")
     record = request.quarantine_record
     project_for_write(project_id=record.experiment.project_id, actor=actor)
-    _hash_lock(record.config_hash)
+    hash_lock(record.config_hash)
     locked_record = _lock_record(record.pk)
     locked = _lock_request(request.pk)
     if locked.status != RequestStatus.PENDING:
@@ -224,7 +118,7 @@ def reevaluation_reject(*, request: ReevaluationRequest, actor, notes: str = "")
         actor=actor,
         payload={"id": str(locked.pk), "record": str(locked_record.pk), "before": "pending", "after": locked.status},
     )
-    _blacklist(locked_record.config_hash, actor, "reviewed")
+    blacklist_for_reevaluation(config_hash=locked_record.config_hash, actor=actor, event="reviewed")
     return locked
 
 
@@ -239,8 +133,6 @@ def validate_result(result) -> dict:
     except (TypeError, ValueError) as exc:
         raise ValidationFailed.field("result", f"Not storable JSON: {exc}") from None
     if "metrics" in result:
-        from experiments.rules import validate_metrics
-
         validate_metrics(result["metrics"], "result.metrics")
     if "notes" in result and not isinstance(result["notes"], str):
         raise ValidationFailed("Notes are text.", details={"result": {"notes": ["Must be text."]}})
@@ -257,7 +149,7 @@ def reevaluation_complete(*, request: ReevaluationRequest, result: dict, actor) 
     result = validate_result(result)
     record = request.quarantine_record
     project_for_write(project_id=record.experiment.project_id, actor=actor)
-    _hash_lock(record.config_hash)
+    hash_lock(record.config_hash)
     locked_record = _lock_record(record.pk)
     locked = _lock_request(request.pk)
     if locked.status != RequestStatus.APPROVED:
@@ -293,5 +185,7 @@ def reevaluation_complete(*, request: ReevaluationRequest, result: dict, actor) 
         note += f": {result['notes'].strip()}"
     locked_record.review_notes = _append_note(locked_record.review_notes, note)
     locked_record.save(update_fields=["review_status", "reviewed_by", "reviewed_at", "review_notes", "updated_at"])
-    _blacklist(locked_record.config_hash, actor, "lifted" if verdict == "pass" else "reviewed")
+    blacklist_for_reevaluation(
+        config_hash=locked_record.config_hash, actor=actor, event="lifted" if verdict == "pass" else "reviewed"
+    )
     return locked

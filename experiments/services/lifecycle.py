@@ -1,0 +1,206 @@
+"""Experiments: creation (refused for a blacklisted config), descriptive edits, and
+moves along the status machine (SPEC §4), plus the helpers the other workflows share
+(the experiment's row lock, a move recorded in the audit log).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from audits.services import audit_record
+from core import canonical
+from core.exceptions import ConfigBlacklisted, InvalidTransition, NotFound, PermissionDenied, ValidationFailed
+from core.validation import clean_text
+from experiments import rules
+from experiments.models import ALLOWED_MOVES, Experiment, Status
+from projects.models import Project
+from projects.selectors import check_can_write, project_for_write, project_for_write_then
+from quarantine.services.blacklist import shared_hash_lock_then_blacklisted
+
+UNSET: Any = object()
+
+# Re-exported for callers (production, the legacy importer): one place for the rules.
+config_hash = rules.config_hash
+validate_config = rules.validate_config
+compute_verdict = rules.compute_verdict
+
+WORKFLOW_TARGETS = {
+    Status.PROMOTED: "POST /api/v1/promotions/ (then approve and complete)",
+    Status.QUARANTINED: "POST /api/v1/experiments/{id}/quarantine",
+}
+
+
+def _json_sha(value) -> str:
+    return canonical.sha256_hex(value)
+
+
+def _require_admin(actor, what: str) -> None:
+    if actor is not None and not actor.is_admin_role:
+        raise PermissionDenied(f"Only administrators may {what}.")
+
+
+def _require_person(actor, what: str) -> None:
+    if actor is None:
+        raise PermissionDenied(f"{what} needs a person to act.")
+
+
+def _text(value, field: str, *, required: bool = False, max_length: int = 10_000) -> str:
+    return clean_text(value, field, required=required, max_length=max_length)
+
+
+def _lock_experiment(experiment_id) -> Experiment:
+    try:
+        return Experiment.objects.select_for_update(of=("self",)).get(pk=experiment_id)
+    except Experiment.DoesNotExist:
+        raise NotFound("Experiment not found.") from None
+
+
+def _transition_fields(to: str, now) -> dict:
+    fields = {"status": to, "updated_at": now}
+    if to == Status.RUNNING:
+        fields["started_at"] = now
+    elif to in (Status.COMPLETED, Status.FAILED):
+        fields["completed_at"] = now
+    return fields
+
+
+def _transition_payload(experiment: Experiment, frm: str, to: str, **extra) -> dict:
+    return {"id": str(experiment.pk), "project": str(experiment.project_id), "from": frm, "to": to, **extra}
+
+
+def _record_transition(experiment: Experiment, frm: str, to: str, actor, **extra) -> None:
+    audit_record(
+        entity="experiment", action="transition", actor=actor, payload=_transition_payload(experiment, frm, to, **extra)
+    )
+
+
+def _move_locked(experiment: Experiment, to: str, actor, **extra) -> Experiment:
+    """Move an experiment whose row the caller holds locked (FOR UPDATE)."""
+    frm = experiment.status
+    if to not in ALLOWED_MOVES[frm]:
+        raise InvalidTransition(frm=frm, to=to, entity="experiment")
+    fields = _transition_fields(to, timezone.now())
+    for name, value in fields.items():
+        setattr(experiment, name, value)
+    experiment.save(update_fields=list(fields))
+    _record_transition(experiment, frm, to, actor, **extra)
+    return experiment
+
+
+@transaction.atomic
+def experiment_create(
+    *,
+    project: Project | uuid.UUID | str,
+    name: str,
+    config: dict,
+    actor,
+    description: str = "",
+    dataset_id: str = "",
+    created_by=None,
+) -> Experiment:
+    """Create an experiment in the project's v1 zone (`project`: a Project or its id).
+    409 config_blacklisted when its config hash is blacklisted; 409 project_archived on
+    an archived project; NotFound when `actor` may not see the project."""
+    check_can_write(actor)
+    creator = created_by or actor
+    if creator is None:
+        raise ValidationFailed.field("created_by", "An experiment needs its creator.")
+    name = _text(name, "name", required=True, max_length=200)
+    description = _text(description, "description", max_length=100_000)
+    dataset_id = _text(dataset_id, "dataset_id", max_length=200)
+    digest = config_hash(config)
+    # One round trip: the project's share lock, then the config-hash lock and the
+    # blacklist read (shared_hash_lock_then_blacklisted), each statement with its own snapshot.
+    project, (_, blacklisted) = project_for_write_then(
+        project_id=getattr(project, "pk", project), actor=actor, statements=shared_hash_lock_then_blacklisted(digest)
+    )
+    if blacklisted.rows[0][0]:
+        raise ConfigBlacklisted(details={"config_hash": digest})
+    experiment = Experiment(
+        project=project,
+        name=name,
+        description=description,
+        config=config,
+        config_hash=digest,
+        dataset_id=dataset_id,
+        created_by=creator,
+    )
+    experiment.save(force_insert=True)
+    audit_record(
+        entity="experiment",
+        action="create",
+        actor=actor,
+        payload={
+            "id": str(experiment.pk),
+            "project": str(project.pk),
+            "name": name,
+            "config_hash": digest,
+            "dataset_id": dataset_id,
+            "status": experiment.status,
+        },
+    )
+    return experiment
+
+
+@transaction.atomic
+def experiment_update(
+    *, experiment: Experiment, actor, name: str = UNSET, description: str = UNSET, dataset_id: str = UNSET
+) -> Experiment:
+    """Edit an experiment's descriptive fields. Its config is immutable (it is what the
+    hash, the verdicts and the blacklist refer to): a new config is a new experiment."""
+    project_for_write(project_id=experiment.project_id, actor=actor)
+    locked = _lock_experiment(experiment.pk)
+    before, after = {}, {}
+    for field, value, limit, required in (
+        ("name", name, 200, True),
+        ("description", description, 100_000, False),
+        ("dataset_id", dataset_id, 200, False),
+    ):
+        if value is UNSET:
+            continue
+        value = _text(value, field, required=required, max_length=limit)
+        if value != getattr(locked, field):
+            before[field], after[field] = getattr(locked, field), value
+            setattr(locked, field, value)
+    if after:
+        locked.save(update_fields=[*after, "updated_at"])
+        audit_record(
+            entity="experiment",
+            action="update",
+            actor=actor,
+            payload={"id": str(locked.pk), "before": before, "after": after},
+        )
+    return locked
+
+
+@transaction.atomic
+def experiment_transition(*, experiment: Experiment, to: str, actor, reason: str = "") -> Experiment:
+    """Move an experiment along the status machine (SPEC §4). One conditional UPDATE ...
+    WHERE status = <the status read>: of two concurrent moves exactly one wins, the other
+    gets 409 invalid_transition. `promoted` and `quarantined` are reached only through
+    their workflows (promotion, quarantine), which create the records they need."""
+    if to not in Status.values:
+        raise ValidationFailed.field("to", f"Unknown status '{to}'.")
+    if to in WORKFLOW_TARGETS:
+        raise ValidationFailed.field("to", f"An experiment becomes '{to}' through {WORKFLOW_TARGETS[to]}.")
+    reason = _text(reason, "reason", max_length=2000)
+    frm = experiment.status
+    if to not in ALLOWED_MOVES[frm]:
+        raise InvalidTransition(frm=frm, to=to, entity="experiment")
+    # The project's share lock (refuses an archived or invisible project) before any
+    # write; then one conditional UPDATE: of two concurrent moves exactly one matches.
+    project_for_write(project_id=experiment.project_id, actor=actor)
+    fields = _transition_fields(to, timezone.now())
+    if not Experiment.objects.filter(pk=experiment.pk, status=frm).update(**fields):
+        current = Experiment.objects.filter(pk=experiment.pk).values_list("status", flat=True).first()
+        if current is None:
+            raise NotFound("Experiment not found.")
+        raise InvalidTransition(frm=current, to=to, entity="experiment")
+    _record_transition(experiment, frm, to, actor, **({"reason": reason} if reason else {}))
+    for name, value in fields.items():
+        setattr(experiment, name, value)
+    return experiment
