@@ -137,11 +137,12 @@ def sql_and_drf_pages(client, url: str, params: dict, monkeypatch) -> tuple:
 
     client.get(url, params, HTTP_ACCEPT="application/json")
     with CaptureQueriesContext(connection) as sql_queries:
-        sql = client.get(url, params, HTTP_ACCEPT="application/json")
+        # One request id for both answers, so that error envelopes compare whole.
+        sql = client.get(url, params, HTTP_ACCEPT="application/json", HTTP_X_REQUEST_ID="sql-and-drf")
     with monkeypatch.context() as patch:
         patch.setattr(sqljson, "renders_in_sql", lambda: False)
         with CaptureQueriesContext(connection) as drf_queries:
-            drf = client.get(url, params, HTTP_ACCEPT="application/json")
+            drf = client.get(url, params, HTTP_ACCEPT="application/json", HTTP_X_REQUEST_ID="sql-and-drf")
     return sql, drf, len(sql_queries.captured_queries), len(drf_queries.captured_queries)
 
 
