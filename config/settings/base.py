@@ -234,7 +234,13 @@ REST_FRAMEWORK = {
 SPECTACULAR_SETTINGS = {
     "TITLE": "Tristate API",
     "DESCRIPTION": "System of record for the three-zone AI code-review platform "
-    "(v1 experimentation, v2 production, v3 quarantine).",
+    "(v1 experimentation, v2 production, v3 quarantine).\n\n"
+    "Every error is `{\"error\": {\"code\", \"message\", \"details\"}}`; bad input is a 400 and writes "
+    "nothing. One rule of JSON types for every request body: a field's JSON value has the type this document "
+    "gives it (a string is not a number or a boolean, a number is not a string, a boolean is `true` or `false`; "
+    "decimal fields, `format: decimal`, take a decimal string or a number). Bodies nest at most 64 levels and "
+    "carry no NUL or unpaired UTF-16 surrogate; dates and date-times, in bodies and query strings, lie between "
+    "0001-01-02 and 9999-12-30 UTC.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
