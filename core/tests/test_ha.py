@@ -87,8 +87,11 @@ class HACluster:
         return done.stdout
 
     def logs(self) -> str:
-        logs = sorted(self.dir.glob("node*/patroni.log"))
-        return "".join(f"\n--- {p.relative_to(self.dir)}\n" + p.read_text()[-1500:] for p in logs)
+        text = ""
+        for path in sorted(self.dir.glob("node*/patroni.log")):
+            lines = [line for line in path.read_text().splitlines() if "no action" not in line]
+            text += f"\n--- {path.relative_to(self.dir)}\n" + "\n".join(lines[-40:])
+        return text
 
     def urls(self) -> dict:
         lines = (self.dir / "urls.env").read_text().splitlines()
@@ -387,6 +390,12 @@ def test_standbys_lost_writes_go_on(ha, token, app):
         ha.kill_node(sync["name"])
         load.wait_successes_after(time.monotonic(), 20, timeout=30)
         stall_one = max((e for s, e, status, _ in load.results if s < lost_at + 0.05 and e > lost_at), default=lost_at)
+        # The second loss once Patroni has made the other standby synchronous (a loss in
+        # the middle of that hand-over is another case: docs/scaling.md).
+        deadline = time.monotonic() + 30
+        while (now_sync := ha.member("sync_standby")) is None or now_sync["name"] != other["name"]:
+            assert time.monotonic() < deadline, f"{other['name']} did not become synchronous: {ha.members()}"
+            time.sleep(0.2)
         ha.kill_node(other["name"])
         both_lost_at = time.monotonic()
         load.wait_successes_after(time.monotonic(), 20, timeout=30)
