@@ -117,15 +117,38 @@ do_restore() {
   log "restoring $PGDATA from $PGBR_REPO${target:+ to $target}"
   out="$(pgbr "$PGBR_CONF" restore "${opts[@]}" --log-level-console=info 2>&1)" || { echo "$out" >&2; exit 1; }
   label="$(sed -n 's/.*restore backup set \([^ ,]*\).*/\1/p' <<<"$out" | head -n1)"
-  # pg.sh waits until recovery has reached the target and the server has promoted itself.
+  # Recovery runs on a private socket the application does not know, and the restore's
+  # audit entry is written there: it is the first entry after the restore, whatever the
+  # application tries meanwhile. Then the server restarts on its usual socket.
+  local private="${SOCK_DIR}-restore"
+  mkdir -p "$private"
+  chmod 0700 "$private"
+  if [[ ${#RUN_AS[@]} -gt 0 ]]; then chown postgres: "$private"; fi
+  pgctl start -w -t 300 -l "$LOGFILE" -o "-k $private -p $PG_PORT -c listen_addresses=''" >/dev/null
+  local i
+  for i in $(seq 1 1200); do  # hot standby answers while it replays: wait for the promotion
+    [[ ! -f "$PGDATA/recovery.signal" ]] && break
+    sleep 0.5
+  done
+  if [[ -f "$PGDATA/recovery.signal" ]]; then
+    log "recovery did not finish in 10 minutes (see $LOGFILE); the server runs on $private"
+    exit 1
+  fi
+  local enc
+  enc="$(printf '%s' "$private" | sed 's#/#%2F#g')"
+  echo "restored: backup $label${target:+, to $target}, recovered after $(seconds_since "$started") s"
+  (cd "$ROOT" && DATABASE_URL="postgres://tristate_app@$enc:$PG_PORT/$DB_NAME" \
+      DATABASE_OWNER_URL="postgres://tristate_owner@$enc:$PG_PORT/$DB_NAME" \
+      "$PY" manage.py audit_restore_record --backup-label "$label" --target-time "$target")
+  pgctl stop -m fast -w >/dev/null
+  rmdir "$private" 2>/dev/null || true
   local urls
   urls="$("$HERE/pg.sh" start)"
-  # The manage.py commands below work on this cluster, whichever checkout env file it has.
+  # verify_audit_chain works on this cluster, whichever checkout env file it has.
   export DATABASE_URL DATABASE_OWNER_URL
   DATABASE_URL="$(sed -n 's/^DATABASE_URL=//p' <<<"$urls")"
   DATABASE_OWNER_URL="$(sed -n 's/^DATABASE_OWNER_URL=//p' <<<"$urls")"
-  echo "restored: backup $label${target:+, to $target}, server up after $(seconds_since "$started") s"
-  (cd "$ROOT" && "$PY" manage.py audit_restore_record --backup-label "$label" --target-time "$target")
+  echo "serving again on $SOCK_DIR after $(seconds_since "$started") s"
   (cd "$ROOT" && "$PY" manage.py verify_audit_chain)
   echo "duration: $(seconds_since "$started") s (restore, recovery, audit entry, chain verification)"
 }

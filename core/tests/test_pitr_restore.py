@@ -15,6 +15,7 @@ import shutil
 import threading
 import time
 import uuid
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -112,9 +113,26 @@ def test_restore_to_a_point_in_time(site, tmp_path, capsys):
     assert refused.returncode == 2 and "CONFIRM=yes" in refused.stderr
     assert set(batch_b) <= project_ids(site.cluster), "a refused restore changed something"
 
+    # The app keeps writing through the restore: its writes fail (503) while the server is
+    # down or recovering, and none gets in before the restore's own entry.
+    stop, during = threading.Event(), []
+
+    def keep_writing():
+        with httpx.Client(headers=site.auth, timeout=20) as client:
+            while not stop.is_set():
+                name = f"during the restore {uuid.uuid4().hex[:8]}"
+                during.append(client.post(site.base + "/api/v1/projects/", json={"name": name}).status_code)
+                time.sleep(0.05)
+
+    writer = threading.Thread(target=keep_writing, daemon=True)
+    writer.start()
     started = time.monotonic()
     restore = site.cluster.script("pgbackrest.sh", "restore", CONFIRM="yes", TARGET_TIME=target.isoformat())
     rto = time.monotonic() - started
+    time.sleep(1)
+    stop.set()
+    writer.join(30)
+    assert set(during) <= {201, 503} and 503 in during, Counter(during)
     label = restore.stdout.split("restored: backup ", 1)[1].split(",", 1)[0]
     ids = project_ids(site.cluster)
     assert set(batch_a) <= ids
