@@ -101,13 +101,16 @@ pgbr_configure_cluster() {
 pgbr_stanza_create() {
   local conf="$1" out repo
   if out="$(pgbr "$conf" stanza-create 2>&1)"; then return 0; fi
-  if grep -qi "system-id\|identifier" <<<"$out"; then
+  if grep -qi "do not match the database\|system-id\|identifier" <<<"$out"; then
+    local aside
     repo="$(sed -n 's/^repo1-path=//p' "$conf")"
-    log "the pgBackRest repository $repo belongs to another cluster: moving it to $repo.old-$(date +%s)"
-    mv "$repo" "$repo.old-$(date +%s)"
+    aside="$repo.old-$(date +%Y%m%d-%H%M%S)"
+    log "the pgBackRest repository $repo holds backups of another cluster (a data directory made anew):"
+    log "moved to $aside; to restore from those backups, stop the cluster, move it back and run make restore"
+    mv "$repo" "$aside"
     mkdir -p "$repo"
     if [[ ${#RUN_AS[@]} -gt 0 ]]; then chown postgres: "$repo"; fi
-    pgbr "$conf" stanza-create >&2 && return 0
+    pgbr "$conf" stanza-create --log-level-console=warn >&2 && return 0
   fi
   log "pgBackRest stanza-create failed: $out"
   return 1
