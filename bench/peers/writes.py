@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import multiprocessing
 import os
 import threading
@@ -181,7 +182,9 @@ def _cpu(conn, pids: list[int]) -> dict[int, float]:
 
 
 def _cpu_spent(before: dict[int, float], after: dict[int, float]) -> float:
-    return sum(after[pid] - before.get(pid, 0.0) for pid in after if after[pid] == after[pid])
+    """CPU seconds between two readings; a backend that appeared in between counts from
+    zero (it was started for this phase), one that could not be read not at all."""
+    return sum(after[pid] - before.get(pid, 0.0) for pid in after if not math.isnan(after[pid]))
 
 
 def _wait_sealed(conn, timeout: float = 120.0) -> None:
