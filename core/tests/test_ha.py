@@ -265,6 +265,34 @@ def token(ha):
     return out.strip().splitlines()[-1]
 
 
+@pytest.fixture(scope="module")
+def reader_token(ha):
+    """A login that never writes: its list reads may go to a standby (core.db.routers)."""
+    out = ha.manage(
+        "shell",
+        "-c",
+        "from accounts.services import user_create, session_create;"
+        "u = user_create(email='ha-reader@example.com', password='ha-password-12', role='admin', verified=True,"
+        " validate=False); print(session_create(user=u).access)",
+    )
+    return out.strip().splitlines()[-1]
+
+
+def assert_reads_recover(app: str, token: str) -> None:
+    """Replica-eligible reads and /healthz answer 200 again after a failover, and
+    nothing on the way is a 500 or a hang (the old leader is out of the replica's way)."""
+    headers = {"Authorization": f"Bearer {token}"}
+    deadline = time.monotonic() + 20
+    while True:
+        page = httpx.get(f"{app}/api/v1/projects/", params={"page_size": 1}, headers=headers, timeout=15)
+        health = httpx.get(f"{app}/healthz", timeout=15)
+        assert page.status_code in (200, 503) and health.status_code in (200, 503), (page.text, health.text)
+        if page.status_code == health.status_code == 200:
+            return
+        assert time.monotonic() < deadline, (page.text, health.text)
+        time.sleep(0.5)
+
+
 @pytest.fixture
 def app(ha, tmp_path):
     with gunicorn_server(ha.app_env(), tmp_path / "server.log", workers=4, extra_args=("--timeout", "30")) as (
@@ -303,7 +331,7 @@ def record(name: str, figures: dict) -> None:
     print(f"\n{name}: {figures}")
 
 
-def test_leader_killed_sync_standby_takes_over_nothing_acknowledged_lost(ha, token, app):
+def test_leader_killed_sync_standby_takes_over_nothing_acknowledged_lost(ha, token, reader_token, app):
     outages, recoveries = [], []
     for kill in range(3):
         old = ha.wait_healthy()
@@ -321,6 +349,7 @@ def test_leader_killed_sync_standby_takes_over_nothing_acknowledged_lost(ha, tok
         # The old leader comes back by itself as a standby of the new one (pg_rewind).
         now = ha.wait_healthy(timeout=120)
         assert now["name"] == new["name"] and now["timeline"] > old["timeline"]
+        assert_reads_recover(app, reader_token)
         assert_kept(ha, load)
     assert max(outages) <= MAX_WRITE_OUTAGE_S, outages
     record(
