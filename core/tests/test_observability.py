@@ -179,10 +179,10 @@ def test_logins_refreshes_and_reuse_are_counted_after_commit(anon_client, make_u
     user = make_user("user", password=PASSWORD)
     names = [("tristate_logins_total", {"outcome": o}) for o in ("success", "failure")]
     names += [("tristate_token_refreshes_total", {}), ("tristate_token_reuse_detections_total", {})]
-    before = {name: sample(name, **labels) for name, labels in names}
+    before = {(name, tuple(labels.items())): sample(name, **labels) for name, labels in names}
 
     def delta(name, **labels):
-        return sample(name, **labels) - before[name]
+        return sample(name, **labels) - before[(name, tuple(labels.items()))]
 
     tokens = anon_client.post("/api/v1/auth/login", {"email": user.email, "password": PASSWORD}, format="json").json()
     wrong = anon_client.post("/api/v1/auth/login", {"email": user.email, "password": "nope nope"}, format="json")
