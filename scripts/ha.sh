@@ -19,6 +19,9 @@ ACTION="${1:-start}"
 LOG_TAG=ha
 # shellcheck source=scripts/pg-common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/pg-common.sh"
+PGBR_STANZA=tristate-ha
+# shellcheck source=scripts/pgbackrest-common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/pgbackrest-common.sh"
 
 BASE_PORT="${HA_PORT_BASE:-15440}"
 ETCD_PORT=$BASE_PORT
@@ -27,7 +30,6 @@ NODES=(1 2 3)
 pg_port() { echo $((BASE_PORT + 1 + $1)); }
 rest_port() { echo $((BASE_PORT + 4 + $1)); }
 HA_DB="${HA_DB_NAME:-$DB_NAME}"
-STANZA=tristate-ha
 
 if [[ -n "${HA_DIR:-}" ]]; then
   :
@@ -37,6 +39,7 @@ else
   HA_DIR="/tmp/tristate-ha-$HASH"
 fi
 URL_FILE_HA="$HA_DIR/urls.env"
+PGBR_CONF="$HA_DIR/pgbackrest/pgbackrest.conf"
 
 # Long-running processes as the server user. env and setpriv exec (no wrapper process
 # stays), so `$!` after "${AS_SERVER[@]}" cmd & is the pid of cmd itself.
@@ -61,7 +64,6 @@ ensure_packages() {
   local missing=()
   command -v patroni >/dev/null || missing+=(patroni python3-etcd)
   command -v etcd >/dev/null || missing+=(etcd-server)
-  command -v pgbackrest >/dev/null || missing+=(pgbackrest)
   if [[ ${#missing[@]} -gt 0 ]]; then
     log "installing ${missing[*]} with apt"
     export DEBIAN_FRONTEND=noninteractive
@@ -154,7 +156,7 @@ bootstrap:
         max_replication_slots: 10
         wal_keep_size: 256MB
         archive_mode: "on"
-        archive_timeout: 60
+        archive_timeout: $PGBR_ARCHIVE_TIMEOUT
   initdb:
     - encoding: UTF8
     - locale: C.UTF-8
@@ -171,7 +173,7 @@ postgresql:
     rewind: {username: rewinder, password: "$REWIND_PASSWORD"}
   parameters:
     unix_socket_directories: $dir/sock
-    archive_command: pgbackrest --config=$HA_DIR/pgbackrest.conf --stanza=$STANZA --pg1-path=$dir/data archive-push %p
+    archive_command: pgbackrest --config=$PGBR_CONF --stanza=$PGBR_STANZA --pg1-path=$dir/data archive-push %p
   pg_hba:
     - local all all trust
     - host replication replicator 127.0.0.1/32 scram-sha-256
@@ -209,6 +211,7 @@ esac
 
 ensure_bindir
 ensure_packages
+ensure_pgbackrest
 mkdir -p "$HA_DIR"
 chmod 0700 "$HA_DIR"
 if [[ ! -s "$HA_DIR/secrets.env" ]]; then
@@ -221,19 +224,9 @@ if [[ ! -s "$HA_DIR/secrets.env" ]]; then
   umask 022
 fi
 for n in "${NODES[@]}"; do mkdir -p "$HA_DIR/node$n/sock"; chmod 0700 "$HA_DIR/node$n" "$HA_DIR/node$n/sock"; done
-mkdir -p "$HA_DIR/etcd" "$HA_DIR/pgbackrest/repo" "$HA_DIR/pgbackrest/log" "$HA_DIR/pgbackrest/lock"
-cat > "$HA_DIR/pgbackrest.conf" <<CONF
-[global]
-repo1-path=$HA_DIR/pgbackrest/repo
-log-path=$HA_DIR/pgbackrest/log
-lock-path=$HA_DIR/pgbackrest/lock
-log-level-console=warn
-log-level-file=info
-start-fast=y
-
-[$STANZA]
-pg1-path=$HA_DIR/node1/data
-CONF
+mkdir -p "$HA_DIR/etcd"
+# Written now so the first node's archive_command finds it; pg1 is set to the leader below.
+pgbr_write_config "$PGBR_CONF" "$HA_DIR/pgbackrest/repo" "$HA_DIR/node1/data" "$HA_DIR/node1/sock" "$(pg_port 1)"
 if [[ ${#RUN_AS[@]} -gt 0 ]]; then chown -R postgres: "$HA_DIR"; fi
 
 # --- etcd ------------------------------------------------------------------------------
@@ -304,14 +297,11 @@ if [[ "$("${PSQL[@]}" -c "SELECT 1 FROM pg_database WHERE datname = '$HA_DB'")" 
   "${PSQL[@]}" -c "CREATE DATABASE \"$HA_DB\" OWNER tristate_owner"
 fi
 
-# pgBackRest: one repository, fed by whichever node leads (each node's archive_command
-# names its own data directory; the stanza is the cluster's, the same on every node).
-if [[ ! -s "$HA_DIR/pgbackrest/repo/archive/$STANZA/archive.info" ]]; then
-  log "creating the pgBackRest stanza $STANZA"
-  "${RUN_AS[@]}" pgbackrest --config="$HA_DIR/pgbackrest.conf" --stanza="$STANZA" \
-      --pg1-path="$HA_DIR/$LEADER_NAME/data" --pg1-socket-path="$LEADER_SOCK" --pg1-port="$LEADER_PORT" \
-      stanza-create >&2
-fi
+# pgBackRest (scripts/pgbackrest-common.sh): one repository, fed by whichever node leads
+# (each node's archive_command names its own data directory; the stanza is the
+# cluster's, one system identifier). The config's pg1 is the leader of this start.
+pgbr_write_config "$PGBR_CONF" "$HA_DIR/pgbackrest/repo" "$HA_DIR/$LEADER_NAME/data" "$LEADER_SOCK" "$LEADER_PORT"
+pgbr_stanza_create "$PGBR_CONF"
 
 write_urls
 if [[ "${HA_SKIP_MIGRATE:-0}" != "1" ]]; then

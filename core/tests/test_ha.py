@@ -367,7 +367,7 @@ def test_leader_killed_sync_standby_takes_over_nothing_acknowledged_lost(ha, tok
         [
             *(["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []),
             "pgbackrest",
-            f"--config={ha.dir}/pgbackrest.conf",
+            f"--config={ha.dir}/pgbackrest/pgbackrest.conf",
             "--stanza=tristate-ha",
             f"--pg1-path={ha.dir}/{leader['name']}/data",
             f"--pg1-socket-path={ha.dir}/{leader['name']}/sock",
