@@ -84,7 +84,7 @@ def security_event_record(
     return event
 
 
-def _record_failure_event(**kwargs) -> None:
+def failure_event_record(**kwargs) -> None:
     """A security event committed on its own, for paths that raise right after."""
     with transaction.atomic():
         security_event_record(status=EventStatus.FAILURE, **kwargs)

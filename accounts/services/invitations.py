@@ -70,7 +70,7 @@ def invitation_revoke(*, invitation: Invitation, actor, request=None) -> Invitat
     return invitation
 
 
-def _invitation_consume(code: str) -> tuple[str, str]:
+def invitation_consume(code: str) -> tuple[str, str]:
     """Take one use of an invitation: (invitation id, role). One conditional UPDATE, so
     `uses` never passes `max_uses` however many registrations race (the row lock
     serializes them and each re-checks the condition). Raises 400 with a distinct code."""

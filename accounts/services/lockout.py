@@ -16,7 +16,7 @@ from django.utils import timezone
 from accounts import tokens
 from accounts import totp as totp_codes
 from accounts.models import EventStatus, SecurityAction, User
-from accounts.services.events import _record_failure_event, security_event_record
+from accounts.services.events import failure_event_record, security_event_record
 from accounts.services.sessions import IssuedTokens, session_create
 from audits.services import audit_record
 from core.exceptions import AccountLocked, EmailUnverified, InvalidCredentials, OtpRequired
@@ -45,7 +45,7 @@ class Attempt:
         return self.reserved and self.locked_until is not None
 
 
-def _reserve_attempt(user_id) -> Attempt:
+def attempt_reserve(user_id) -> Attempt:
     """Count this attempt as a failure *before* the password is checked, in one
     conditional UPDATE (autocommitted, so concurrent requests see it at once).
 
@@ -81,7 +81,7 @@ def _reserve_attempt(user_id) -> Attempt:
     return Attempt(reserved=False, failures=row[0] if row else 0, locked_until=row[1] if row else None)
 
 
-def _release_attempt(user_id) -> None:
+def attempt_release(user_id) -> None:
     """Give back a reservation that turned out not to be a failure (a correct password
     that still needs its one-time code). Never lifts a lock."""
     User.objects.filter(pk=user_id, locked_until__isnull=True, failed_login_attempts__gt=0).update(
@@ -99,7 +99,7 @@ def _clear_failures(user: User) -> None:
     User.objects.filter(pk=user.pk).update(failed_login_attempts=0, locked_until=None)
 
 
-def _refused_attempt(*, user: User, attempt: Attempt, request, action: str, reason: str, **details) -> None:
+def attempt_refused(*, user: User, attempt: Attempt, request, action: str, reason: str, **details) -> None:
     """Record a failed attempt (and the lockout it caused) in their own transaction."""
     with transaction.atomic():
         security_event_record(
@@ -119,8 +119,8 @@ def _refused_attempt(*, user: User, attempt: Attempt, request, action: str, reas
             )
 
 
-def _locked_out(*, user: User, attempt: Attempt, request) -> AccountLocked:
-    _record_failure_event(
+def locked_out_error(*, user: User, attempt: Attempt, request) -> AccountLocked:
+    failure_event_record(
         action=SecurityAction.LOGIN_LOCKED, user=user, request=request, details={"reason": "account_locked"}
     )
     return AccountLocked(retry_after=_retry_after(attempt.locked_until))
@@ -150,7 +150,7 @@ def password_login(*, request, email: str, password: str, otp: str | None = None
     user = User.objects.filter(email=email_norm).first()
     if user is None:
         _burn_hash_time(password or "")
-        _record_failure_event(
+        failure_event_record(
             action=SecurityAction.LOGIN_FAILURE,
             request=request,
             resource=email_norm[:200],
@@ -158,19 +158,19 @@ def password_login(*, request, email: str, password: str, otp: str | None = None
         )
         raise InvalidCredentials()
 
-    attempt = _reserve_attempt(user.pk)
+    attempt = attempt_reserve(user.pk)
     if not attempt.reserved:
-        raise _locked_out(user=user, attempt=attempt, request=request)
+        raise locked_out_error(user=user, attempt=attempt, request=request)
 
     if not _verify_password(user, password or ""):
-        _refused_attempt(
+        attempt_refused(
             user=user, attempt=attempt, request=request, action=SecurityAction.LOGIN_FAILURE, reason="bad_password"
         )
         raise InvalidCredentials()
 
     if not user.is_active or (require_staff and not user.is_staff):
         _clear_failures(user)
-        _record_failure_event(
+        failure_event_record(
             action=SecurityAction.LOGIN_FAILURE,
             user=user,
             request=request,
@@ -180,17 +180,17 @@ def password_login(*, request, email: str, password: str, otp: str | None = None
 
     if not user.verified:
         _clear_failures(user)
-        _record_failure_event(
+        failure_event_record(
             action=SecurityAction.LOGIN_FAILURE, user=user, request=request, details={"reason": "email_unverified"}
         )
         raise EmailUnverified()
 
     if user.totp_enabled:
         if not otp:
-            _release_attempt(user.pk)
+            attempt_release(user.pk)
             raise OtpRequired()
         if not totp_codes.verify_and_consume(user=user, code=otp):
-            _refused_attempt(
+            attempt_refused(
                 user=user, attempt=attempt, request=request, action=SecurityAction.TOTP_FAILURE, reason="bad_otp"
             )
             raise InvalidCredentials(

@@ -12,9 +12,9 @@ from django.utils import timezone
 from accounts import emails, tokens
 from accounts.models import EventStatus, PasswordReset, RevokeReason, SecurityAction, Session, User
 from accounts.services.events import security_event_record
-from accounts.services.lockout import _locked_out, _refused_attempt, _release_attempt, _reserve_attempt
+from accounts.services.lockout import attempt_refused, attempt_release, attempt_reserve, locked_out_error
 from accounts.services.sessions import sessions_revoke_all
-from accounts.services.users import SITE_NAME, _check_password_rules, _hash_password, normalize_email
+from accounts.services.users import SITE_NAME, check_password_rules, hash_password, normalize_email
 from audits.services import audit_record
 from core.exceptions import ValidationFailed
 
@@ -25,22 +25,22 @@ def password_change(
     """Change one's own password: the current one is checked under the login lockout
     rules (a stolen access token cannot guess it), the new one must pass the password
     validators, and every other session is revoked."""
-    attempt = _reserve_attempt(user.pk)
+    attempt = attempt_reserve(user.pk)
     if not attempt.reserved:
-        raise _locked_out(user=user, attempt=attempt, request=request)
+        raise locked_out_error(user=user, attempt=attempt, request=request)
     if not check_password(current_password or "", user.password):
-        _refused_attempt(
+        attempt_refused(
             user=user, attempt=attempt, request=request, action=SecurityAction.PASSWORD_CHANGE, reason="bad_password"
         )
         raise ValidationFailed.field("current_password", "The current password is not correct.")
     try:
-        _check_password_rules(new_password, user, field="new_password")
+        check_password_rules(new_password, user, field="new_password")
     except ValidationFailed:
-        _release_attempt(user.pk)
+        attempt_release(user.pk)
         raise
     with transaction.atomic():
         User.objects.filter(pk=user.pk).update(
-            password=_hash_password(new_password), failed_login_attempts=0, locked_until=None, updated_at=timezone.now()
+            password=hash_password(new_password), failed_login_attempts=0, locked_until=None, updated_at=timezone.now()
         )
         audit_record(entity="user", action="password_change", actor=user, payload={"id": str(user.pk)})
         revoked = sessions_revoke_all(
@@ -143,11 +143,11 @@ def password_reset_confirm(*, token: str, new_password: str, request=None) -> Us
     if reset.expires_at <= timezone.now():
         raise ValidationFailed.field("token", "This reset link has expired.", code="token_expired")
     user = reset.user
-    _check_password_rules(new_password, user, field="new_password")
+    check_password_rules(new_password, user, field="new_password")
     now = timezone.now()
     PasswordReset.objects.filter(pk=reset.pk).update(used=True, used_at=now)
     User.objects.filter(pk=user.pk).update(
-        password=_hash_password(new_password), failed_login_attempts=0, locked_until=None, verified=True, updated_at=now
+        password=hash_password(new_password), failed_login_attempts=0, locked_until=None, verified=True, updated_at=now
     )
     audit_record(
         entity="user", action="password_reset", actor=user, payload={"id": str(user.pk), "reset": str(reset.pk)}

@@ -12,9 +12,9 @@ from django.utils import timezone
 from accounts import emails, tokens
 from accounts.models import EventStatus, Role, SecurityAction, User
 from accounts.services.events import security_event_record
-from accounts.services.invitations import _invitation_consume
+from accounts.services.invitations import invitation_consume
 from accounts.services.passwords import _password_reset_issue
-from accounts.services.users import SITE_NAME, _check_password_rules, _hash_password, normalize_email, user_create
+from accounts.services.users import SITE_NAME, check_password_rules, hash_password, normalize_email, user_create
 from audits.services import audit_record
 from core.exceptions import Conflict, ValidationFailed
 
@@ -63,13 +63,13 @@ def register(*, email: str, password: str, name: str = "", invitation_code: str 
         raise ValidationFailed.field(
             "invitation_code", "Registration needs an invitation code.", code="invitation_required"
         )
-    _check_password_rules(password, User(email=email, name=name or ""))
+    check_password_rules(password, User(email=email, name=name or ""))
     if User.objects.filter(email=email).exists():
         raise Conflict("A user with this e-mail already exists.", details={"email": ["already registered"]})
     # Hash before taking the invitation's row lock: concurrent registrations then hold
     # it only for a few inserts, not for a password hash each.
-    password_hash = _hash_password(password)
-    invitation_id, role = _invitation_consume(invitation_code) if invitation_code else (None, Role.USER)
+    password_hash = hash_password(password)
+    invitation_id, role = invitation_consume(invitation_code) if invitation_code else (None, Role.USER)
     user = user_create(email=email, password=None, password_hash=password_hash, name=name, role=role, actor=None)
     if invitation_id:
         audit_record(entity="invitation", action="use", actor=user, payload={"id": invitation_id, "user": str(user.pk)})

@@ -10,7 +10,7 @@ from django.utils import timezone
 from accounts import totp as totp_codes
 from accounts.models import EventStatus, SecurityAction, User
 from accounts.services.events import security_event_record
-from accounts.services.lockout import _locked_out, _refused_attempt, _reserve_attempt
+from accounts.services.lockout import attempt_refused, attempt_reserve, locked_out_error
 from audits.services import audit_record
 from core.exceptions import Conflict, ValidationFailed
 
@@ -61,11 +61,11 @@ def totp_disable(*, user: User, code: str, request=None) -> User:
     user.refresh_from_db()
     if not user.totp_enabled:
         raise Conflict("Two-factor authentication is not on.", code="totp_not_enabled")
-    attempt = _reserve_attempt(user.pk)
+    attempt = attempt_reserve(user.pk)
     if not attempt.reserved:
-        raise _locked_out(user=user, attempt=attempt, request=request)
+        raise locked_out_error(user=user, attempt=attempt, request=request)
     if not totp_codes.verify_and_consume(user=user, code=code):
-        _refused_attempt(
+        attempt_refused(
             user=user, attempt=attempt, request=request, action=SecurityAction.TOTP_FAILURE, reason="bad_otp_disable"
         )
         raise ValidationFailed.field("code", "The code is not valid or was already used.", code="invalid_otp")

@@ -31,14 +31,14 @@ def normalize_email(email: str) -> str:
     return email
 
 
-def _check_password_rules(password: str, user: User | None = None, field: str = "password") -> None:
+def check_password_rules(password: str, user: User | None = None, field: str = "password") -> None:
     try:
         validate_password(password, user)
     except DjangoValidationError as exc:
         raise ValidationFailed("The password is too weak.", details={field: exc.messages}) from None
 
 
-def _hash_password(password: str) -> str:
+def hash_password(password: str) -> str:
     return make_password(password)
 
 
@@ -86,7 +86,7 @@ def user_create(
         user.password = password_hash
     elif password:
         if validate:
-            _check_password_rules(password, user)
+            check_password_rules(password, user)
         user.set_password(password)
     else:
         user.set_unusable_password()

@@ -8,7 +8,7 @@ from audits.services import audit_record
 from core.exceptions import ValidationFailed
 from experiments import rules
 from experiments.models import ComparisonReport, Experiment
-from experiments.services.lifecycle import _text
+from experiments.services.lifecycle import cleaned_text
 from projects.models import Tag, Version
 from projects.selectors import active_baselines, project_for_write
 
@@ -24,7 +24,7 @@ def comparison_create(
         raise ValidationFailed.field("v2_version", "Must be the v2 version of the experiment's project.")
     v1_metrics = rules.validate_metrics(v1_metrics, "v1_metrics")
     v2_metrics = rules.validate_metrics(v2_metrics, "v2_metrics")
-    dataset_id = _text(dataset_id, "dataset_id", max_length=200) or experiment.dataset_id
+    dataset_id = cleaned_text(dataset_id, "dataset_id", max_length=200) or experiment.dataset_id
     project_for_write(project_id=experiment.project_id, actor=actor)
     result = rules.compare(baselines=active_baselines(project_id=experiment.project_id), v1=v1_metrics, v2=v2_metrics)
     report = ComparisonReport.objects.create(

@@ -15,12 +15,18 @@ from core.exceptions import Conflict, InvalidTransition, ValidationFailed
 from experiments import rules
 from experiments.models import EvaluatedBy, Evaluation, Experiment, HumanVerdict, Status, Verdict
 from experiments.selectors import latest_evaluation, open_promotion
-from experiments.services.lifecycle import _lock_experiment, _move_locked, _require_admin, _require_person, _text
-from experiments.services.quarantining import _quarantine_locked
+from experiments.services.lifecycle import (
+    cleaned_text,
+    experiment_lock,
+    experiment_move_locked,
+    require_admin,
+    require_person,
+)
+from experiments.services.quarantining import experiment_quarantine_locked
 from projects.selectors import active_baselines, project_for_write
 
 
-def _min_confidence() -> Decimal:
+def evaluation_min_confidence() -> Decimal:
     return Decimal(str(settings.EVALUATION_MIN_CONFIDENCE))
 
 
@@ -40,9 +46,9 @@ def evaluation_submit(*, experiment: Experiment, metrics: dict, ai_confidence, a
     metrics = rules.validate_metrics(metrics)
     confidence = rules.validate_confidence(ai_confidence)
     project_for_write(project_id=experiment.project_id, actor=actor)
-    locked = _lock_experiment(experiment.pk)
+    locked = experiment_lock(experiment.pk)
     if locked.status == Status.COMPLETED:
-        _move_locked(locked, Status.EVALUATING, actor, reason="metrics submitted")
+        experiment_move_locked(locked, Status.EVALUATING, actor, reason="metrics submitted")
     elif locked.status == Status.EVALUATING:
         promotion = open_promotion(experiment_id=locked.pk)
         if promotion is not None:
@@ -56,7 +62,7 @@ def evaluation_submit(*, experiment: Experiment, metrics: dict, ai_confidence, a
         baselines=active_baselines(project_id=locked.project_id),
         metrics=metrics,
         confidence=confidence,
-        min_confidence=_min_confidence(),
+        min_confidence=evaluation_min_confidence(),
     )
     now = timezone.now()
     evaluation = Evaluation.objects.create(
@@ -85,7 +91,7 @@ def evaluation_submit(*, experiment: Experiment, metrics: dict, ai_confidence, a
         },
     )
     if result.verdict == Verdict.FAIL:
-        _quarantine_locked(
+        experiment_quarantine_locked(
             locked,
             actor=actor,
             reason=f"Automatic: AI verdict 'fail' ({_violations(result.checks)}).",
@@ -111,13 +117,13 @@ def evaluation_override(*, evaluation: Evaluation, verdict: str, reason: str, ac
     with a reason, while the experiment is `evaluating` and no promotion is open. The
     effective verdict becomes the override; a `fail` quarantines the experiment in the
     same transaction."""
-    _require_person(actor, "A human override")
-    _require_admin(actor, "override a verdict")
+    require_person(actor, "A human override")
+    require_admin(actor, "override a verdict")
     if verdict not in HumanVerdict.values:
         raise ValidationFailed.field("verdict", "One of: pass, fail.")
-    reason = _text(reason, "reason", required=True, max_length=5000)
+    reason = cleaned_text(reason, "reason", required=True, max_length=5000)
     project_for_write(project_id=evaluation.experiment.project_id, actor=actor)
-    locked_exp = _lock_experiment(evaluation.experiment_id)
+    locked_exp = experiment_lock(evaluation.experiment_id)
     if locked_exp.status != Status.EVALUATING:
         raise Conflict(
             f"The experiment is '{locked_exp.status}': verdicts are overridden only while it is evaluating.",
@@ -161,7 +167,7 @@ def evaluation_override(*, evaluation: Evaluation, verdict: str, reason: str, ac
         },
     )
     if verdict == HumanVerdict.FAIL:
-        _quarantine_locked(
+        experiment_quarantine_locked(
             locked_exp,
             actor=actor,
             reason=f"Human verdict 'fail': {reason}",

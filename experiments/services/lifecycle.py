@@ -34,25 +34,25 @@ WORKFLOW_TARGETS = {
 }
 
 
-def _json_sha(value) -> str:
+def json_sha(value) -> str:
     return canonical.sha256_hex(value)
 
 
-def _require_admin(actor, what: str) -> None:
+def require_admin(actor, what: str) -> None:
     if actor is not None and not actor.is_admin_role:
         raise PermissionDenied(f"Only administrators may {what}.")
 
 
-def _require_person(actor, what: str) -> None:
+def require_person(actor, what: str) -> None:
     if actor is None:
         raise PermissionDenied(f"{what} needs a person to act.")
 
 
-def _text(value, field: str, *, required: bool = False, max_length: int = 10_000) -> str:
+def cleaned_text(value, field: str, *, required: bool = False, max_length: int = 10_000) -> str:
     return clean_text(value, field, required=required, max_length=max_length)
 
 
-def _lock_experiment(experiment_id) -> Experiment:
+def experiment_lock(experiment_id) -> Experiment:
     try:
         return Experiment.objects.select_for_update(of=("self",)).get(pk=experiment_id)
     except Experiment.DoesNotExist:
@@ -78,7 +78,7 @@ def _record_transition(experiment: Experiment, frm: str, to: str, actor, **extra
     )
 
 
-def _move_locked(experiment: Experiment, to: str, actor, **extra) -> Experiment:
+def experiment_move_locked(experiment: Experiment, to: str, actor, **extra) -> Experiment:
     """Move an experiment whose row the caller holds locked (FOR UPDATE)."""
     frm = experiment.status
     if to not in ALLOWED_MOVES[frm]:
@@ -109,9 +109,9 @@ def experiment_create(
     creator = created_by or actor
     if creator is None:
         raise ValidationFailed.field("created_by", "An experiment needs its creator.")
-    name = _text(name, "name", required=True, max_length=200)
-    description = _text(description, "description", max_length=100_000)
-    dataset_id = _text(dataset_id, "dataset_id", max_length=200)
+    name = cleaned_text(name, "name", required=True, max_length=200)
+    description = cleaned_text(description, "description", max_length=100_000)
+    dataset_id = cleaned_text(dataset_id, "dataset_id", max_length=200)
     digest = config_hash(config)
     # One round trip: the project's share lock, then the config-hash lock and the
     # blacklist read (shared_hash_lock_then_blacklisted), each statement with its own snapshot.
@@ -153,7 +153,7 @@ def experiment_update(
     """Edit an experiment's descriptive fields. Its config is immutable (it is what the
     hash, the verdicts and the blacklist refer to): a new config is a new experiment."""
     project_for_write(project_id=experiment.project_id, actor=actor)
-    locked = _lock_experiment(experiment.pk)
+    locked = experiment_lock(experiment.pk)
     before, after = {}, {}
     for field, value, limit, required in (
         ("name", name, 200, True),
@@ -162,7 +162,7 @@ def experiment_update(
     ):
         if value is UNSET:
             continue
-        value = _text(value, field, required=required, max_length=limit)
+        value = cleaned_text(value, field, required=required, max_length=limit)
         if value != getattr(locked, field):
             before[field], after[field] = getattr(locked, field), value
             setattr(locked, field, value)
@@ -187,7 +187,7 @@ def experiment_transition(*, experiment: Experiment, to: str, actor, reason: str
         raise ValidationFailed.field("to", f"Unknown status '{to}'.")
     if to in WORKFLOW_TARGETS:
         raise ValidationFailed.field("to", f"An experiment becomes '{to}' through {WORKFLOW_TARGETS[to]}.")
-    reason = _text(reason, "reason", max_length=2000)
+    reason = cleaned_text(reason, "reason", max_length=2000)
     frm = experiment.status
     if to not in ALLOWED_MOVES[frm]:
         raise InvalidTransition(frm=frm, to=to, entity="experiment")

@@ -9,7 +9,13 @@ from audits.services import audit_record
 from core.exceptions import Conflict, InvalidTransition, PermissionDenied
 from experiments.models import OPEN_PROMOTION, Experiment, Promotion, PromotionStatus, Status, Verdict
 from experiments.selectors import latest_evaluation, open_promotion
-from experiments.services.lifecycle import _lock_experiment, _move_locked, _require_admin, _require_person, _text
+from experiments.services.lifecycle import (
+    cleaned_text,
+    experiment_lock,
+    experiment_move_locked,
+    require_admin,
+    require_person,
+)
 from projects.models import HistoryAction, Tag, Version
 from projects.selectors import project_for_write
 from projects.services import version_apply_config
@@ -28,8 +34,8 @@ def _promotion_payload(p: Promotion, **extra) -> dict:
 
 
 def _four_eyes(promotion: Promotion, actor, what: str) -> None:
-    _require_person(actor, what)
-    _require_admin(actor, what)
+    require_person(actor, what)
+    require_admin(actor, what)
     if promotion.requested_by_id == actor.pk:
         raise PermissionDenied(
             "Four-eyes rule: an administrator other than the requester must decide this promotion.",
@@ -41,10 +47,10 @@ def _four_eyes(promotion: Promotion, actor, what: str) -> None:
 def promotion_request(*, experiment: Experiment, actor, reason: str = "") -> Promotion:
     """Propose an experiment for promotion to v2. Only an `evaluating` experiment whose
     latest evaluation's effective verdict is `pass`, with no other open promotion."""
-    _require_person(actor, "A promotion request")
-    reason = _text(reason, "reason", max_length=5000)
+    require_person(actor, "A promotion request")
+    reason = cleaned_text(reason, "reason", max_length=5000)
     project = project_for_write(project_id=experiment.project_id, actor=actor)
-    locked = _lock_experiment(experiment.pk)
+    locked = experiment_lock(experiment.pk)
     if locked.status != Status.EVALUATING:
         raise InvalidTransition(frm=locked.status, to=Status.PROMOTED, entity="experiment")
     latest = latest_evaluation(experiment_id=locked.pk)
@@ -78,7 +84,7 @@ def promotion_request(*, experiment: Experiment, actor, reason: str = "") -> Pro
 def promotion_approve(*, promotion: Promotion, actor, reason: str = "") -> Promotion:
     """An administrator other than the requester approves (four-eyes, for admins too)."""
     _four_eyes(promotion, actor, "approve a promotion")
-    reason = _text(reason, "reason", max_length=5000)
+    reason = cleaned_text(reason, "reason", max_length=5000)
     project_for_write(project_id=promotion.to_version.project_id, actor=actor)
     locked = _lock_promotion(promotion.pk)
     if locked.status != PromotionStatus.PENDING:
@@ -102,7 +108,7 @@ def promotion_reject(*, promotion: Promotion, actor, reason: str = "") -> Promot
     """An administrator other than the requester rejects a pending or approved request.
     The experiment stays `evaluating` and may be proposed again."""
     _four_eyes(promotion, actor, "reject a promotion")
-    reason = _text(reason, "reason", max_length=5000)
+    reason = cleaned_text(reason, "reason", max_length=5000)
     project_for_write(project_id=promotion.to_version.project_id, actor=actor)
     locked = _lock_promotion(promotion.pk)
     if locked.status not in OPEN_PROMOTION:
@@ -129,7 +135,7 @@ def promotion_complete(*, promotion: Promotion, actor) -> Promotion:
     written), the promotion is completed and the experiment moves to `promoted`."""
     _four_eyes(promotion, actor, "complete a promotion")
     project_for_write(project_id=promotion.to_version.project_id, actor=actor)
-    experiment = _lock_experiment(promotion.experiment_id)
+    experiment = experiment_lock(promotion.experiment_id)
     locked = _lock_promotion(promotion.pk)
     if locked.status != PromotionStatus.APPROVED:
         raise InvalidTransition(frm=locked.status, to=PromotionStatus.COMPLETED, entity="promotion")
@@ -160,5 +166,5 @@ def promotion_complete(*, promotion: Promotion, actor) -> Promotion:
             config_hash=experiment.config_hash,
         ),
     )
-    _move_locked(experiment, Status.PROMOTED, actor, promotion=str(locked.pk))
+    experiment_move_locked(experiment, Status.PROMOTED, actor, promotion=str(locked.pk))
     return locked

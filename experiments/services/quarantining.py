@@ -12,11 +12,11 @@ from core.exceptions import Conflict, InvalidTransition
 from experiments.models import ALLOWED_MOVES, Experiment, Status
 from experiments.selectors import latest_evaluation, open_promotion
 from experiments.services.lifecycle import (
-    _json_sha,
-    _lock_experiment,
-    _move_locked,
-    _require_admin,
-    _text,
+    cleaned_text,
+    experiment_lock,
+    experiment_move_locked,
+    json_sha,
+    require_admin,
     validate_config,
 )
 from projects.models import HistoryAction, Tag, Version
@@ -26,7 +26,7 @@ from quarantine.services import record_quarantine
 from quarantine.services.blacklist import blacklist_upsert, hash_lock
 
 
-def _quarantine_locked(
+def experiment_quarantine_locked(
     experiment: Experiment,
     *,
     actor,
@@ -65,7 +65,7 @@ def _quarantine_locked(
         now=now,
     )
     frm = experiment.status
-    _move_locked(experiment, Status.QUARANTINED, actor, record=str(record.pk), automatic=automatic)
+    experiment_move_locked(experiment, Status.QUARANTINED, actor, record=str(record.pk), automatic=automatic)
     v3 = Version.objects.get(project_id=experiment.project_id, tag=Tag.V3)
     version_apply_config(
         version=v3,
@@ -91,7 +91,7 @@ def _quarantine_locked(
             "config_hash": experiment.config_hash,
             "automatic": automatic,
             "reason": reason,
-            "evidence_sha256": _json_sha(evidence),
+            "evidence_sha256": json_sha(evidence),
         },
     )
     return record
@@ -101,13 +101,13 @@ def _quarantine_locked(
 def experiment_quarantine(*, experiment: Experiment, actor, reason: str, evidence: dict | None = None):
     """An administrator quarantines a `failed` or `evaluating` experiment (SPEC §4):
     experiment, quarantine record and blacklist row change in one transaction."""
-    _require_admin(actor, "quarantine an experiment")
-    reason = _text(reason, "reason", required=True, max_length=5000)
+    require_admin(actor, "quarantine an experiment")
+    reason = cleaned_text(reason, "reason", required=True, max_length=5000)
     evidence = validate_config(evidence if evidence is not None else {}, "evidence")
     project_for_write(project_id=experiment.project_id, actor=actor)
-    locked = _lock_experiment(experiment.pk)
+    locked = experiment_lock(experiment.pk)
     latest = latest_evaluation(experiment_id=locked.pk)
-    return _quarantine_locked(
+    return experiment_quarantine_locked(
         locked,
         actor=actor,
         reason=reason,

@@ -17,8 +17,8 @@ from core.exceptions import ValidationFailed
 from core.ids import uuid7
 from experiments import rules
 from experiments.models import EvaluatedBy, Experiment, HumanVerdict, Status, Verdict
-from experiments.services.evaluations import _min_confidence
-from experiments.services.lifecycle import _text, config_hash, validate_config
+from experiments.services.evaluations import evaluation_min_confidence
+from experiments.services.lifecycle import cleaned_text, config_hash, validate_config
 from projects.models import Baseline
 from quarantine.models import QuarantineRecord, RecordStatus
 from quarantine.services.blacklist import HASH_LOCK_NAMESPACE, hash_key
@@ -77,7 +77,7 @@ def _evaluation_checked(n: int, ev: EvaluationImport) -> tuple[dict, Decimal, st
     override = ev.override
     if override is not None and override not in _HUMAN_VERDICTS:
         raise ValidationFailed.field(f"{where}.override", f"Unknown override {override!r} (pass or fail).")
-    reason = _text(ev.override_reason, f"{where}.override_reason", max_length=5000)
+    reason = cleaned_text(ev.override_reason, f"{where}.override_reason", max_length=5000)
     if override is not None and not reason:
         raise ValidationFailed.field(f"{where}.override_reason", "An override needs its reason.")
     if override is None:
@@ -96,9 +96,9 @@ def experiments_import(*, experiments: list[ExperimentImport], actor, context: d
     rows = []
     for index, exp in enumerate(experiments):
         try:
-            name = _text(exp.name, "name", required=True, max_length=200)
-            description = _text(exp.description, "description", max_length=100_000)
-            dataset_id = _text(exp.dataset_id, "dataset_id", max_length=200)
+            name = cleaned_text(exp.name, "name", required=True, max_length=200)
+            description = cleaned_text(exp.description, "description", max_length=100_000)
+            dataset_id = cleaned_text(exp.dataset_id, "dataset_id", max_length=200)
             digest = config_hash(exp.config)
             if exp.status not in _STATUSES:
                 raise ValidationFailed.field("status", f"Unknown status {exp.status!r}.")
@@ -125,7 +125,7 @@ def experiments_import(*, experiments: list[ExperimentImport], actor, context: d
         .values_list("id", "project_id", "metric_key", "operator", "threshold")
     ):
         baselines.setdefault(project_id, []).append(rules.BaselineRule(pk, metric_key, operator, threshold))
-    min_confidence = _min_confidence()
+    min_confidence = evaluation_min_confidence()
     exp_rows, eval_rows = [], []
     for index, exp, name, description, dataset_id, digest, evaluations in rows:
         since = blacklisted.get(digest)
@@ -245,7 +245,7 @@ def quarantines_import(*, records: list[QuarantineImport], actor, context: dict 
     """Archive many past quarantines (legacy import): for each, the quarantine record of a
     `quarantined` experiment, with that experiment's config (its hash must match), and
     the config's blacklist row (active; lifted when the record was approved for retry),
-    under the exclusive config-hash locks, as _quarantine_locked does. One record per
+    under the exclusive config-hash locks, as experiment_quarantine_locked does. One record per
     config hash: a config quarantined before keeps its record, which gets a dated note
     (record_quarantine's rule). One audit entry per batch. Returns core.bulk.RowResults
     (the record's id) in order."""
@@ -270,7 +270,7 @@ def quarantines_import(*, records: list[QuarantineImport], actor, context: dict 
             digest = config_hash(rec.config)
             if digest != exp.config_hash:
                 raise ValidationFailed.field("config", "Differs from the experiment's configuration (hash mismatch).")
-            reason = _text(rec.reason, "reason", required=True, max_length=10_000)
+            reason = cleaned_text(rec.reason, "reason", required=True, max_length=10_000)
             evidence = validate_config(rec.evidence if rec.evidence is not None else {}, "evidence")
             failure = validate_config(rec.failure_metrics if rec.failure_metrics is not None else {}, "failure_metrics")
             if rec.review_status not in RecordStatus.values:

@@ -15,8 +15,8 @@ from core import bulk
 from core.exceptions import ValidationFailed
 from core.ids import uuid7
 from projects.models import Policy, Tag
-from projects.services.baselines import _operator, _threshold
-from projects.services.projects import METRIC_KEY_MAX, _require_name, _require_object
+from projects.services.baselines import baseline_operator, baseline_threshold
+from projects.services.projects import METRIC_KEY_MAX, require_name, require_object
 
 IMPORT_REASON = "Imported from the legacy store"
 
@@ -40,7 +40,7 @@ def policies_import(*, policies: list[PolicyImport], actor, context: dict | None
     first_of: dict[str, int] = {}
     for index, policy in enumerate(policies):
         try:
-            name = _require_name(policy.name)
+            name = require_name(policy.name)
             if not isinstance(policy.rego_code, str) or not policy.rego_code.strip():
                 raise ValidationFailed.field("rego_code", "The Rego source may not be blank.")
             if not isinstance(policy.description or "", str):
@@ -118,7 +118,7 @@ class ProjectImport:
 
 
 def _project_import_checked(project: ProjectImport) -> tuple[str, dict, list]:
-    name = _require_name(project.name)
+    name = require_name(project.name)
     if not isinstance(project.description or "", str):
         raise ValidationFailed.field("description", "Must be text.")
     unknown = set(project.versions) - set(Tag.values)
@@ -127,7 +127,7 @@ def _project_import_checked(project: ProjectImport) -> tuple[str, dict, list]:
     versions = {}
     for tag in Tag.values:
         config, changelog = project.versions.get(tag, ({}, ""))
-        config = _require_object(config if config is not None else {}, f"versions.{tag}.model_config")
+        config = require_object(config if config is not None else {}, f"versions.{tag}.model_config")
         if not isinstance(changelog or "", str):
             raise ValidationFailed.field(f"versions.{tag}.changelog", "Must be text.")
         versions[tag] = (config, changelog or "")
@@ -136,9 +136,9 @@ def _project_import_checked(project: ProjectImport) -> tuple[str, dict, list]:
         try:
             baselines.append(
                 (
-                    _require_name(b.metric_key, "metric_key", METRIC_KEY_MAX),
-                    _operator(b.operator),
-                    _threshold(b.threshold),
+                    require_name(b.metric_key, "metric_key", METRIC_KEY_MAX),
+                    baseline_operator(b.operator),
+                    baseline_threshold(b.threshold),
                     bool(b.active),
                 )
             )

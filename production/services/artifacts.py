@@ -10,7 +10,7 @@ from django.utils import timezone
 from audits.services import audit_record
 from production import rules
 from production.models import AnalysisSession, Artifact, CodeReviewResult
-from production.services.sessions import _check_writer
+from production.services.sessions import check_writer
 from projects.selectors import project_for_write
 
 
@@ -37,7 +37,7 @@ def artifact_create(
         "metadata": rules.json_object(metadata, "metadata"),
         "expires_at": rules.future_time(expires_at, "expires_at", now=timezone.now()),
     }
-    _check_writer(session, actor)
+    check_writer(session, actor)
     project_for_write(project_id=session.project_id, actor=None)
     artifact = Artifact.objects.create(session_id=session.pk, **values)
     audit_record(
@@ -83,7 +83,7 @@ def code_review_create(
         "model_used": rules.text(model_used, "model_used", max_length=200),
         "analysis_time_ms": rules.whole_number(analysis_time_ms, "analysis_time_ms", allow_none=True),
     }
-    _check_writer(session, actor)
+    check_writer(session, actor)
     project_for_write(project_id=session.project_id, actor=None)
     review = CodeReviewResult.objects.create(session_id=session.pk, **values)
     audit_record(

@@ -29,7 +29,7 @@ def _json_sha(value) -> str | None:
     return None if value is None else canonical.sha256_hex(value)
 
 
-def _check_writer(session: AnalysisSession, actor) -> None:
+def check_writer(session: AnalysisSession, actor) -> None:
     """The session's own user or an admin; viewers are refused (403), other users get
     the 404 they would get reading it."""
     if actor is None:
@@ -39,9 +39,9 @@ def _check_writer(session: AnalysisSession, actor) -> None:
         raise NotFound("Analysis session not found.")
 
 
-def _lock_for_write(session: AnalysisSession, actor) -> AnalysisSession:
+def session_lock_for_write(session: AnalysisSession, actor) -> AnalysisSession:
     """Permission, project share lock (archived → 409), then the session row lock."""
-    _check_writer(session, actor)
+    check_writer(session, actor)
     project_for_write(project_id=session.project_id, actor=None)
     return _lock_session(session.pk)
 
@@ -53,7 +53,7 @@ def _lock_session(session_id) -> AnalysisSession:
         raise NotFound("Analysis session not found.") from None
 
 
-def _later(now: datetime, earlier: datetime | None) -> datetime:
+def not_before(now: datetime, earlier: datetime | None) -> datetime:
     # App servers' clocks may differ by a little: never stamp an end before its start.
     return now if earlier is None or now >= earlier else earlier
 
@@ -135,7 +135,7 @@ def _move_session(locked: AnalysisSession, to: str, actor, now: datetime, **extr
         locked.started_at = now
         fields.append("started_at")
     elif locked.is_terminal:
-        locked.finished_at = _later(now, locked.started_at)
+        locked.finished_at = not_before(now, locked.started_at)
         fields.append("finished_at")
     if "error_message" in extra:
         locked.error_message = extra["error_message"]
@@ -146,7 +146,7 @@ def _move_session(locked: AnalysisSession, to: str, actor, now: datetime, **extr
     audit_record(entity="analysis_session", action="transition", actor=actor, payload=payload)
 
 
-def _walk_to_running(locked: AnalysisSession, actor, now: datetime, reason: str) -> None:
+def session_walk_to_running(locked: AnalysisSession, actor, now: datetime, reason: str) -> None:
     """created → queued → running, each move recorded, as far as the session needs."""
     if locked.status == SessionStatus.CREATED:
         _move_session(locked, SessionStatus.QUEUED, actor, now, reason=reason)
@@ -182,7 +182,7 @@ def _skip_open_tasks(session_id, now: datetime, reason: str) -> int:
         return cursor.rowcount
 
 
-def _finish_if_done(locked: AnalysisSession, actor, now: datetime) -> None:
+def session_finish_if_done(locked: AnalysisSession, actor, now: datetime) -> None:
     """When every task of the session is terminal, the session finishes: failed if any
     task failed, else completed (walking through queued and running if it had not yet)."""
     if locked.is_terminal:
@@ -191,7 +191,7 @@ def _finish_if_done(locked: AnalysisSession, actor, now: datetime) -> None:
     if open_count or not total:
         return
     reason = "all tasks finished"
-    _walk_to_running(locked, actor, now, reason)
+    session_walk_to_running(locked, actor, now, reason)
     if failed:
         message = f"{failed} of {total} task{'s' if total != 1 else ''} failed."
         _move_session(
@@ -210,7 +210,7 @@ def session_transition(*, session: AnalysisSession, to: str, actor, error_messag
     error_message = rules.text(error_message, "error_message")
     if to == SessionStatus.CANCELLED:
         return session_cancel(session=session, actor=actor, reason=error_message)
-    locked = _lock_for_write(session, actor)
+    locked = session_lock_for_write(session, actor)
     if to not in SESSION_MOVES[locked.status]:
         raise InvalidTransition(frm=locked.status, to=to, entity="analysis session")
     now = timezone.now()
@@ -234,7 +234,7 @@ def session_cancel(*, session: AnalysisSession, actor, reason: str = "") -> Anal
     """Cancel a session that has not finished (409 invalid_transition otherwise); its
     pending and running tasks become skipped, in the same transaction."""
     reason = rules.text(reason, "reason")
-    locked = _lock_for_write(session, actor)
+    locked = session_lock_for_write(session, actor)
     if SessionStatus.CANCELLED not in SESSION_MOVES[locked.status]:
         raise InvalidTransition(frm=locked.status, to=SessionStatus.CANCELLED, entity="analysis session")
     now = timezone.now()

@@ -13,14 +13,21 @@ from audits.services import audit_record
 from core.exceptions import Conflict, InvalidTransition, NotFound
 from production import rules
 from production.models import TASK_MOVES, AnalysisSession, AnalysisTask, TaskStatus
-from production.services.sessions import UNSET, _finish_if_done, _json_sha, _later, _lock_for_write, _walk_to_running
+from production.services.sessions import (
+    UNSET,
+    _json_sha,
+    not_before,
+    session_finish_if_done,
+    session_lock_for_write,
+    session_walk_to_running,
+)
 
 
 @transaction.atomic
 def task_create(*, session: AnalysisSession, type: str, actor) -> AnalysisTask:
     """Add a pending task to a session that has not finished (409 conflict otherwise)."""
     kind = rules.task_type(type)
-    locked = _lock_for_write(session, actor)
+    locked = session_lock_for_write(session, actor)
     if locked.is_terminal:
         raise Conflict(
             f"The session is {locked.status}: it takes no new tasks.", details={"session_status": locked.status}
@@ -60,7 +67,7 @@ def task_update(
         session = task.session
     else:
         session = AnalysisSession.objects.only("id", "user_id", "project_id").get(pk=task.session_id)
-    locked_session = _lock_for_write(session, actor)
+    locked_session = session_lock_for_write(session, actor)
     locked = _lock_task(task.pk, locked_session.pk)
     frm = locked.status
     moving = status is not UNSET and status != frm
@@ -88,9 +95,9 @@ def task_update(
         if status == TaskStatus.RUNNING:
             locked.started_at = now
             fields.append("started_at")
-            _walk_to_running(locked_session, actor, now, "first task started")
+            session_walk_to_running(locked_session, actor, now, "first task started")
         else:
-            locked.finished_at = _later(now, locked.started_at)
+            locked.finished_at = not_before(now, locked.started_at)
             locked.duration_ms = rules.duration_ms(locked.started_at, locked.finished_at)
             fields += ["finished_at", "duration_ms"]
     locked.save(update_fields=fields)
@@ -101,5 +108,5 @@ def task_update(
         payload["result_sha256"] = _json_sha(locked.result)
     audit_record(entity="analysis_task", action="transition" if moving else "update", actor=actor, payload=payload)
     if moving and locked.is_terminal:
-        _finish_if_done(locked_session, actor, now)
+        session_finish_if_done(locked_session, actor, now)
     return locked

@@ -10,10 +10,10 @@ from audits.services import audit_record
 from core.exceptions import NotFound, ValidationFailed
 from projects.models import Baseline, Operator, Project
 from projects.selectors import project_for_write
-from projects.services.projects import METRIC_KEY_MAX, THRESHOLD_DECIMALS, THRESHOLD_MAX_DIGITS, UNSET, _require_name
+from projects.services.projects import METRIC_KEY_MAX, THRESHOLD_DECIMALS, THRESHOLD_MAX_DIGITS, UNSET, require_name
 
 
-def _threshold(value) -> Decimal:
+def baseline_threshold(value) -> Decimal:
     if isinstance(value, bool):
         raise ValidationFailed.field("threshold", "A number is required.")
     try:
@@ -30,7 +30,7 @@ def _threshold(value) -> Decimal:
     return number
 
 
-def _operator(value) -> str:
+def baseline_operator(value) -> str:
     if value not in Operator.values:
         raise ValidationFailed.field("operator", f"One of {', '.join(Operator.values)}.")
     return value
@@ -60,9 +60,9 @@ def baseline_create(
     project = project_for_write(project_id=project.pk, actor=actor)
     baseline = Baseline.objects.create(
         project=project,
-        metric_key=_require_name(metric_key, "metric_key", METRIC_KEY_MAX),
-        operator=_operator(operator),
-        threshold=_threshold(threshold),
+        metric_key=require_name(metric_key, "metric_key", METRIC_KEY_MAX),
+        operator=baseline_operator(operator),
+        threshold=baseline_threshold(threshold),
         snapshot_id=snapshot_id or "",
         active=bool(active),
     )
@@ -90,11 +90,11 @@ def baseline_update(
     locked = Baseline.objects.select_for_update().get(pk=baseline.pk)
     before = _baseline_view(locked)
     if metric_key is not UNSET:
-        locked.metric_key = _require_name(metric_key, "metric_key", METRIC_KEY_MAX)
+        locked.metric_key = require_name(metric_key, "metric_key", METRIC_KEY_MAX)
     if operator is not UNSET:
-        locked.operator = _operator(operator)
+        locked.operator = baseline_operator(operator)
     if threshold is not UNSET:
-        locked.threshold = _threshold(threshold)
+        locked.threshold = baseline_threshold(threshold)
     if snapshot_id is not UNSET:
         locked.snapshot_id = snapshot_id or ""
     if active is not UNSET:

@@ -10,7 +10,7 @@ from core import canonical
 from core.exceptions import Conflict, NotFound, ValidationFailed
 from projects.models import Policy, Project, ProjectPolicy
 from projects.selectors import project_for_write
-from projects.services.projects import UNSET, _require_admin, _require_name
+from projects.services.projects import UNSET, require_admin, require_name
 
 
 def _policy_view(p: Policy) -> dict:
@@ -24,13 +24,13 @@ def _policy_view(p: Policy) -> dict:
 
 @transaction.atomic
 def policy_create(*, name: str, rego_code: str, actor, description: str = "", active: bool = True) -> Policy:
-    _require_admin(actor, "manage policies")
+    require_admin(actor, "manage policies")
     if not isinstance(rego_code, str) or not rego_code.strip():
         raise ValidationFailed.field("rego_code", "The Rego source may not be blank.")
     try:
         with transaction.atomic():
             policy = Policy.objects.create(
-                name=_require_name(name), rego_code=rego_code, description=description or "", active=bool(active)
+                name=require_name(name), rego_code=rego_code, description=description or "", active=bool(active)
             )
     except IntegrityError:
         raise Conflict("A policy with this name exists.", details={"name": ["already used"]}) from None
@@ -44,11 +44,11 @@ def policy_create(*, name: str, rego_code: str, actor, description: str = "", ac
 def policy_update(
     *, policy: Policy, actor, name: str = UNSET, rego_code: str = UNSET, description: str = UNSET, active: bool = UNSET
 ) -> Policy:
-    _require_admin(actor, "manage policies")
+    require_admin(actor, "manage policies")
     locked = Policy.objects.select_for_update().get(pk=policy.pk)
     before = _policy_view(locked)
     if name is not UNSET:
-        locked.name = _require_name(name)
+        locked.name = require_name(name)
     if rego_code is not UNSET:
         if not isinstance(rego_code, str) or not rego_code.strip():
             raise ValidationFailed.field("rego_code", "The Rego source may not be blank.")
@@ -74,7 +74,7 @@ def policy_update(
 @transaction.atomic
 def policy_delete(*, policy: Policy, actor) -> None:
     """Delete a policy attached to no project (detach it first, or deactivate it)."""
-    _require_admin(actor, "manage policies")
+    require_admin(actor, "manage policies")
     payload = {"id": str(policy.pk), "before": _policy_view(policy)}
     try:
         with transaction.atomic():

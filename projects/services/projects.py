@@ -28,7 +28,7 @@ def json_hash(value) -> str:
     return canonical.sha256_hex(value)
 
 
-def _require_object(value, field: str) -> dict:
+def require_object(value, field: str) -> dict:
     if not isinstance(value, dict):
         raise ValidationFailed.field(field, "Must be a JSON object.")
     try:
@@ -38,7 +38,7 @@ def _require_object(value, field: str) -> dict:
     return value
 
 
-def _require_name(value, field: str = "name", max_length: int = NAME_MAX) -> str:
+def require_name(value, field: str = "name", max_length: int = NAME_MAX) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ValidationFailed.field(field, "This field may not be blank.")
     value = value.strip()
@@ -47,7 +47,7 @@ def _require_name(value, field: str = "name", max_length: int = NAME_MAX) -> str
     return value
 
 
-def _require_admin(actor, what: str) -> None:
+def require_admin(actor, what: str) -> None:
     if actor is not None and not actor.is_admin_role:
         raise PermissionDenied(f"Only administrators may {what}.")
 
@@ -60,8 +60,8 @@ def project_create(*, owner, name: str, actor, description: str = "", settings: 
         raise PermissionDenied("Only administrators create projects for other users.")
     if not owner.can_write:
         raise ValidationFailed.field("owner", "A viewer cannot own projects.")
-    name = _require_name(name)
-    settings = _require_object(settings if settings is not None else {}, "settings")
+    name = require_name(name)
+    settings = require_object(settings if settings is not None else {}, "settings")
     try:
         with transaction.atomic():
             project = Project.objects.create(owner=owner, name=name, description=description or "", settings=settings)
@@ -85,7 +85,7 @@ def project_update(
     before: dict = {}
     after: dict = {}
     if name is not UNSET:
-        name = _require_name(name)
+        name = require_name(name)
         if name != project.name:
             before["name"], after["name"] = project.name, name
             project.name = name
@@ -93,7 +93,7 @@ def project_update(
         before["description"], after["description"] = project.description, description or ""
         project.description = description or ""
     if settings is not UNSET:
-        settings = _require_object(settings, "settings")
+        settings = require_object(settings, "settings")
         if settings != project.settings:
             before["settings_sha256"], after["settings_sha256"] = json_hash(project.settings), json_hash(settings)
             project.settings = settings

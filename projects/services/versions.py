@@ -11,7 +11,7 @@ from audits.services import audit_record
 from core.exceptions import ValidationFailed
 from projects.models import HistoryAction, Tag, Version, VersionHistory
 from projects.selectors import project_for_write
-from projects.services.projects import UNSET, _require_admin, _require_object, json_hash
+from projects.services.projects import UNSET, json_hash, require_admin, require_object
 
 
 def _lock_version(version_id) -> Version:
@@ -34,7 +34,7 @@ def version_apply_config(
     completion and quarantine; the caller has checked permissions and the project."""
     if action not in HistoryAction.values:
         raise ValidationFailed.field("action", f"Unknown history action '{action}'.")
-    model_config = _require_object(model_config, "model_config")
+    model_config = require_object(model_config, "model_config")
     with transaction.atomic():
         locked = _lock_version(version.pk)
         before_hash = json_hash(locked.model_config)
@@ -82,7 +82,7 @@ def version_update(
     administrator. Every model_config change writes version_history ('updated')."""
     project_for_write(project_id=version.project_id, actor=actor)
     if model_config is not UNSET and version.tag != Tag.V1:
-        _require_admin(actor, f"edit the {version.tag} model_config directly (use promotion)")
+        require_admin(actor, f"edit the {version.tag} model_config directly (use promotion)")
     locked = _lock_version(version.pk)
     if changelog is not UNSET and changelog != locked.changelog:
         before = locked.changelog

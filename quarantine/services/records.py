@@ -12,28 +12,28 @@ from core.validation import clean_text
 from quarantine.models import QuarantineRecord, RecordStatus, ReevaluationRequest
 
 
-def _text(value, field: str, *, required: bool = False, max_length: int = 5000) -> str:
+def cleaned_text(value, field: str, *, required: bool = False, max_length: int = 5000) -> str:
     return clean_text(value, field, required=required, max_length=max_length)
 
 
-def _require_admin(actor, what: str) -> None:
+def require_admin(actor, what: str) -> None:
     if actor is None or not actor.is_admin_role:
         raise PermissionDenied(f"Only administrators may {what}.")
 
 
-def _append_note(existing: str, note: str) -> str:
+def append_note(existing: str, note: str) -> str:
     return f"{existing}\n{note}".strip() if existing else note
 
 
-def _lock_record(record_id) -> QuarantineRecord:
+def record_lock(record_id) -> QuarantineRecord:
     return QuarantineRecord.objects.select_for_update(of=("self",)).select_related("experiment").get(pk=record_id)
 
 
-def _lock_request(request_id) -> ReevaluationRequest:
+def request_lock(request_id) -> ReevaluationRequest:
     return ReevaluationRequest.objects.select_for_update().get(pk=request_id)
 
 
-def _record_status(record: QuarantineRecord, to: str, actor, **extra) -> None:
+def record_status_set(record: QuarantineRecord, to: str, actor, **extra) -> None:
     before = record.review_status
     record.review_status = to
     audit_record(
@@ -82,10 +82,10 @@ def record_quarantine(
         )
         return record, True
     note = f"{now:%Y-%m-%d %H:%M} UTC: experiment {experiment.pk} with this configuration failed again: {reason}"
-    existing.review_notes = _append_note(existing.review_notes, note)
+    existing.review_notes = append_note(existing.review_notes, note)
     fields = ["review_notes", "updated_at"]
     if existing.review_status == RecordStatus.APPROVED_RETRY:
-        _record_status(existing, RecordStatus.QUARANTINED, actor, experiment=str(experiment.pk), requarantined=True)
+        record_status_set(existing, RecordStatus.QUARANTINED, actor, experiment=str(experiment.pk), requarantined=True)
         fields.append("review_status")
     existing.save(update_fields=fields)
     return existing, False

@@ -15,7 +15,14 @@ from projects.models import Project
 from projects.selectors import check_can_write, project_for_write
 from quarantine.models import OPEN_REQUEST, QuarantineRecord, RecordStatus, ReevaluationRequest, RequestStatus
 from quarantine.services.blacklist import blacklist_for_reevaluation, hash_lock
-from quarantine.services.records import _append_note, _lock_record, _lock_request, _record_status, _require_admin, _text
+from quarantine.services.records import (
+    append_note,
+    cleaned_text,
+    record_lock,
+    record_status_set,
+    request_lock,
+    require_admin,
+)
 
 RESULT_VERDICTS = ("pass", "fail")
 
@@ -35,10 +42,10 @@ def reevaluation_request(*, record: QuarantineRecord, reason: str, actor) -> Ree
     """The project's owner (or an admin) asks for a quarantined config to be looked at
     again. One open request per record; the blacklist row becomes `appealed`."""
     _check_requester(record, actor)
-    reason = _text(reason, "reason", required=True)
+    reason = cleaned_text(reason, "reason", required=True)
     project_for_write(project_id=record.experiment.project_id, actor=actor)
     hash_lock(record.config_hash)
-    locked = _lock_record(record.pk)
+    locked = record_lock(record.pk)
     if locked.review_status != RecordStatus.QUARANTINED:
         raise Conflict(
             f"The record is '{locked.review_status}': only a quarantined record can be re-evaluated.",
@@ -61,17 +68,17 @@ def reevaluation_request(*, record: QuarantineRecord, reason: str, actor) -> Ree
 @transaction.atomic
 def reevaluation_approve(*, request: ReevaluationRequest, actor, notes: str = "") -> ReevaluationRequest:
     """An administrator other than the requester approves: the record goes `under_review`."""
-    _require_admin(actor, "approve a re-evaluation")
+    require_admin(actor, "approve a re-evaluation")
     if request.requested_by_id == actor.pk:
         raise PermissionDenied(
             "Four-eyes rule: an administrator other than the requester approves a re-evaluation.",
             details={"requested_by": str(request.requested_by_id)},
         )
-    notes = _text(notes, "notes")
+    notes = cleaned_text(notes, "notes")
     record = request.quarantine_record
     project_for_write(project_id=record.experiment.project_id, actor=actor)
-    locked_record = _lock_record(record.pk)
-    locked = _lock_request(request.pk)
+    locked_record = record_lock(record.pk)
+    locked = request_lock(request.pk)
     if locked.status != RequestStatus.PENDING:
         raise InvalidTransition(frm=locked.status, to=RequestStatus.APPROVED, entity="re-evaluation request")
     if locked_record.review_status != RecordStatus.QUARANTINED:
@@ -90,7 +97,7 @@ def reevaluation_approve(*, request: ReevaluationRequest, actor, notes: str = ""
         actor=actor,
         payload={"id": str(locked.pk), "record": str(locked_record.pk), "before": "pending", "after": locked.status},
     )
-    _record_status(locked_record, RecordStatus.UNDER_REVIEW, actor, request=str(locked.pk))
+    record_status_set(locked_record, RecordStatus.UNDER_REVIEW, actor, request=str(locked.pk))
     locked_record.save(update_fields=["review_status", "updated_at"])
     return locked
 
@@ -98,13 +105,13 @@ def reevaluation_approve(*, request: ReevaluationRequest, actor, notes: str = ""
 @transaction.atomic
 def reevaluation_reject(*, request: ReevaluationRequest, actor, notes: str = "") -> ReevaluationRequest:
     """An administrator rejects a pending request: the record stays `quarantined`."""
-    _require_admin(actor, "reject a re-evaluation")
-    notes = _text(notes, "notes")
+    require_admin(actor, "reject a re-evaluation")
+    notes = cleaned_text(notes, "notes")
     record = request.quarantine_record
     project_for_write(project_id=record.experiment.project_id, actor=actor)
     hash_lock(record.config_hash)
-    locked_record = _lock_record(record.pk)
-    locked = _lock_request(request.pk)
+    locked_record = record_lock(record.pk)
+    locked = request_lock(request.pk)
     if locked.status != RequestStatus.PENDING:
         raise InvalidTransition(frm=locked.status, to=RequestStatus.REJECTED, entity="re-evaluation request")
     locked.status = RequestStatus.REJECTED
@@ -145,13 +152,13 @@ def reevaluation_complete(*, request: ReevaluationRequest, result: dict, actor) 
     transaction. pass: the record becomes `approved_retry` and the blacklist row is
     lifted, so the same config may run again as a new experiment. fail: the record
     returns to `quarantined` (the blacklist stays)."""
-    _require_admin(actor, "complete a re-evaluation")
+    require_admin(actor, "complete a re-evaluation")
     result = validate_result(result)
     record = request.quarantine_record
     project_for_write(project_id=record.experiment.project_id, actor=actor)
     hash_lock(record.config_hash)
-    locked_record = _lock_record(record.pk)
-    locked = _lock_request(request.pk)
+    locked_record = record_lock(record.pk)
+    locked = request_lock(request.pk)
     if locked.status != RequestStatus.APPROVED:
         raise InvalidTransition(frm=locked.status, to=RequestStatus.COMPLETED, entity="re-evaluation request")
     if locked_record.review_status != RecordStatus.UNDER_REVIEW:
@@ -177,13 +184,13 @@ def reevaluation_complete(*, request: ReevaluationRequest, result: dict, actor) 
         },
     )
     to = RecordStatus.APPROVED_RETRY if verdict == "pass" else RecordStatus.QUARANTINED
-    _record_status(locked_record, to, actor, request=str(locked.pk), verdict=verdict)
+    record_status_set(locked_record, to, actor, request=str(locked.pk), verdict=verdict)
     locked_record.reviewed_by = actor
     locked_record.reviewed_at = now
     note = f"{now:%Y-%m-%d %H:%M} UTC: re-evaluation {locked.pk} {verdict}ed"
     if isinstance(result.get("notes"), str) and result["notes"].strip():
         note += f": {result['notes'].strip()}"
-    locked_record.review_notes = _append_note(locked_record.review_notes, note)
+    locked_record.review_notes = append_note(locked_record.review_notes, note)
     locked_record.save(update_fields=["review_status", "reviewed_by", "reviewed_at", "review_notes", "updated_at"])
     blacklist_for_reevaluation(
         config_hash=locked_record.config_hash, actor=actor, event="lifted" if verdict == "pass" else "reviewed"
