@@ -28,9 +28,9 @@ class BearerAuthentication(BaseAuthentication):
         session = resolve_access_token(token)
         if session is None:
             raise AuthenticationFailed("Access token is invalid, expired or revoked.")
-        # For read-your-writes with a replica (core.db.routers): remember the session on
-        # the Django request, and keep this login on the primary if it wrote recently.
-        request._request.tristate_session = session
+        # For read-your-writes with a replica (core.db.routers): note the login for this
+        # request, and keep it on the primary if it wrote recently.
+        replica_state.note_login(session)
         replica_state.note_last_write(session.last_write_at)
         return session.user, session
 

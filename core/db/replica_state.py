@@ -18,6 +18,8 @@ logger = logging.getLogger("tristate.db")
 
 _allowed: contextvars.ContextVar[bool] = contextvars.ContextVar("replica_reads_allowed", default=False)
 _wrote: contextvars.ContextVar[bool] = contextvars.ContextVar("request_wrote", default=False)
+# The Bearer login session that authenticated this request (accounts.Session), if any.
+_login: contextvars.ContextVar = contextvars.ContextVar("request_login_session", default=None)
 
 _health_lock = threading.Lock()
 _health = {"checked": 0.0, "ok": False}
@@ -83,6 +85,17 @@ def note_last_write(when) -> None:
             mark_write()
 
 
+def note_login(session) -> None:
+    """The login session (accounts.Session) that authenticated this request: a write that
+    succeeds stamps its last_write_at, so the login reads the primary for a while."""
+    _login.set(session)
+
+
+def current_login():
+    """The login session noted for this request, or None."""
+    return _login.get()
+
+
 @contextlib.contextmanager
 def replica_reads():
     """Reads inside may use the replica (unless this request or login wrote)."""
@@ -95,12 +108,13 @@ def replica_reads():
 
 @contextlib.contextmanager
 def request_scope():
-    """Per request: nothing written yet."""
-    token = _wrote.set(False)
+    """Per request: nothing written yet, no login noted."""
+    wrote, login = _wrote.set(False), _login.set(None)
     try:
         yield
     finally:
-        _wrote.reset(token)
+        _wrote.reset(wrote)
+        _login.reset(login)
 
 
 def forget_health() -> None:

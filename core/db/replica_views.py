@@ -51,14 +51,13 @@ class ReplicaMiddleware:
     @staticmethod
     def _stamp(request) -> None:
         now = timezone.now()
-        session = getattr(request, "tristate_session", None)
+        session = replica_state.current_login()
         try:
             if session is not None:
                 last = session.last_write_at
                 if last is None or (now - last).total_seconds() >= _STAMP_GRANULARITY:
-                    from accounts.models import Session
-
-                    Session.objects.filter(pk=session.pk).update(last_write_at=now)
+                    # Through the session's own model: core names no accounts module.
+                    type(session).objects.filter(pk=session.pk).update(last_write_at=now)
             elif getattr(request, "user", None) is not None and request.user.is_authenticated:
                 request.session["last_write_at"] = now.timestamp()
         except Exception:  # stickiness is best effort; never fail a write that succeeded
