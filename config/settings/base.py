@@ -211,7 +211,7 @@ REST_FRAMEWORK = {
         "core.api.strict.StrictOrderingFilter",
     ],
     "DEFAULT_METADATA_CLASS": "core.api.metadata.RequestBodyMetadata",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "core.schema.OperationSchema",
     "EXCEPTION_HANDLER": "core.api.errors.exception_handler",
     "DEFAULT_THROTTLE_CLASSES": [
         "rest_framework.throttling.AnonRateThrottle",

@@ -255,7 +255,12 @@ class ProjectPolicyViewSet(ReplicaReadMixin, ProjectScoped, mixins.ListModelMixi
             return ProjectPolicy.objects.none()
         return selectors.project_policy_list(project=self.get_project())
 
-    @extend_schema(parameters=[PROJECT_PK], request=ProjectPolicyInput, responses={201: ProjectPolicyOutput})
+    @extend_schema(
+        parameters=[PROJECT_PK],
+        request=ProjectPolicyInput,
+        responses={201: ProjectPolicyOutput},
+        summary="Attach a policy to the project",
+    )
     def create(self, request, project_pk=None):
         data = ProjectPolicyInput(data=request.data)
         data.is_valid(raise_exception=True)
