@@ -13,22 +13,30 @@ the wrong key (keycheck.WrongSigningKey), never as tampering. Threat model: docs
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 from django.db import connection, transaction
 
 from audits import signing
+from audits.acknowledge import acknowledged_entries, content_digest
 from audits.chain import chain_head
+from audits.excuses import (  # noqa: F401  DROPPED_*: re-exported for audits.upkeep
+    DROPPED_ACTION,
+    DROPPED_ENTITY,
+    Break,
+    as_ts,
+    dropped_runs,
+    explained_gap,
+    outside_the_chain,
+)
 from audits.keycheck import WrongSigningKey, key_matches_chain
 from audits.restores import restore_explains_cut
 from core.db.raw import plain_connection_params
 
-DROPPED_ENTITY = "audit_log"
-DROPPED_ACTION = "partition_dropped"
 EDITED = "entry content does not match its entry_hmac (edited)"
+UNSIGNED = "signature does not verify (re-chained or edited)"
 # Below this many entries per worker, starting processes costs more than it saves.
 MIN_ENTRIES_PER_WORKER = 50_000
 
@@ -36,26 +44,6 @@ MIN_ENTRIES_PER_WORKER = 50_000
 def default_workers() -> int:
     """The command's default number of worker processes: one per CPU, at most 8."""
     return min(os.cpu_count() or 1, 8)
-
-
-@dataclass
-class Break:
-    id: int | None
-    ts: datetime | None
-    chain_seq: int | None
-    reason: str
-    expected: str | None = None
-    found: str | None = None
-
-    def as_dict(self) -> dict:
-        return {
-            "id": self.id,
-            "ts": self.ts.isoformat() if self.ts else None,
-            "chain_seq": self.chain_seq,
-            "reason": self.reason,
-            "expected": self.expected,
-            "found": self.found,
-        }
 
 
 @dataclass
@@ -69,6 +57,9 @@ class VerifyResult:
     # Markers (and rows) verification refused to trust: reported even when the walk
     # itself found its first break elsewhere (often the gap a forged marker meant to hide).
     marker_problems: list[Break] = field(default_factory=list)
+    # Entries accepted because an acknowledgement signed with the key names them
+    # (sealed under a wrong key; audits.acknowledge).
+    acknowledged: int = 0
     # Set when a checkpoint's position was cut by a recorded restore (audits.restores).
     restore_note: str | None = None
 
@@ -93,64 +84,9 @@ class VerifyResult:
             "first_broken": broken,
             "pending": self.pending,
             "head": {"chain_seq": self.head_seq, "signature": self.head_signature},
+            "acknowledged_wrong_key": self.acknowledged,
             "also_broken": [b.as_dict() for b in self.marker_problems if b is not self.first_broken],
         } | ({"restore_note": self.restore_note} if self.restore_note else {})
-
-
-def _dropped_runs(cursor, key: bytes, head_seq: int) -> tuple[dict[int, tuple[int, str]], list[Break]]:
-    """first_seq → (last_seq, last_signature) of every run of positions removed by
-    retention, taken only from markers that are themselves sealed entries of the chain
-    verifying under the key, each explaining positions before its own; and a Break for
-    every marker that is not (a forged or edited marker is tampering in its own right).
-
-    The markers are read ahead of the walk because the gaps they explain come before
-    them in chain order; the walk checks them again, with their links, where they sit."""
-    cursor.execute(
-        f"SELECT chain_seq, id, {signing.TS_SQL}, entity, action, actor::text, payload::text, entry_hmac, "
-        "prev_hash, signature FROM audits.audit_log WHERE entity = %s AND action = %s AND chain_seq IS NOT NULL "
-        "ORDER BY chain_seq",
-        [DROPPED_ENTITY, DROPPED_ACTION],
-    )
-    runs: dict[int, tuple[int, str]] = {}
-    problems: list[Break] = []
-    for seq, entry_id, ts, entity, action, actor, payload, mac, prev_hash, sig in cursor.fetchall():
-        body = signing.content(entry_id, ts, entity, action, actor, payload)
-        reason = None
-        if signing.entry_hmac(key, body) != mac or signing.link_signature(key, body, seq, prev_hash or "") != sig:
-            reason = "a partition_dropped marker does not verify under the key (forged or edited); it excuses no gap"
-        elif not 1 <= seq <= head_seq:
-            reason = "a partition_dropped marker lies outside the chain; it excuses no gap"
-        marker_runs = [] if reason else json.loads(payload).get("runs", [])
-        if any(int(last) >= seq for _first, last, _sig in marker_runs):
-            reason, marker_runs = "a partition_dropped marker claims positions at or after its own", []
-        if reason:
-            problems.append(Break(entry_id, _as_ts(ts), seq, reason))
-        for first, last, last_sig in marker_runs:
-            runs[int(first)] = (int(last), str(last_sig))
-    return runs, problems
-
-
-def _outside_the_chain(cursor) -> Break | None:
-    """A sealed row at a position the chain never gives (below 1): the walk, which starts
-    at position 1, would never see it, nor would anything that trusts sealed entries."""
-    cursor.execute(
-        f"SELECT id, {signing.TS_SQL}, chain_seq FROM audits.audit_log WHERE chain_seq < 1 ORDER BY chain_seq LIMIT 1"
-    )
-    row = cursor.fetchone()
-    if row is None:
-        return None
-    return Break(row[0], _as_ts(row[1]), row[2], "an entry lies outside the chain (chain_seq below 1)")
-
-
-def _explained_gap(runs, after_seq: int, before_seq: int, prev_hash: str) -> bool:
-    """Do dropped runs tile positions after_seq+1 .. before_seq-1, ending in prev_hash?"""
-    position, last_sig = after_seq + 1, None
-    while position < before_seq:
-        run = runs.get(position)
-        if run is None:
-            return False
-        position, last_sig = run[0] + 1, run[1]
-    return position == before_seq and last_sig == prev_hash
 
 
 def _check_pending(cursor, result: VerifyResult, key: bytes) -> None:
@@ -172,6 +108,7 @@ class _Segment:
     first: tuple | None = None  # (seq, prev_hash, id, ts text) of its first entry
     last: tuple[int, str] | None = None  # (seq, signature) of its last good entry
     broken: Break | None = None
+    acknowledged: int = 0  # entries accepted as acknowledged wrong-key entries
 
 
 def _copy_sql(lo: int, hi: int | None) -> str:
@@ -200,7 +137,7 @@ def _link_problem(runs, last_seq: int, last_sig: str, seq: int, prev_hash: str):
     if seq != last_seq + 1:
         if seq == last_seq:
             return "two entries share one chain position", None, None
-        if not _explained_gap(runs, last_seq, seq, prev_hash):
+        if not explained_gap(runs, last_seq, seq, prev_hash):
             return f"entries {last_seq + 1}..{seq - 1} of the chain are missing (deleted)", str(last_seq + 1), str(seq)
         return None
     if prev_hash != last_sig:
@@ -208,7 +145,18 @@ def _link_problem(runs, last_seq: int, last_sig: str, seq: int, prev_hash: str):
     return None
 
 
-def _walk(blocks, key: bytes, runs, last_seq: int | None, last_sig: str | None, tick=None) -> _Segment:
+def _acknowledged_or_problem(ack, problem, entry_id, body, sig, seq, prev_hash, last_seq, last_sig_b, runs):
+    """None when this very row (id, content, signature) was acknowledged as sealed under a
+    wrong key and its link to the entry before holds; else the problem to report."""
+    acked_id, digest, signature = ack
+    if (acked_id, digest, signature) != (entry_id, content_digest(body), sig.decode()):
+        return problem
+    if last_seq is not None and (seq != last_seq + 1 or prev_hash != last_sig_b):
+        return _link_problem(runs, last_seq, last_sig_b.decode(), seq, prev_hash.decode())
+    return None
+
+
+def _walk(blocks, key: bytes, runs, last_seq: int | None, last_sig: str | None, tick=None, acked=None) -> _Segment:
     """Check the COPY text of consecutive sealed entries. last_seq/last_sig: the entry
     before the first one (None: its link is checked by the caller, at a seam).
 
@@ -248,10 +196,16 @@ def _walk(blocks, key: bytes, runs, last_seq: int | None, last_sig: str | None, 
                 o = outer.copy()
                 o.update(h.digest())
                 if o.hexdigest().encode() != sig:
-                    problem = "signature does not verify (re-chained or edited)", None, sig.decode()
+                    problem = UNSIGNED, None, sig.decode()
+            if problem is not None and acked and seq in acked and problem[0] in (EDITED, UNSIGNED):
+                problem = _acknowledged_or_problem(
+                    acked[seq], problem, int(id_b), body, sig, seq, prev_hash, last_seq, last_sig_b, runs
+                )
+                if problem is None:
+                    segment.acknowledged += 1
             if problem is not None:
                 reason, expected, found = problem
-                segment.broken = Break(int(id_b), _as_ts(ts.decode()), seq, reason, expected=expected, found=found)
+                segment.broken = Break(int(id_b), as_ts(ts.decode()), seq, reason, expected=expected, found=found)
                 segment.checked = checked
                 return segment
             checked += 1
@@ -266,11 +220,7 @@ def _walk(blocks, key: bytes, runs, last_seq: int | None, last_sig: str | None, 
     return segment
 
 
-def _as_ts(text: str) -> datetime:
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
-
-
-def _worker(index, conn_params, snapshot, lo, hi, key, runs, results, counters) -> None:
+def _worker(index, conn_params, snapshot, lo, hi, key, runs, acked, results, counters) -> None:
     """One worker process: its own connection on the parent's snapshot, one range."""
     import psycopg
     from psycopg import sql
@@ -286,7 +236,7 @@ def _worker(index, conn_params, snapshot, lo, hi, key, runs, results, counters) 
 
             blocks = _copy_blocks(conn.cursor(), _copy_sql(lo, hi))
             try:
-                segment = _walk(blocks, key, runs, None, None, tick)
+                segment = _walk(blocks, key, runs, None, None, tick, acked)
             finally:
                 blocks.close()
             conn.execute("COMMIT")
@@ -295,7 +245,7 @@ def _worker(index, conn_params, snapshot, lo, hi, key, runs, results, counters) 
         results.put((index, None, f"{type(exc).__name__}: {exc}"))
 
 
-def _walk_parallel(cursor, key, runs, bounds: list[int], progress) -> list[_Segment]:
+def _walk_parallel(cursor, key, runs, acked, bounds: list[int], progress) -> list[_Segment]:
     """Walk [bounds[i], bounds[i+1]) in one worker process each, all on this
     transaction's snapshot (exported, so every worker sees exactly what the parent sees)."""
     import multiprocessing
@@ -313,7 +263,7 @@ def _walk_parallel(cursor, key, runs, bounds: list[int], progress) -> list[_Segm
     procs = [
         ctx.Process(
             target=_worker,
-            args=(i, params, snapshot, bounds[i], bounds[i + 1], key, runs, results, counters),
+            args=(i, params, snapshot, bounds[i], bounds[i + 1], key, runs, acked, results, counters),
             daemon=True,
         )
         for i in range(n)
@@ -362,7 +312,7 @@ def _join_segments(
             problem = _link_problem(runs, last_seq, last_sig, seq, prev_hash)
             if problem is not None:
                 reason, expected, found = problem
-                return checked, Break(entry_id, _as_ts(ts), seq, reason, expected=expected, found=found)
+                return checked, Break(entry_id, as_ts(ts), seq, reason, expected=expected, found=found)
         checked += segment.checked
         if segment.broken is not None:
             return checked, segment.broken
@@ -400,8 +350,12 @@ def verify_chain(
         if not key_matches_chain(cursor, key, oldest_too=True):
             raise WrongSigningKey()
         result.head_seq, result.head_signature = chain_head(cursor)
-        runs, result.marker_problems = _dropped_runs(cursor, key, result.head_seq)
-        outside = _outside_the_chain(cursor)
+        runs, result.marker_problems = dropped_runs(cursor, key, result.head_seq)
+        acked, ack_problems = acknowledged_entries(
+            cursor, key, result.head_seq, lambda i, ts, seq, reason: Break(i, as_ts(ts), seq, reason)
+        )
+        result.marker_problems.extend(ack_problems)
+        outside = outside_the_chain(cursor)
         if outside is not None:
             result.marker_problems.insert(0, outside)
         start_seq = 0
@@ -419,15 +373,22 @@ def verify_chain(
         if outermost and workers > 1 and span >= 2 * MIN_ENTRIES_PER_WORKER:
             n = min(workers, span // MIN_ENTRIES_PER_WORKER)
             bounds = [start_seq + span * i // n for i in range(n)] + [result.head_seq + 1]
-            segments = _walk_parallel(cursor, key, runs, bounds, progress)
+            segments = _walk_parallel(cursor, key, runs, acked, bounds, progress)
             result.checked, result.first_broken = _join_segments(segments, runs, last_seq, last_sig)
+            result.acknowledged = sum(s.acknowledged for s in segments)
         else:
             blocks = _stream_chain(cursor, start_seq)
             try:
-                segment = _walk(blocks, key, runs, last_seq, last_sig, progress)
+                segment = _walk(blocks, key, runs, last_seq, last_sig, progress, acked)
+                if not outermost:
+                    # Inside a caller's transaction, read the rest instead of cancelling the
+                    # COPY: a cancelled statement would abort the caller's transaction.
+                    for _block in blocks:
+                        pass
             finally:
                 blocks.close()
             result.checked, result.first_broken = segment.checked, segment.broken
+            result.acknowledged = segment.acknowledged
         if result.first_broken is None and checkpoint is not None:
             result.first_broken = _check_against_checkpoint(cursor, checkpoint, key)
             _explain_by_restore(cursor, checkpoint, result)

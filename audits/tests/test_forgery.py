@@ -141,3 +141,68 @@ def test_the_sequencer_never_seals_under_a_key_the_chain_was_not_written_with(
     assert AuditEntry.objects.get(id=entry_id).chain_seq is None
     result = verify_chain()
     assert entry_id in result.pending_invalid
+
+
+# --- entries sealed under a wrong key before the checks existed ------------------------------
+
+
+@pytest.fixture
+def poisoned(five_entries, settings, seal_in_transaction, monkeypatch):
+    """Two entries sealed under a wrong key in the middle of the chain, as a process did
+    before the sequencer checked its key; then more entries under the right key."""
+    from audits import keycheck
+
+    right = settings.AUDIT_SIGNING_KEY
+    settings.AUDIT_SIGNING_KEY = WRONG_KEY
+    with monkeypatch.context() as patch:
+        patch.setattr(keycheck, "ensure_sealing_key", lambda cursor, key: None)
+        wrong = [audit_record(entity="forgery", action="wrong-key", payload={"n": n}) for n in range(2)]
+        seal_in_transaction()
+    settings.AUDIT_SIGNING_KEY = right
+    audit_record(entity="forgery", action="after", payload={})
+    seal_in_transaction()
+    return [AuditEntry.objects.get(id=i) for i in wrong]
+
+
+def test_wrong_key_entries_are_reported_until_acknowledged(poisoned, seal_in_transaction, capsys):
+    first, last = poisoned[0], poisoned[-1]
+    result = verify_chain()
+    assert not result.ok and result.first_broken.id == first.id
+    call_command(
+        "audit_acknowledge_wrong_key",
+        "--first",
+        str(first.chain_seq),
+        "--last",
+        str(last.chain_seq),
+        "--reason",
+        "sealed by a worker started without its environment, 2026-12-01",
+    )
+    seal_in_transaction()
+    result = verify_chain()
+    assert result.ok, result.as_dict()
+    assert result.acknowledged == 2
+    call_command("verify_audit_chain", "--no-seal", "--workers", "1")
+    assert "2 entries sealed under a wrong key, acknowledged" in capsys.readouterr().out
+
+
+def test_an_acknowledged_entry_edited_afterwards_is_reported(poisoned, seal_in_transaction):
+    from audits.acknowledge import wrong_key_acknowledge
+
+    wrong_key_acknowledge(first_seq=poisoned[0].chain_seq, last_seq=poisoned[-1].chain_seq, reason="checked")
+    seal_in_transaction()
+    assert verify_chain().ok
+    _tamper("UPDATE audits.audit_log SET payload = '{\"n\": 7}' WHERE id = %s", [poisoned[1].id])
+    result = verify_chain()
+    assert not result.ok and result.first_broken.id == poisoned[1].id
+
+
+def test_a_forged_acknowledgement_excuses_nothing(poisoned):
+    entries = [[e.chain_seq, e.id, "0" * 64, e.signature] for e in poisoned]
+    _tamper(
+        "INSERT INTO audits.audit_log (entity, action, payload, entry_hmac, chain_seq, prev_hash, signature) "
+        "VALUES ('audit_log', 'wrong_key_acknowledged', %s, %s, -3, %s, %s)",
+        [json.dumps({"entries": entries, "reason": "x"}), ZERO, ZERO, ZERO],
+    )
+    result = verify_chain()
+    assert not result.ok and result.acknowledged == 0
+    assert result.first_broken.id == poisoned[0].id

@@ -85,6 +85,8 @@ class Command(BaseCommand):
         if result.ok:
             if not as_json:
                 pending = f", {result.pending} pending" if result.pending else ""
+                if result.acknowledged:
+                    pending += f", {result.acknowledged} entries sealed under a wrong key, acknowledged"
                 self.stdout.write(f"OK: {result.checked} entries verified (head #{result.head_seq}){pending}")
                 if result.restore_note:
                     self.stdout.write(f"checkpoint: {result.restore_note}")
