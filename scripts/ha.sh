@@ -71,11 +71,17 @@ ensure_packages() {
   fi
 }
 
+# GET a loopback URL (python3 is there: Patroni runs on it; curl may not be).
+http_get() {
+  python3 -c 'import sys, urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=2).read().decode())' \
+    "$1" 2>/dev/null
+}
+
 # The cluster as Patroni's REST API of any live node sees it (JSON), or nothing.
 cluster_json() {
   local n
   for n in "${NODES[@]}"; do
-    curl -fsS --max-time 2 "http://127.0.0.1:$(rest_port "$n")/cluster" 2>/dev/null && return 0
+    http_get "http://127.0.0.1:$(rest_port "$n")/cluster" && return 0
   done
   return 1
 }
@@ -240,7 +246,7 @@ if ! alive "$HA_DIR/etcd.pid"; then
       >> "$HA_DIR/etcd/etcd.log" 2>&1 < /dev/null &
   echo $! > "$HA_DIR/etcd.pid"
   for _ in $(seq 100); do
-    curl -fsS --max-time 1 "http://127.0.0.1:$ETCD_PORT/health" 2>/dev/null | grep -q '"health":"true"' && break
+    http_get "http://127.0.0.1:$ETCD_PORT/health" | grep -q '"health":"true"' && break
     alive "$HA_DIR/etcd.pid" || { tail -20 "$HA_DIR/etcd/etcd.log" >&2; exit 1; }
     sleep 0.2
   done
