@@ -187,6 +187,8 @@ def _tidy_components(schemas: dict) -> None:
         if shared.get(component.get("description"), 0) > 2:
             component.pop("description")
         for name, prop in (component.get("properties") or {}).items():
+            if str(prop.get("description", "")).startswith("Deprecated"):
+                prop["deprecated"] = True
             if name in JSON_OBJECT_FIELDS and "type" not in prop and "$ref" not in prop and "allOf" not in prop:
                 prop.update({"type": "object", "additionalProperties": {}})
 

@@ -56,6 +56,8 @@ class RejectUnknownFields:
 
     read_only_hints: dict[str, str] = {}
     read_only_fields_named: frozenset[str] = frozenset()
+    # {deprecated name: current name}: the old name is still accepted (not both at once).
+    deprecated_names: dict[str, str] = {}
 
     def get_fields(self):
         fields = super().get_fields()
@@ -81,8 +83,24 @@ class RejectUnknownFields:
                 errors[name] = [f"Unknown field. Allowed fields: {_listing(writable) or '(none)'}."]
         return errors
 
+    def current_names(self, data):
+        """`data` with deprecated names replaced by current ones, and the conflicts."""
+        if not self.deprecated_names or not isinstance(data, Mapping) or isinstance(data, QueryDict):
+            return data, {}
+        data, conflicts = dict(data), {}
+        for old, new in self.deprecated_names.items():
+            if old not in data:
+                continue
+            if new in data:
+                conflicts[old] = [f"Deprecated name of `{new}`; send `{new}` only."]
+                data.pop(old)
+            else:
+                data[new] = data.pop(old)
+        return data, conflicts
+
     def to_internal_value(self, data):
-        errors = self.unknown_field_errors(data)
+        data, conflicts = self.current_names(data)
+        errors = {**self.unknown_field_errors(data), **conflicts}
         try:
             value = super().to_internal_value(data)
         except ValidationError as exc:

@@ -1,5 +1,12 @@
 """Serializers of the providers API. Inputs validate shapes and types; the rules live in
-providers.services. No serializer has a field that could carry a stored key out."""
+providers.services. No serializer has a field that could carry a stored key out.
+
+One vocabulary (docs/providers.md "API names"): `provider_type` is the kind of provider,
+`model` the model, `name` a resource's own name, `provider` / `provider_name` a catalog
+entry referred to, `requests` a number of requests; every amount of money is a decimal
+string with MONEY_PLACES places. The names used before (`model_name`, `provider_name` of
+a stored key, `requests_count`) are still written and accepted for one release.
+"""
 
 from __future__ import annotations
 
@@ -24,6 +31,18 @@ from providers.models import (
     UserQuota,
 )
 from providers.services import LIMIT_FIELDS, PROVIDER_FIELDS, limits_for
+
+MONEY_PLACES = 9
+
+
+def money(**kwargs) -> serializers.DecimalField:
+    """An amount of US dollars as the API writes every one: a string with 9 places."""
+    return serializers.DecimalField(max_digits=24, decimal_places=MONEY_PLACES, **kwargs)
+
+
+def deprecated(current: str) -> str:
+    return f"Deprecated: use `{current}`; removed in the next release."
+
 
 # --- Catalog ---------------------------------------------------------------------------
 
@@ -68,10 +87,13 @@ def health_data(provider: Provider) -> dict:
 
 class ProviderOutput(CachedFieldsOutput, serializers.ModelSerializer):
     health = serializers.SerializerMethodField()
+    model = serializers.CharField(source="model_name", read_only=True)
+    model_name = serializers.CharField(read_only=True, help_text=deprecated("model"))
+    cost_per_1k_tokens = money(read_only=True)
 
     class Meta:
         model = Provider
-        fields = ["id", *PROVIDER_FIELDS, "health", "created_at", "updated_at"]
+        fields = ["id", "model", *PROVIDER_FIELDS, "health", "created_at", "updated_at"]
         read_only_fields = fields
 
     @extend_schema_field(HealthOutput)
@@ -80,20 +102,30 @@ class ProviderOutput(CachedFieldsOutput, serializers.ModelSerializer):
 
 
 class ProviderInput(RejectUnknownFields, JsonTypesMixin, serializers.ModelSerializer):
+    deprecated_names = {"model_name": "model"}
+    model = serializers.CharField(source="model_name", max_length=200, help_text="The model this entry serves.")
+
     class Meta:
         model = Provider
-        fields = list(PROVIDER_FIELDS)
+        fields = ["model" if name == "model_name" else name for name in PROVIDER_FIELDS]
 
 
 # --- Users' keys -----------------------------------------------------------------------
 
 
 class UserProviderOutput(CachedFieldsOutput, serializers.ModelSerializer):
+    name = serializers.CharField(source="provider_name", read_only=True, help_text="Your name for this key.")
+    model = serializers.CharField(source="model_name", read_only=True)
+    provider_name = serializers.CharField(read_only=True, help_text=deprecated("name"))
+    model_name = serializers.CharField(read_only=True, help_text=deprecated("model"))
+
     class Meta:
         model = UserProvider
         fields = [
             "id",
             "provider_type",
+            "name",
+            "model",
             "provider_name",
             "model_name",
             "key_last_4_chars",
@@ -105,18 +137,20 @@ class UserProviderOutput(CachedFieldsOutput, serializers.ModelSerializer):
 
 
 class UserProviderCreateInput(TypedInput):
+    deprecated_names = {"provider_name": "name", "model_name": "model"}
     provider_type = serializers.ChoiceField(choices=ProviderType.choices)
-    provider_name = serializers.CharField(max_length=100)
-    model_name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    name = serializers.CharField(source="provider_name", max_length=100, help_text="Your name for this key.")
+    model = serializers.CharField(source="model_name", max_length=200, required=False, allow_blank=True, default="")
     # Checked by the service (format rules); never echoed back in any error.
     api_key = serializers.CharField(write_only=True, trim_whitespace=False, max_length=1024)
 
 
 class UserProviderUpdateInput(TypedInput):
     read_only_hints = {"provider_type": "delete this key and store a new one for the other provider type"}
+    deprecated_names = {"provider_name": "name", "model_name": "model"}
     is_active = serializers.BooleanField(required=False)
-    provider_name = serializers.CharField(max_length=100, required=False)
-    model_name = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    name = serializers.CharField(source="provider_name", max_length=100, required=False)
+    model = serializers.CharField(source="model_name", max_length=200, required=False, allow_blank=True)
     api_key = serializers.CharField(
         write_only=True, trim_whitespace=False, max_length=1024, required=False, help_text="Replaces the stored key."
     )
@@ -126,9 +160,9 @@ class UserProviderUpdateInput(TypedInput):
 
 
 class AmountUse(serializers.Serializer):
-    used = serializers.DecimalField(max_digits=24, decimal_places=9)
-    limit = serializers.DecimalField(max_digits=18, decimal_places=6)
-    remaining = serializers.DecimalField(max_digits=24, decimal_places=9)
+    used = money()
+    limit = money()
+    remaining = money()
     percent = serializers.DecimalField(max_digits=12, decimal_places=2)
 
 
@@ -149,8 +183,8 @@ class PeriodOutput(serializers.Serializer):
 class LimitsOutput(serializers.Serializer):
     daily_limit = serializers.IntegerField()
     monthly_limit = serializers.IntegerField()
-    daily_cost_limit = serializers.DecimalField(max_digits=18, decimal_places=6)
-    monthly_cost_limit = serializers.DecimalField(max_digits=18, decimal_places=6)
+    daily_cost_limit = money()
+    monthly_cost_limit = money()
     custom = serializers.ListField(
         child=serializers.ChoiceField(choices=LIMIT_FIELDS),
         help_text="The limits set for this user; the others are the platform defaults.",
@@ -165,7 +199,6 @@ class QuotaStatusOutput(serializers.Serializer):
 
 
 _CENT = Decimal("0.01")
-_MICRO = Decimal("0.000001")
 _NANO = Decimal("0.000000001")
 
 
@@ -200,7 +233,7 @@ def _period(usage) -> dict:
         },
         "cost_usd": {
             "used": _dec(usage.cost_usd, _NANO),
-            "limit": _dec(usage.cost_limit_usd, _MICRO),
+            "limit": _dec(usage.cost_limit_usd, _NANO),
             "remaining": _dec(max(Decimal(0), usage.cost_limit_usd - usage.cost_usd), _NANO),
             "percent": _percent(usage.cost_usd, usage.cost_limit_usd),
         },
@@ -214,8 +247,8 @@ def quota_status_data(totals) -> dict:
         "limits": {
             "daily_limit": limits.daily_requests,
             "monthly_limit": limits.monthly_requests,
-            "daily_cost_limit": _dec(limits.daily_cost, _MICRO),
-            "monthly_cost_limit": _dec(limits.monthly_cost, _MICRO),
+            "daily_cost_limit": _dec(limits.daily_cost, _NANO),
+            "monthly_cost_limit": _dec(limits.monthly_cost, _NANO),
             "custom": sorted(limits.custom),
         },
         "daily": _period(totals.daily),
@@ -236,12 +269,18 @@ class UsageInput(TypedInput):
         help_text="Admins only: record the usage of this user (default: yourself).",
     )
 
+    def validate(self, attrs):
+        offered = Provider.objects.filter(pk=attrs["provider"]).values_list("model_name", flat=True).first()
+        if offered is not None and attrs["model"] != offered:  # an unknown provider: the service says so
+            raise serializers.ValidationError({"model": [f"This provider offers the model '{offered}' only."]})
+        return attrs
+
 
 class RecordedOutput(serializers.Serializer):
     requests = serializers.IntegerField()
     tokens_input = serializers.IntegerField()
     tokens_output = serializers.IntegerField()
-    cost_usd = serializers.DecimalField(max_digits=24, decimal_places=9)
+    cost_usd = money()
 
 
 class UsageRowTotals(serializers.Serializer):
@@ -249,10 +288,11 @@ class UsageRowTotals(serializers.Serializer):
     date = serializers.DateField()
     provider = serializers.UUIDField()
     model = serializers.CharField()
-    requests_count = serializers.IntegerField()
+    requests = serializers.IntegerField(help_text="Requests on this row so far.")
+    requests_count = serializers.IntegerField(help_text=deprecated("requests"))
     tokens_input = serializers.IntegerField()
     tokens_output = serializers.IntegerField()
-    cost_usd = serializers.DecimalField(max_digits=24, decimal_places=9)
+    cost_usd = money()
 
 
 class AlertRef(serializers.Serializer):
@@ -284,6 +324,7 @@ def usage_record_data(result) -> dict:
             "date": result.date.isoformat(),
             "provider": str(result.provider_id),
             "model": result.model,
+            "requests": result.row_requests,
             "requests_count": result.row_requests,
             "tokens_input": result.row_tokens_input,
             "tokens_output": result.row_tokens_output,
@@ -300,6 +341,9 @@ def usage_record_data(result) -> dict:
 
 class UsageRowOutput(CachedFieldsOutput, serializers.ModelSerializer):
     provider_name = serializers.CharField(source="provider.name", read_only=True)
+    requests = serializers.IntegerField(source="requests_count", read_only=True)
+    requests_count = serializers.IntegerField(read_only=True, help_text=deprecated("requests"))
+    cost_usd = money(read_only=True)
 
     class Meta:
         model = UsageTracking
@@ -310,6 +354,7 @@ class UsageRowOutput(CachedFieldsOutput, serializers.ModelSerializer):
             "provider_name",
             "model",
             "date",
+            "requests",
             "requests_count",
             "tokens_input",
             "tokens_output",
@@ -324,6 +369,9 @@ class UsageRowOutput(CachedFieldsOutput, serializers.ModelSerializer):
 
 
 class CostAlertOutput(CachedFieldsOutput, serializers.ModelSerializer):
+    spent_usd = money(read_only=True)
+    limit_usd = money(read_only=True)
+
     class Meta:
         model = CostAlert
         fields = [
@@ -345,6 +393,8 @@ class CostAlertOutput(CachedFieldsOutput, serializers.ModelSerializer):
 
 class QuotaOutput(CachedFieldsOutput, serializers.ModelSerializer):
     user_email = serializers.EmailField(source="user.email", read_only=True)
+    daily_cost_limit = money(read_only=True, allow_null=True)
+    monthly_cost_limit = money(read_only=True, allow_null=True)
     effective = serializers.SerializerMethodField()
 
     class Meta:

@@ -71,7 +71,7 @@ def test_catalog_is_read_by_every_active_role_and_shows_health(
         assert by_name[unchecked.name]["health"]["status"] == "unknown"
         assert by_name[unchecked.name]["health"]["is_healthy"] is None
     one = viewer_client.get(f"/api/v1/providers/{provider.pk}").json()
-    assert one["cost_per_1k_tokens"] == "0.002000" and one["health"]["response_time_ms"] == 42
+    assert one["cost_per_1k_tokens"] == "0.002000000" and one["health"]["response_time_ms"] == 42
 
 
 def test_catalog_list_costs_constant_queries(viewer_client, make_provider):
@@ -103,7 +103,7 @@ def test_admin_creates_updates_and_deletes_catalog_entries(admin_client_api, adm
     changed = admin_client_api.patch(
         f"/api/v1/providers/{body['id']}", {"cost_per_1k_tokens": "0.004500", "is_active": False}
     )
-    assert changed.status_code == 200 and changed.json()["cost_per_1k_tokens"] == "0.004500"
+    assert changed.status_code == 200 and changed.json()["cost_per_1k_tokens"] == "0.004500000"
     update = new_audit(entity="provider", action="update").get()
     assert update.payload["changes"] == {"cost_per_1k_tokens": ["0.003000", "0.004500"], "is_active": [True, False]}
     assert admin_client_api.get("/api/v1/providers/?is_active=false").json()["count"] == 1
@@ -158,6 +158,8 @@ def test_storing_a_key_returns_only_its_last_four_characters(user_client, regula
     assert set(body) == {
         "id",
         "provider_type",
+        "name",
+        "model",
         "provider_name",
         "model_name",
         "key_last_4_chars",
@@ -249,8 +251,8 @@ def test_my_quota_reports_limits_use_percent_and_resets(regular_user, make_provi
     assert body["limits"] == {
         "daily_limit": 10,
         "monthly_limit": 20000,
-        "daily_cost_limit": "2.000000",
-        "monthly_cost_limit": "200.000000",
+        "daily_cost_limit": "2.000000000",
+        "monthly_cost_limit": "200.000000000",
         "custom": ["daily_cost_limit", "daily_limit"],
     }
     assert body["daily"]["period_start"] == "2026-03-10"
@@ -258,7 +260,7 @@ def test_my_quota_reports_limits_use_percent_and_resets(regular_user, make_provi
     assert body["daily"]["requests"] == {"used": 1, "limit": 10, "remaining": 9, "percent": "10.00"}
     assert body["daily"]["cost_usd"] == {
         "used": "0.500000000",
-        "limit": "2.000000",
+        "limit": "2.000000000",
         "remaining": "1.500000000",
         "percent": "25.00",
     }
@@ -411,7 +413,7 @@ def test_alerts_are_listed_to_their_owner_and_acknowledged(
     body = user_client.get("/api/v1/cost-alerts/").json()
     assert sorted(a["alert_type"] for a in body["results"]) == ["daily_80", "daily_90"]
     alert = body["results"][0]
-    assert alert["acknowledged"] is False and alert["limit_usd"] == "1.000000"
+    assert alert["acknowledged"] is False and alert["limit_usd"] == "1.000000000"
     assert other_user_client.get("/api/v1/cost-alerts/").json()["count"] == 0
     url = f"/api/v1/cost-alerts/{alert['id']}/acknowledge"
     assert_error(other_user_client.post(url), 404, "not_found")
@@ -458,7 +460,7 @@ def test_admin_sets_updates_and_clears_quotas(admin_client_api, admin_user, regu
     assert created.status_code == 201, created.content
     body = created.json()
     assert body["daily_limit"] == 50 and body["monthly_limit"] is None
-    assert body["effective"]["monthly_limit"] == 20000 and body["effective"]["daily_cost_limit"] == "2.500000"
+    assert body["effective"]["monthly_limit"] == 20000 and body["effective"]["daily_cost_limit"] == "2.500000000"
     assert body["user_email"] == regular_user.email
     replaced = admin_client_api.post("/api/v1/quotas/", {"user": str(regular_user.pk), "monthly_limit": 900})
     assert replaced.status_code == 200 and replaced.json()["id"] == body["id"]

@@ -229,7 +229,8 @@ def test_http_usage_near_the_limit_under_concurrency(regular_user, make_provider
 
     def post(i):
         return clients[i % 20].post(
-            "/api/v1/usage/", {"provider": str(provider.pk), "model": "m", "tokens_input": 30, "tokens_output": 0}
+            "/api/v1/usage/",
+            {"provider": str(provider.pk), "model": provider.model_name, "tokens_input": 30, "tokens_output": 0},
         )
 
     outcomes = run_concurrently(20, 40, post)

@@ -62,6 +62,7 @@ def test_usage_answer_matches_its_serializer(regular_user, make_provider, set_qu
                 "date": result.date,
                 "provider": result.provider_id,
                 "model": result.model,
+                "requests": result.row_requests,
                 "requests_count": result.row_requests,
                 "tokens_input": result.row_tokens_input,
                 "tokens_output": result.row_tokens_output,
