@@ -10,6 +10,7 @@
 
 import json
 import re
+from itertools import accumulate
 
 from django.conf import settings
 from rest_framework.exceptions import ParseError
@@ -21,8 +22,11 @@ from rest_framework.parsers import JSONParser
 MAX_JSON_DEPTH = 64
 
 UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
-_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
-_BRACKET = re.compile(rb"[\[\]{}]")
+# A JSON string, as an unrolled loop (a run of plain characters, then one escape at a
+# time), which the regex engine matches with less backtracking than an alternation.
+_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_NOT_A_BRACKET = bytes(b for b in range(256) if b not in b"[]{}")
+_STEP = bytes.maketrans(b"[{]}", b"\x01\x01\xff\xff")  # as signed bytes: +1, +1, -1, -1
 
 
 def _refuse_constant(name):
@@ -31,18 +35,14 @@ def _refuse_constant(name):
 
 def nesting_depth_exceeds(raw: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
     """Does the JSON text nest arrays/objects deeper than `limit`? Brackets inside
-    strings do not count. Malformed text is left to json.loads to report."""
+    strings do not count. Malformed text is left to json.loads to report.
+
+    The brackets left once strings are removed become +1/-1 bytes; the deepest level is
+    the largest running sum (computed in C: accumulate over a signed-byte view)."""
     if raw.count(b"[") + raw.count(b"{") <= limit:
         return False
-    depth = 0
-    for match in _BRACKET.finditer(_STRING.sub(b"", raw)):
-        if match.group() in b"[{":
-            depth += 1
-            if depth > limit:
-                return True
-        else:
-            depth -= 1
-    return False
+    steps = _STRING.sub(b"", raw).translate(_STEP, _NOT_A_BRACKET)
+    return bool(steps) and max(accumulate(memoryview(steps).cast("b"))) > limit
 
 
 def _describe(text: str) -> str:
