@@ -3,6 +3,7 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.permissions import AllowAny
 
+from console.links import landing, reset_password, verify_email
 from core.api.responses import api_not_found
 from core.observability.views import metrics_view, readyz
 from core.views import healthz
@@ -15,6 +16,10 @@ admin.site.index_title = "Operations"
 _public = {"permission_classes": [AllowAny], "authentication_classes": []}
 
 urlpatterns = [
+    path("", landing, name="landing"),
+    # The pages the e-mailed links open (accounts.emails.frontend_link).
+    path("verify-email", verify_email, name="verify-email"),
+    path("reset-password", reset_password, name="reset-password"),
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),
     path("metrics", metrics_view, name="metrics"),
