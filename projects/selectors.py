@@ -211,6 +211,8 @@ def parse_ts(value) -> datetime:
     from django.utils import timezone
     from django.utils.dateparse import parse_date, parse_datetime
 
+    from core.json_types import OUT_OF_RANGE, datetime_out_of_range
+
     text = (value or "").strip()
     if not text:
         raise ValidationFailed.field("ts", "Give ts as an ISO 8601 date-time, e.g. 2026-01-31T12:00:00Z.")
@@ -226,6 +228,8 @@ def parse_ts(value) -> datetime:
         raise ValidationFailed.field("ts", f"'{text[:40]}' is not an ISO 8601 date-time.")
     if timezone.is_naive(parsed):
         parsed = parsed.replace(tzinfo=UTC)
+    if datetime_out_of_range(parsed):  # parses, but overflows once converted to UTC
+        raise ValidationFailed.field("ts", OUT_OF_RANGE)
     return parsed
 
 

@@ -162,3 +162,10 @@ def test_an_edge_datetime_in_a_body_is_a_400_naming_the_field(user_client, regul
     response = user_client.post(f"{API}/analysis-sessions/{session.pk}/artifacts/", body, format="json")
     assert assert_error(response, 400, "validation_error")["details"]["expires_at"]
     assert not Artifact.objects.filter(session=session).exists()
+
+
+@pytest.mark.parametrize("value", EDGE_DATETIMES[:2])
+def test_an_edge_datetime_read_by_a_view_itself_is_a_400(user_client, regular_user, value):
+    project = make_project(owner=regular_user)
+    response = user_client.get(f"{API}/projects/{project.pk}/versions/v1/at", {"ts": value})
+    assert "ts" in assert_error(response, 400, "validation_error")["details"]
