@@ -206,3 +206,8 @@ def test_a_forged_acknowledgement_excuses_nothing(poisoned):
     result = verify_chain()
     assert not result.ok and result.acknowledged == 0
     assert result.first_broken.id == poisoned[0].id
+
+
+def test_a_since_off_the_calendar_is_refused_by_name(db):
+    with pytest.raises(CommandError, match="--since: Out of range"):
+        call_command("verify_audit_chain", "--since", "9999-12-31T23:00:00-05:00", "--no-seal")

@@ -13,6 +13,7 @@ from audits.chain import chain_pending
 from audits.keycheck import WrongSigningKey, key_matches_chain
 from audits.services import verification_record
 from audits.verify import default_workers, verify_chain
+from core.json_types import OUT_OF_RANGE, datetime_out_of_range
 
 
 def _parse_since(value: str) -> datetime:
@@ -20,7 +21,10 @@ def _parse_since(value: str) -> datetime:
         parsed = datetime.fromisoformat(value)
     except ValueError:
         raise CommandError(f"--since: not an ISO date or time: {value!r}") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    if datetime_out_of_range(parsed):
+        raise CommandError(f"--since: {OUT_OF_RANGE}")
+    return parsed
 
 
 def broken_also(result) -> list[str]:
