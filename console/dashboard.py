@@ -262,7 +262,7 @@ def providers_figures(request) -> dict:
             }
             for provider, status in board.attention[:8]
         ],
-        "unhealthy_url": changelist("providers.provider", health__is_healthy__exact=0),
+        "unhealthy_url": changelist("providers.provider", attention="yes"),  # exactly board.attention
     }
 
 

@@ -4,7 +4,7 @@ validated and audited); stored keys are never rendered, only their last four cha
 from __future__ import annotations
 
 from django.contrib import admin
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils.html import format_html
 
 from core.admin_tools import BigTableAdmin, ReadOnlyAdmin
@@ -38,6 +38,25 @@ class HealthInline(admin.StackedInline):
         return False
 
 
+class NeedsAttentionFilter(admin.SimpleListFilter):
+    """Active providers whose health is not `healthy`: unhealthy, degraded, or never
+    checked (the dashboard's "Need attention"; providers.selectors.provider_health_board)."""
+
+    title = "attention"
+    parameter_name = "attention"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Needs attention")]
+
+    def queryset(self, request, queryset):
+        if self.value() != "yes":
+            return queryset
+        not_healthy = (
+            Q(health__isnull=True) | Q(health__last_check_at__isnull=True) | Q(health__consecutive_failures__gt=0)
+        )
+        return queryset.filter(not_healthy, is_active=True)
+
+
 @admin.register(Provider)
 class ProviderAdmin(admin.ModelAdmin):
     list_display = [
@@ -52,7 +71,7 @@ class ProviderAdmin(admin.ModelAdmin):
         "health_response_ms",
         "health_success_rate",
     ]
-    list_filter = ["provider_type", "is_active", "is_platform_provided", "health__is_healthy"]
+    list_filter = [NeedsAttentionFilter, "provider_type", "is_active", "is_platform_provided", "health__is_healthy"]
     search_fields = ["name", "model_name"]
     list_select_related = ["health"]
     readonly_fields = ["id", "created_at", "updated_at"]
