@@ -6,7 +6,8 @@ import hmac
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections
-from django.http import Http404, HttpResponse, JsonResponse
+from django.http import Http404, HttpResponse, HttpResponseNotAllowed, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
@@ -22,12 +23,14 @@ def _token_matches(request) -> bool:
     return hmac.compare_digest(given.strip().encode(), expected.encode())
 
 
-@require_GET
+@csrf_exempt  # read-only; and a CSRF refusal would tell a prober the path exists
 def metrics_view(request):
     """Without the token, a wrong one, or with METRICS_TOKEN unset, the answer is the
-    site's plain 404: nothing tells a prober that this path exists."""
+    site's plain 404, whatever the method: nothing tells a prober that this path exists."""
     if not _token_matches(request):
         raise Http404
+    if request.method not in ("GET", "HEAD"):
+        return HttpResponseNotAllowed(["GET", "HEAD"])
     state = CollectorRegistry()
     state.register(StateCollector())
     body = metrics.process_figures() + generate_latest(state)

@@ -146,6 +146,8 @@ def test_metrics_without_the_right_token_looks_like_any_missing_page(anon_client
     response = anon_client.get("/metrics", **headers)
     unknown = anon_client.get("/no-such-page-at-all")
     assert response.status_code == unknown.status_code == 404
+    strict = APIClient(enforce_csrf_checks=True)
+    assert strict.post("/metrics", **headers).status_code == strict.post("/no-such-page").status_code == 404
     assert response["Content-Type"] == unknown["Content-Type"]
     assert b"tristate_" not in response.content and b"metrics" not in response.content.lower()
 
