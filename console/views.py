@@ -17,6 +17,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from psycopg.errors import QueryCanceled
 
+from audits.keycheck import WrongSigningKey
 from audits.selectors import chain_status, partition_summary
 from audits.services import verification_record
 from audits.verify import verify_chain as run_verification
@@ -109,6 +110,9 @@ def verify_chain(request):
             started = time.monotonic()
             try:
                 result = run_verification(since=since)
+            except WrongSigningKey as exc:  # not tampering: nothing is run, recorded or sealed
+                messages.error(request, exc.message)
+                return HttpResponseRedirect(reverse("admin:console_verify_chain"))
             except OperationalError as exc:
                 if not isinstance(exc.__cause__, QueryCanceled):
                     raise

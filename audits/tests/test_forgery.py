@@ -211,3 +211,16 @@ def test_a_forged_acknowledgement_excuses_nothing(poisoned):
 def test_a_since_off_the_calendar_is_refused_by_name(db):
     with pytest.raises(CommandError, match="--since: Out of range"):
         call_command("verify_audit_chain", "--since", "9999-12-31T23:00:00-05:00", "--no-seal")
+
+
+def test_the_console_names_the_wrong_key_and_records_nothing(five_entries, settings, make_user, client):
+    from django.contrib.messages import get_messages
+    from django.urls import reverse
+
+    client.force_login(make_user("admin", is_staff=True, is_superuser=True))
+    settings.AUDIT_SIGNING_KEY = WRONG_KEY
+    runs = Verification.objects.count()
+    response = client.post(reverse("admin:console_verify_chain"), {"since": ""}, follow=True)
+    assert response.status_code == 200
+    assert any("wrong AUDIT_SIGNING_KEY" in str(m) for m in get_messages(response.wsgi_request))
+    assert Verification.objects.count() == runs
