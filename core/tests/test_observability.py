@@ -177,10 +177,10 @@ def test_requests_are_counted_by_route_template_not_by_path(user_client):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_logins_refreshes_and_reuse_are_counted_after_commit(anon_client, make_user):
+def test_logins_lockouts_refreshes_and_reuse_are_counted_after_commit(anon_client, make_user, settings):
     user = make_user("user", password=PASSWORD)
     names = [("tristate_logins_total", {"outcome": o}) for o in ("success", "failure")]
-    names += [("tristate_token_refreshes_total", {}), ("tristate_token_reuse_detections_total", {})]
+    names += [(f"tristate_{n}_total", {}) for n in ("token_refreshes", "token_reuse_detections", "lockouts")]
     before = {(name, tuple(labels.items())): sample(name, **labels) for name, labels in names}
 
     def delta(name, **labels):
@@ -191,10 +191,37 @@ def test_logins_refreshes_and_reuse_are_counted_after_commit(anon_client, make_u
     assert wrong.status_code == 401
     assert anon_client.post("/api/v1/auth/refresh", {"refresh": tokens["refresh"]}, format="json").status_code == 200
     assert anon_client.post("/api/v1/auth/refresh", {"refresh": tokens["refresh"]}, format="json").status_code == 401
+    settings.LOGIN_MAX_FAILURES = 2
+    anon_client.post("/api/v1/auth/login", {"email": user.email, "password": "nope again"}, format="json")
     assert delta("tristate_logins_total", outcome="success") == 1
-    assert delta("tristate_logins_total", outcome="failure") == 1
+    assert delta("tristate_logins_total", outcome="failure") == 2
+    assert delta("tristate_lockouts_total") == 1
     assert delta("tristate_token_refreshes_total") == 1
     assert delta("tristate_token_reuse_detections_total") == 1
+
+
+def test_the_scrape_reads_the_verification_and_provider_health(admin_client_api, provider, settings):  # noqa: F811
+    from django.utils import timezone
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from providers.models import ProviderHealth
+
+    settings.METRICS_TOKEN = TOKEN
+    unhealthy = {"is_healthy": False, "consecutive_failures": 3}
+    ProviderHealth.objects.update_or_create(provider=provider, defaults=unhealthy)
+    verify = admin_client_api.get("/api/v1/audit-log/verify", {"since": timezone.now().isoformat()})
+    assert verify.status_code == 200 and verify.json()["ok"] is True
+    text = APIClient().get("/metrics", HTTP_AUTHORIZATION=f"Bearer {TOKEN}").content.decode()
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+    assert samples[("tristate_provider_healthy", (("provider", provider.name),))] == 0
+    assert samples[("tristate_provider_consecutive_failures", (("provider", provider.name),))] == 3
+    assert samples[("tristate_audit_last_verification_ok", ())] == 1
+    assert abs(time.time() - samples[("tristate_audit_last_verification_timestamp_seconds", ())]) < 60
+    assert samples[("tristate_audit_next_month_partition_exists", ())] == 1
 
 
 def test_a_rolled_back_audit_entry_is_not_counted(django_capture_on_commit_callbacks):
