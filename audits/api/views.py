@@ -21,14 +21,17 @@ class AuditLogCursorPagination(LogCursorPagination):
 
 @extend_schema(tags=["audit"])
 class AuditLogViewSet(ReplicaReadMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
-    """The audit log (admin only): read-only, newest first, cursor-paginated.
-    Filter with entity, action, actor, ts_after, ts_before; time bounds prune partitions."""
+    """The audit log (admin only): read-only, cursor-paginated (`cursor`, `page_size` up
+    to 200), newest first unless `ordering=ts` (oldest first). Filter with entity, action,
+    actor, object_id (one object's history), ts_after, ts_before; time bounds prune
+    partitions."""
 
     permission_classes = [AdminOnly]
     serializer_class = AuditEntryOutput
     filterset_class = AuditLogFilter
     pagination_class = AuditLogCursorPagination
-    ordering_fields: list[str] = []
+    ordering_fields = ["ts"]  # a cursor needs one (near-)unique order; ties by id follow it
+    ordering = ["-ts", "-id"]
 
     def get_queryset(self):
         return selectors.audit_log_list()
