@@ -45,7 +45,7 @@ class ActionFilter(_StatisticValuesFilter):
 
 @admin.register(AuditLogRow)
 class AuditLogAdmin(BigTableAdmin, ReadOnlyAdmin):
-    list_display = ["id", "ts", "entity", "action", "actor_link", "sealed_badge"]
+    list_display = ["id", "ts", "entity", "action", "object_link", "actor_link", "sealed_badge"]
     list_filter = [EntityFilter, ActionFilter]
     search_fields = ["=entity", "=action", "=actor"]
     date_hierarchy = "ts"
@@ -55,9 +55,9 @@ class AuditLogAdmin(BigTableAdmin, ReadOnlyAdmin):
         "ts",
         "entity",
         "action",
-        "actor",
-        "actor_email",
-        "payload",
+        "object_link",
+        "actor_page",
+        "payload_json",
         "entry_hmac",
         "chain_seq",
         "prev_hash",
@@ -79,9 +79,28 @@ class AuditLogAdmin(BigTableAdmin, ReadOnlyAdmin):
             return "system"
         return format_html('<a href="?actor={}" title="{}">{}</a>', obj.actor, obj.actor, obj.actor_email or obj.actor)
 
-    @admin.display(description="actor e-mail")
-    def actor_email(self, obj):
-        return obj.actor_email or "—"
+    @admin.display(description="object")
+    def object_link(self, obj):
+        """The console page of the object the entry concerns (console.history)."""
+        from console.history import link, object_url
+
+        payload = obj.payload if isinstance(obj.payload, dict) else {}
+        url = object_url(obj.entity, payload)
+        return link(url, payload.get("id")) if url else (payload.get("id") or "—")
+
+    @admin.display(description="actor")
+    def actor_page(self, obj):
+        from console.history import actor_url, link
+
+        if obj.actor is None:
+            return "system"
+        return link(actor_url(obj.actor), obj.actor_email or obj.actor)
+
+    @admin.display(description="payload")
+    def payload_json(self, obj):
+        from console.history import pretty_json
+
+        return pretty_json(obj.payload)
 
     @admin.display(description="sealed")
     def sealed_badge(self, obj):

@@ -58,6 +58,12 @@ class ConsoleModelAdmin(admin.ModelAdmin):
 
     change_list_template = "admin/console/change_list.html"
 
+    def history_view(self, request, object_id, extra_context=None):
+        """The object's audit trail (console.history), not Django's empty LogEntry list."""
+        from console.history import history_view
+
+        return history_view(self, request, object_id)
+
     # --- permissions -------------------------------------------------------------------
 
     def has_workflow_permission(self, request) -> bool:
