@@ -117,6 +117,8 @@ def machine() -> dict:
 
 def one_round(k: int, order: list[str], runners: dict, infos: dict, apis: dict, cfg: dict) -> dict:
     figures = {}
+    for system, api in apis.items():
+        api.use_tokens(runners[system].call("tokens"))
     for system in order:
         started = time.perf_counter()
         runner = runners[system]

@@ -45,13 +45,17 @@ class Api:
         self.routes = ROUTES["tristate" if system == "tristate" else "peer"]
         self.base, self.info, self.run = base, info, uuid.uuid4().hex[:8]
         self.counter = iter(range(10**9))
-        self.owner = self.client(info["tokens"]["owner"])
-        self.admin = self.client(info["tokens"]["admin"])
+        self.use_tokens(info["tokens"])
         page = {"page_size": 50} if system == "tristate" else {}
         self.list_path = (
             self.routes["collection"] + "?" + urlencode({"project": info["project"], "status": "completed", **page})
         )
         self.status_path = self.routes["collection"] + "?" + urlencode({"status": "completed", **page})
+
+    def use_tokens(self, tokens: dict) -> None:
+        self.tokens = tokens
+        self.owner = self.client(tokens["owner"])
+        self.admin = self.client(tokens["admin"])
 
     def client(self, token: str) -> HttpClient:
         headers = {
@@ -164,7 +168,7 @@ def _concurrently(calls_per_client: list[list]) -> float:
 
 def eight_clients(api: Api, n: int) -> dict:
     """`n` requests per client and figure."""
-    clients = [api.client(api.info["tokens"]["owner"]) for _ in range(CLIENTS)]
+    clients = [api.client(api.tokens["owner"]) for _ in range(CLIENTS)]
     created: list[list[str]] = [[] for _ in clients]
     figures = {
         "create": _concurrently(

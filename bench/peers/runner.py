@@ -4,7 +4,7 @@ one a line (`COMMAND {json arguments}`), from stdin and answers each with one li
 `RESULT {json}` (or `ERROR message`) on stdout. The driver (bench/peers/__main__.py) sets the environment:
 DJANGO_SETTINGS_MODULE and DATABASE_URL (Tristate) or PEER_DATABASE_URL (peers, raw).
 
-Commands: `prepare` (schema, users, tokens, the bulk data, a sample of ids), `writes`
+Commands: `prepare` (schema, users, tokens, the bulk data, a sample of ids), `tokens`, `writes`
 (workload (a), bench.peers.writes), `verify` (Tristate's chain verification rate) and
 `reads` (raw: the primary-key select that is the floor of a detail)."""
 
@@ -160,7 +160,13 @@ def reads(system: str, args: dict) -> dict:
     return {"p50_ms": percentile(samples, 50), "p95_ms": percentile(samples, 95)}
 
 
-COMMANDS = {"prepare": prepare, "writes": writes, "verify": verify, "reads": reads}
+def tokens(system: str, args: dict) -> dict:
+    """Fresh tokens of the owner and the admin (Tristate's access tokens expire after
+    ACCESS_TOKEN_TTL, as in production: each round takes new ones)."""
+    return _tristate_users() if system == "tristate" else _peer_users()
+
+
+COMMANDS = {"prepare": prepare, "writes": writes, "verify": verify, "reads": reads, "tokens": tokens}
 
 
 def main(argv: list[str]) -> int:
