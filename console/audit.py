@@ -58,6 +58,17 @@ class ConsoleModelAdmin(admin.ModelAdmin):
 
     change_list_template = "admin/console/change_list.html"
 
+    def get_fields(self, request, obj=None):
+        """An add form shows what one can fill in: no read-only field (empty until the
+        object exists) and no primary key generated in advance (the service assigns it)."""
+        fields = super().get_fields(request, obj)
+        if obj is not None:
+            return fields
+        hidden = set(self.get_readonly_fields(request, None))
+        if self.opts.pk.has_default() or self.opts.pk.auto_created:
+            hidden.add(self.opts.pk.name)
+        return [name for name in fields if name not in hidden]
+
     def history_view(self, request, object_id, extra_context=None):
         """The object's audit trail (console.history), not Django's empty LogEntry list."""
         from console.history import history_view

@@ -3,6 +3,8 @@ experiments.services, so the rules (status machine, four-eyes, blacklist) and th
 entries are the same as through the API. Reasons come from the action bar's text box."""
 
 from django.contrib import admin, messages
+from django.urls import reverse
+from django.utils.html import format_html_join
 
 from core.admin_tools import BigTableAdmin, ReadOnlyAdmin, ReasonActionForm, ServiceAdmin
 from experiments import services
@@ -56,7 +58,28 @@ class ExperimentAdmin(ServiceAdmin, BigTableAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         # The config is what the hash, verdicts and blacklist refer to: fixed after creation.
-        return [*self.readonly_fields, "project", "config"] if obj else self.readonly_fields
+        return [*self.readonly_fields, "project", "config_json", "related"] if obj else self.readonly_fields
+
+    def get_fields(self, request, obj=None):
+        fields = super().get_fields(request, obj)
+        if obj is None:
+            return fields
+        return [*("config_json" if name == "config" else name for name in fields), "related"]
+
+    @admin.display(description="config")
+    def config_json(self, obj):
+        from console.history import pretty_json
+
+        return pretty_json(obj.config)
+
+    @admin.display(description="see also")
+    def related(self, obj):
+        links = [
+            (reverse("admin:experiments_evaluation_changelist") + f"?experiment={obj.pk}", "evaluations"),
+            (reverse("admin:experiments_promotion_changelist") + f"?experiment={obj.pk}", "promotions"),
+            (reverse("admin:experiments_experiment_history", args=[obj.pk]), "audit entries"),
+        ]
+        return format_html_join(" · ", '<a href="{}">{}</a>', links)
 
     def has_delete_permission(self, request, obj=None):
         return False  # experiments are records; quarantine archives them

@@ -147,7 +147,7 @@ def test_approve_a_promotion_in_a_real_browser(chromium, live_server, scene, new
             seen["audit_log"] = page.inner_text("#result_list")
             first_row = page.locator("#result_list tbody tr").first
             first_row.locator("th a, td a").first.click()
-            page.wait_for_selector("div.field-payload")
+            page.wait_for_selector("div.field-payload_json")
             seen["entry"] = page.inner_text("#content-main")
 
             # Verify the chain from the console, then look at the database's health.
