@@ -89,4 +89,4 @@ bench-peers:
 	@$(SETUP); $(PY) -m bench.peers
 
 clean:
-	@scripts/replica.sh destroy 2>/dev/null || true; scripts/pg.sh stop; rm -rf .pgdata .venv .local-db.env .pytest_cache
+	@scripts/replica.sh destroy 2>/dev/null || true; scripts/ha.sh destroy 2>/dev/null || true; scripts/pg.sh stop; rm -rf .pgdata .venv .local-db.env .pytest_cache
