@@ -34,8 +34,12 @@ class CalendarBoundedForm(forms.Form):
     def clean(self):
         cleaned = super().clean()
         for name, value in list(cleaned.items()):
-            values = [value.start, value.stop] if isinstance(value, slice) else [value]
-            if any(isinstance(v, date) and date_out_of_range(v) for v in values):
+            if isinstance(value, slice):  # a range filter: ?<name>_after=…&<name>_before=…
+                suffixes = getattr(self.fields[name].widget, "suffixes", ("min", "max"))
+                for suffix, bound in zip(suffixes, (value.start, value.stop), strict=False):
+                    if isinstance(bound, date) and date_out_of_range(bound):
+                        self.add_error(name, f"{name}_{suffix}: {OUT_OF_RANGE}")
+            elif isinstance(value, date) and date_out_of_range(value):
                 self.add_error(name, OUT_OF_RANGE)
         return cleaned
 
