@@ -13,6 +13,7 @@ import threading
 import time
 
 from django.conf import settings
+from django.db import connections
 
 logger = logging.getLogger("tristate.db")
 
@@ -39,21 +40,21 @@ def _replica_healthy() -> bool:
             return _health["ok"]
         ok = False
         try:
-            from django.db import connections
-
             with connections["replica"].cursor() as cursor:
                 cursor.execute(
                     "SELECT pg_is_in_recovery(), "
                     "COALESCE(EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()), 0)"
                 )
                 in_recovery, lag = cursor.fetchone()
+            if not in_recovery:
+                # The node behind the replica URL was promoted (a failover): drop this
+                # connection, so the next check reconnects and libpq picks a standby again.
+                connections["replica"].close()
             # An idle primary makes replay timestamps look old: lag only counts when WAL
             # is waiting to be replayed.
             ok = bool(in_recovery) and (float(lag) <= settings.REPLICA_MAX_LAG_SECONDS or _caught_up(connections))
         except Exception as exc:
             logger.warning("replica unavailable, reading from the primary: %s", exc.__class__.__name__)
-            from django.db import connections
-
             with contextlib.suppress(Exception):
                 connections["replica"].close()
         if ok != _health["ok"]:
