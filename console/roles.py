@@ -14,7 +14,7 @@ any group: the services allow them to role=admin only (four-eyes), whatever Djan
 permission a staff member holds. role=admin users hold every permission already
 (accounts.backends); role=viewer staff keep only the "view" permissions of their groups.
 
-The groups are created by console's data migration 0002 and completed after every
+The groups are created by console's data migration 0002 and filled after every
 `migrate` (post_migrate), so models added later (production's) join the rules without a
 new migration. Syncing only adds permissions the rules name; it never removes one an
 administrator granted by hand.

@@ -1,22 +1,23 @@
-"""The console's groups, "Auditors" (read-only) and "Operators" (day-to-day actions),
-with the permissions console/roles.py names. Later migrations that add models are
-covered by the post_migrate sync in console/apps.py (it only ever adds)."""
+"""The console's groups, "Auditors" (read-only) and "Operators" (day-to-day actions).
+
+The names are frozen here; the permissions each group holds are handed out by the
+post_migrate sync in console/apps.py (console/roles.py's rules), which runs after every
+`migrate`, so this migration imports no live code and models added later join the rules
+without a new migration."""
 
 from django.db import migrations
 
+GROUP_NAMES = ("Auditors", "Operators")
+
 
 def create_groups(apps, schema_editor):
-    from console.roles import ensure_permissions, sync_groups
-
-    alias = schema_editor.connection.alias
-    ensure_permissions(apps=apps, using=alias)
-    sync_groups(apps=apps, using=alias)
+    Group = apps.get_model("auth", "Group")
+    for name in GROUP_NAMES:
+        Group.objects.using(schema_editor.connection.alias).get_or_create(name=name)
 
 
 def remove_groups(apps, schema_editor):
-    from console.roles import GROUPS
-
-    apps.get_model("auth", "Group").objects.using(schema_editor.connection.alias).filter(name__in=GROUPS).delete()
+    apps.get_model("auth", "Group").objects.using(schema_editor.connection.alias).filter(name__in=GROUP_NAMES).delete()
 
 
 class Migration(migrations.Migration):
