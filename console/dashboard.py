@@ -26,6 +26,7 @@ from django.db import DatabaseError
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.http import urlencode
+from django.utils.text import capfirst
 
 from core.db.counts import capped_counts
 
@@ -190,7 +191,7 @@ def production_figures(request) -> dict:
         label = f"production.{model._meta.model_name}"
         groups.append(
             {
-                "title": str(model._meta.verbose_name_plural).capitalize(),
+                "title": capfirst(model._meta.verbose_name_plural),  # keeps "AI", "TOTP" as written
                 "rows": [
                     (text, counts[f"{model._meta.model_name}:{value}"], changelist(label, status__exact=value), value)
                     for value, text in choices

@@ -228,8 +228,8 @@ class UsageTracking(models.Model):
     class Meta:
         db_table = "usage_tracking"
         ordering = ["-date", "-id"]
-        verbose_name = "usage row"
-        verbose_name_plural = "usage"
+        verbose_name = "usage record"
+        verbose_name_plural = "usage records"  # "2 usage records" in the console
         indexes = [
             # Quota sums and "my usage" lists: one user's rows of a date range. The
             # counters are deliberately not INCLUDEd: updates of unindexed columns stay
