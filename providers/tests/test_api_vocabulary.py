@@ -78,6 +78,8 @@ def test_usage_says_requests_and_every_amount_has_nine_places(
     assert recorded.status_code == 201, recorded.content
     answer = recorded.json()
     assert answer["usage"]["requests"] == answer["usage"]["requests_count"] == 1
+    located = user_client.get(recorded["Location"])  # the day's usage row the record added to
+    assert located.status_code == 200 and located.json()["id"] == answer["usage"]["id"]
     rows = user_client.get("/api/v1/usage/").json()["results"]
     assert rows[0]["requests"] == rows[0]["requests_count"] == 1
     answers = [
