@@ -2,9 +2,11 @@
 planner estimate instead of COUNT(*), which would scan millions of rows per page view."""
 
 import json
+from typing import cast
 
 from django.core.paginator import Paginator
 from django.db import connection
+from django.db.models import QuerySet
 from django.utils.functional import cached_property
 
 
@@ -13,7 +15,7 @@ class EstimatedCountPaginator(Paginator):
 
     @cached_property
     def count(self) -> int:
-        query = self.object_list
+        query = cast(QuerySet, self.object_list)  # the admin pages querysets only
         with connection.cursor() as cursor:
             sql, params = query.query.sql_with_params()
             cursor.execute("EXPLAIN (FORMAT JSON) " + sql, params)

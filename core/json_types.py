@@ -26,6 +26,7 @@ converted, or when a service adds a day to it, is a 400 naming the field, never 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING
 
 from django.db import models
 from django.http import QueryDict
@@ -170,7 +171,15 @@ def query_problems(serializer, data) -> dict:
     return problems
 
 
-class JsonTypesMixin:
+# The mixin's super() is a serializer's: say so to the type checker only (at run time it
+# stays a plain mixin, so the classes that mix it in keep their MRO).
+if TYPE_CHECKING:
+    _SerializerBase = serializers.Serializer
+else:
+    _SerializerBase = object
+
+
+class JsonTypesMixin(_SerializerBase):
     """Refuse a body whose JSON types differ from the fields' (see the module docstring)."""
 
     def to_internal_value(self, data):

@@ -24,6 +24,8 @@ fall back.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from typing import Any
 
 from django.core.exceptions import EmptyResultSet, FieldDoesNotExist
 from django.db import connection, connections, models
@@ -169,7 +171,7 @@ def documents(queryset: models.QuerySet, document: str) -> models.QuerySet:
 
 
 def counted_page(
-    queryset: models.QuerySet, document: str, offset: int, limit: int, *, count: tuple[str, list] | None = None
+    queryset: models.QuerySet, document: str, offset: int, limit: int, *, count: tuple[str, Sequence[Any]] | None = None
 ) -> tuple[int, list[str]]:
     """(how many rows `queryset` has, the JSON texts of rows offset..offset+limit) in one
     query and one round trip, instead of a COUNT and then the page. For a queryset of

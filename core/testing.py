@@ -1,15 +1,23 @@
 """Helpers for tests (imported by test modules; not used at run time)."""
 
 from contextlib import contextmanager
+from typing import Any
 
 from rest_framework.test import APIClient
 
 
-def bearer_client(user) -> APIClient:
+class BearerClient(APIClient):
+    """An APIClient that also carries the user it logs in as and that session's tokens."""
+
+    user: Any
+    session_tokens: Any
+
+
+def bearer_client(user) -> BearerClient:
     """An APIClient that sends a real Bearer access token of a new session of `user`."""
     from accounts.services import session_create
 
-    client = APIClient()
+    client = BearerClient()
     issued = session_create(user=user)
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {issued.access}")
     client.user = user

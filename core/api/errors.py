@@ -105,10 +105,13 @@ def exception_handler(exc, context):
 
     set_rollback()
     headers = {}
-    if getattr(exc, "auth_header", None):
-        headers["WWW-Authenticate"] = exc.auth_header
-    if getattr(exc, "wait", None):
-        headers["Retry-After"] = str(int(exc.wait))
+    # Only NotAuthenticated/AuthenticationFailed carry auth_header, only Throttled wait.
+    auth_header = getattr(exc, "auth_header", None)
+    if auth_header:
+        headers["WWW-Authenticate"] = auth_header
+    wait = getattr(exc, "wait", None)
+    if wait:
+        headers["Retry-After"] = str(int(wait))
     code = next((c for cls, c in _DRF_CODES.items() if type(exc) is cls), None)
     if code is None:
         code = next((c for cls, c in _DRF_CODES.items() if isinstance(exc, cls)), "error")

@@ -11,18 +11,32 @@ or when the current time zone is not UTC.
 
 from __future__ import annotations
 
+import builtins
 import json
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from django.core.paginator import InvalidPage
 from rest_framework.exceptions import NotFound
+from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
+from rest_framework.serializers import ModelSerializer
 
 from core import sqljson
 from core.api.renderers import PreRendered, may_prerender
 from core.db import tallies
 
+if TYPE_CHECKING:
+    from rest_framework import generics, mixins
 
-class SqlRenderedListMixin:
+    class _ListView(mixins.ListModelMixin, generics.GenericAPIView):
+        """What the mixin is mixed into (for the type checker only)."""
+
+        filterset_class: Any  # django-filter's DjangoFilterBackend reads it
+else:
+    _ListView = object
+
+
+class SqlRenderedListMixin(_ListView):
     """For ListModelMixin viewsets with a page-number paginator and a read-only output
     serializer of plain columns. Override `sql_output_fields` for serializer fields the
     row cannot give as a column (e.g. a method field reading an annotation). Set
@@ -32,6 +46,8 @@ class SqlRenderedListMixin:
     tally."""
 
     tally_column: str | None = None
+    # Set on each concrete class by _row_document (None: SQL cannot render the rows).
+    _sql_row_document: ClassVar[str | None]
 
     def lists_every_row(self) -> bool:
         """Whether get_queryset() restricts nothing for this request's user (the
@@ -63,10 +79,14 @@ class SqlRenderedListMixin:
         cls = type(self)
         cached = cls.__dict__.get("_sql_row_document", ...)
         if cached is ...:
-            model = self.get_serializer_class().Meta.model
-            cached = sqljson.row_document(self.get_serializer_class(), model, self.sql_output_fields())
+            serializer_class = cast("type[ModelSerializer]", self.get_serializer_class())  # a model's output
+            cached = sqljson.row_document(serializer_class, serializer_class.Meta.model, self.sql_output_fields())
             cls._sql_row_document = cached
         return cached
+
+    def _page_number_paginator(self) -> PageNumberPagination:
+        # The views this mixin serves page by number (see the class docstring).
+        return cast(PageNumberPagination, self.paginator)
 
     def list(self, request, *args, **kwargs):
         document = self._row_document() if self.paginator is not None else None
@@ -78,7 +98,8 @@ class SqlRenderedListMixin:
             rows = self.paginate_queryset(sqljson.documents(queryset, document))
             if rows is None:
                 return super().list(request, *args, **kwargs)
-        paginator = self.paginator
+        paginator = self._page_number_paginator()
+        assert paginator.page is not None  # both ways to a page above set it
         head = json.dumps(
             {
                 "count": paginator.page.paginator.count,
@@ -91,11 +112,11 @@ class SqlRenderedListMixin:
         body = head[:-1] + ',"results":[' + ",".join(rows) + "]}"
         return Response(PreRendered(body.encode("utf-8")))
 
-    def _page_in_one_query(self, request, queryset, document) -> list[str] | None:
+    def _page_in_one_query(self, request, queryset, document) -> builtins.list[str] | None:
         """DRF's paginate_queryset with the count and the page read in one round trip
         (sqljson.counted_page); the page number is validated against the count exactly
         as DRF does, with the same 404. None when the usual two queries must do."""
-        paginator = self.paginator
+        paginator = self._page_number_paginator()
         page_size = paginator.get_page_size(request)
         raw_number = request.query_params.get(paginator.page_query_param) or 1
         try:
