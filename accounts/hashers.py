@@ -11,6 +11,7 @@ replaces the hash at the next successful login.
 
 from __future__ import annotations
 
+import bcrypt
 from django.contrib.auth.hashers import BCryptPasswordHasher as DjangoBCryptPasswordHasher
 from django.utils.crypto import constant_time_compare
 
@@ -24,7 +25,6 @@ class BCryptPasswordHasher(DjangoBCryptPasswordHasher):
     algorithm = "bcrypt"
 
     def encode(self, password, salt):
-        bcrypt = self._load_library()
         data = bcrypt.hashpw(password.encode()[:BCRYPT_MAX_BYTES], salt)
         return f"{self.algorithm}${data.decode('ascii')}"
 

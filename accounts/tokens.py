@@ -156,7 +156,7 @@ def make_email_verification_token(user) -> str:
 def read_email_verification_token(token: str) -> tuple[uuid.UUID, str]:
     """(user id, e-mail) of a valid token. Raises signing.SignatureExpired when it is
     older than EMAIL_VERIFICATION_TTL, signing.BadSignature when it is not ours."""
-    data = signing.loads(token, salt=EMAIL_VERIFY_SALT, max_age=settings.EMAIL_VERIFICATION_TTL.total_seconds())
+    data = signing.loads(token, salt=EMAIL_VERIFY_SALT, max_age=settings.EMAIL_VERIFICATION_TTL)
     try:
         return uuid.UUID(data["u"]), str(data["e"])
     except (KeyError, TypeError, ValueError):

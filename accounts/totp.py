@@ -66,14 +66,14 @@ def current_step(now: float | None = None) -> int:
 def matching_step(*, secret: str, code: str, now: float | None = None) -> int | None:
     """The time step whose code equals `code` (within the drift window), else None.
     Every candidate is compared in constant time."""
-    code = normalize_code(code)
-    if code is None:
+    normalized = normalize_code(code)
+    if normalized is None:
         return None
     otp = pyotp.TOTP(secret, digits=DIGITS, interval=STEP_SECONDS)
     step = current_step(now)
     found = None
     for candidate in range(step - DRIFT_STEPS, step + DRIFT_STEPS + 1):
-        if hmac.compare_digest(otp.generate_otp(candidate), code) and found is None:
+        if hmac.compare_digest(otp.generate_otp(candidate), normalized) and found is None:
             found = candidate
     return found
 

@@ -109,7 +109,8 @@ def attempt_refused(*, user: User, attempt: Attempt, request, action: str, reaso
             request=request,
             details={"reason": reason, "failures": attempt.failures, **details},
         )
-        if attempt.locks:
+        # `locks` implies locked_until is set; the second test says so to the type checker.
+        if attempt.locks and attempt.locked_until is not None:
             security_event_record(
                 action=SecurityAction.LOCKOUT,
                 status=EventStatus.FAILURE,
