@@ -62,10 +62,11 @@ class PartitionSummary:
     def gaps(self) -> list[date]:
         """Months between the first and the last partition without one (retention drops
         only the oldest, so a gap means someone dropped a partition by hand)."""
-        if not self.partitions:
+        if self.first_month is None or self.last_month is None:
             return []
         have = {p.month for p in self.partitions}
-        out, month = [], self.first_month
+        out: list[date] = []
+        month = self.first_month
         while month < self.last_month:
             if month not in have:
                 out.append(month)

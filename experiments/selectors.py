@@ -187,7 +187,9 @@ def console_figures(*, cap: int = DEFAULT_CAP) -> dict:
     """The operations dashboard's v1 figures: experiments per status, promotions waiting
     for a decision (pending) and for completion (approved). One statement; each count
     stops at `cap` and is served by the (status, created_at) indexes."""
-    querysets = {f"status:{value}": Experiment.objects.filter(status=value) for value in Status.values}
+    querysets: dict[str, QuerySet] = {
+        f"status:{value}": Experiment.objects.filter(status=value) for value in Status.values
+    }
     querysets["promotions_pending"] = Promotion.objects.filter(status=PromotionStatus.PENDING)
     querysets["promotions_approved"] = Promotion.objects.filter(status=PromotionStatus.APPROVED)
     counts = capped_counts(querysets, cap=cap)

@@ -7,6 +7,7 @@ Rows are written only through projects.services (atomic and audited)."""
 from __future__ import annotations
 
 import operator as op
+from collections.abc import Callable
 from decimal import Decimal
 
 from django.conf import settings
@@ -33,7 +34,13 @@ class Operator(models.TextChoices):
 
 # Each operator's comparison (a TextChoices member is equal to, and hashes like, its
 # stored value, so either finds it).
-_COMPARISONS = {Operator.GT: op.gt, Operator.LT: op.lt, Operator.GE: op.ge, Operator.LE: op.le, Operator.EQ: op.eq}
+_COMPARISONS: dict[str, Callable[[Decimal, Decimal], bool]] = {
+    Operator.GT: op.gt,
+    Operator.LT: op.lt,
+    Operator.GE: op.ge,
+    Operator.LE: op.le,
+    Operator.EQ: op.eq,
+}
 
 
 def threshold_met(operator: str, value: Decimal, threshold: Decimal) -> bool:

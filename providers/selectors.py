@@ -179,7 +179,7 @@ class HealthBoard:
 
 def provider_health_board() -> HealthBoard:
     """Active catalog providers with their health (one query: the catalog is small)."""
-    order = {HealthStatus.UNHEALTHY: 0, HealthStatus.DEGRADED: 1, HealthStatus.UNKNOWN: 2}
+    order: dict[str, int] = {HealthStatus.UNHEALTHY: 0, HealthStatus.DEGRADED: 1, HealthStatus.UNKNOWN: 2}
     providers = list(Provider.objects.filter(is_active=True).select_related("health").order_by("name"))
     attention = []
     healthy = 0

@@ -2,6 +2,7 @@
 (see `.env.example` for the full, commented list)."""
 
 from datetime import timedelta
+from typing import Any
 from urllib.parse import unquote
 
 from config.env import BASE_DIR, env
@@ -231,7 +232,7 @@ REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 
-SPECTACULAR_SETTINGS = {
+SPECTACULAR_SETTINGS: dict[str, Any] = {
     "TITLE": "Tristate API",
     "DESCRIPTION": "System of record for the three-zone AI code-review platform "
     "(v1 experimentation, v2 production, v3 quarantine).\n\n"

@@ -101,7 +101,7 @@ def task_update(
             locked.duration_ms = rules.duration_ms(locked.started_at, locked.finished_at)
             fields += ["finished_at", "duration_ms"]
     locked.save(update_fields=fields)
-    payload = {"id": str(locked.pk), "session": str(locked_session.pk), "type": locked.type}
+    payload: dict[str, object] = {"id": str(locked.pk), "session": str(locked_session.pk), "type": locked.type}
     if moving:
         payload.update({"from": frm, "to": status, "duration_ms": locked.duration_ms})
     if result is not UNSET:

@@ -87,9 +87,10 @@ def policy_delete(*, policy: Policy, actor) -> None:
 @transaction.atomic
 def project_policy_attach(*, project: Project, policy: Policy, actor) -> ProjectPolicy:
     project = project_for_write(project_id=project.pk, actor=actor)
-    policy = Policy.objects.filter(pk=policy.pk).first()
-    if policy is None:
+    current = Policy.objects.filter(pk=policy.pk).first()
+    if current is None:
         raise NotFound("Policy not found.")
+    policy = current
     if not policy.active:
         raise ValidationFailed.field("policy", "This policy is inactive.")
     try:
