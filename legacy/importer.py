@@ -31,7 +31,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -239,7 +239,7 @@ class _Writers:
             connection.close()
 
     def _take(self, block: bool) -> list:
-        done = []
+        done: list = []
         while self._in_flight:
             try:
                 items, result = self._results.get(block=block and not done)
@@ -494,7 +494,7 @@ class Importer:
         finally:
             bar.close()
 
-    def _chunks(self, kind: Kind, batch_size: int, *, progress: bool = True) -> Iterator[_Chunk]:
+    def _chunks(self, kind: Kind, batch_size: int, *, progress: bool = True) -> Generator[_Chunk]:
         """Read and prepare the kind's records (no database work), in chunks of at most
         batch_size prepared records with the rejects met on the way."""
         chunk = _Chunk()
@@ -578,6 +578,7 @@ class Importer:
         self.report.rows[kind.name].rejected += 1
         if kind.sub_name and inner:
             self.report.rows[kind.sub_name].rejected += inner
+        assert self.rejects is not None  # run() opens it before any kind is read
         self.rejects.write(rec=rec, kind=kind.name, reason=reason)
 
     # --- one batch (in the calling thread or a writer thread) --------------------------

@@ -199,7 +199,8 @@ def iter_json_array(path: Path, rel: str, *, max_bytes: int, progress: Progress 
 
 def sorted_names(directory: Path, *, prefix: str = "", suffix: str = "") -> tuple[list[str], list[str]]:
     """(file names matching prefix*suffix, sorted; other entries). Names only."""
-    matching, other = [], []
+    matching: list[str] = []
+    other: list[str] = []
     if not directory.is_dir():
         return matching, other
     with os.scandir(directory) as it:

@@ -11,7 +11,7 @@ import math
 import re
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Literal, overload
 
 
 class Reject(Exception):
@@ -100,6 +100,14 @@ def decimal(data: dict, name: str) -> Decimal:
     return number
 
 
+# A required field is never None (field() refuses the record instead): the overloads
+# say so, so callers need no check of their own.
+@overload
+def email(data: dict, name: str, *, required: Literal[True] = True) -> str: ...
+@overload
+def email(data: dict, name: str, *, required: bool) -> str | None: ...
+
+
 def email(data: dict, name: str, *, required: bool = True) -> str | None:
     """An e-mail address as Tristate keeps it: trimmed, lower-case (matched that way)."""
     value = field(data, name, required=required)
@@ -153,6 +161,12 @@ def parse_time(value, name: str, *, now: datetime | None = None) -> datetime:
     if when < _EARLIEST or when > latest:
         raise Reject(f"field '{name}' is out of range (before 1970 or in the future): {value!r}")
     return when
+
+
+@overload
+def time(data: dict, name: str, *, required: Literal[True] = True, now: datetime | None = None) -> datetime: ...
+@overload
+def time(data: dict, name: str, *, required: bool, now: datetime | None = None) -> datetime | None: ...
 
 
 def time(data: dict, name: str, *, required: bool = True, now: datetime | None = None) -> datetime | None:

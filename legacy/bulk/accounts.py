@@ -74,8 +74,8 @@ def users_import(*, users: list[UserImport], actor, context: dict | None = None)
     rows: list[tuple[int, str, UserImport]] = []
     for index, row in enumerate(users):
         email, error = _user_import_error(row)
-        if error:
-            results[index] = bulk.refused(error)
+        if error or email is None:  # no e-mail comes only with an error
+            results[index] = bulk.refused(error or "email: missing")
         elif email in first_of:
             results[index] = ("same", first_of[email])
         else:
@@ -151,7 +151,7 @@ def user_settings_import(*, items: list[tuple], actor, context: dict | None = No
     UPDATE for the lot, one audit entry. Returns one core.bulk.RowResult per item."""
 
     results: list = [None] * len(items)
-    valid: list[tuple[int, object, str]] = []
+    valid: list[tuple[int, object, str, dict]] = []
     for index, (user_id, value) in enumerate(items):
         if not isinstance(value, dict):
             results[index] = bulk.refused("settings: must be a JSON object")

@@ -297,7 +297,9 @@ def quarantines_import(*, records: list[QuarantineImport], actor, context: dict 
         for r in QuarantineRecord.objects.select_for_update().filter(config_hash__in={row[3] for row in rows})
     }
     now = timezone.now()
-    new_rows, notes, blacklist_rows = [], {}, {}
+    new_rows: list = []
+    notes: dict[Any, list] = {}
+    blacklist_rows: dict[str, list] = {}
     for index, rec, exp, digest, reason, evidence, failure in rows:
         if exp.pk in has_record:
             results[index] = bulk.refused("experiment: already has a quarantine record")

@@ -7,6 +7,8 @@ of the same (user, provider, model, date) add up. The catalog provider is found 
 
 from __future__ import annotations
 
+from typing import Any
+
 from legacy import values
 from legacy.kinds.base import Context, Item, Pending
 from legacy.reader import RawRecord
@@ -15,7 +17,7 @@ from providers.services import UsageImport, usage_import
 
 def prepare(rec: RawRecord, ctx: Context) -> Item:
     d = rec.data
-    row = {
+    row: dict[str, Any] = {
         "user": values.email(d, "user"),
         "provider_type": values.text(d, "provider"),
         "model": values.text(d, "model"),
