@@ -46,4 +46,3 @@ class ApiGuardMiddleware:
             response["Retry-After"] = "5"
             return response
         return None
-

@@ -236,7 +236,7 @@ SPECTACULAR_SETTINGS: dict[str, Any] = {
     "TITLE": "Tristate API",
     "DESCRIPTION": "System of record for the three-zone AI code-review platform "
     "(v1 experimentation, v2 production, v3 quarantine).\n\n"
-    "Every error is `{\"error\": {\"code\", \"message\", \"details\"}}`; bad input is a 400 and writes "
+    'Every error is `{"error": {"code", "message", "details"}}`; bad input is a 400 and writes '
     "nothing. One rule of JSON types for every request body: a field's JSON value has the type this document "
     "gives it (a string is not a number or a boolean, a number is not a string, a boolean is `true` or `false`; "
     "decimal fields, `format: decimal`, take a decimal string or a number). Bodies nest at most 64 levels and "
