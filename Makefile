@@ -56,8 +56,10 @@ ha-stop:
 test-ha:
 	@$(TEST_SETUP); DJANGO_SETTINGS_MODULE=config.settings.test $(PY) -m pytest core/tests/test_ha.py $(PYTEST_ARGS)
 
+# mypy: what it checks is in pyproject.toml [tool.mypy].
 lint:
-	@$(PY) -m ruff check . && $(PY) -m ruff format --check -q . && $(PY) manage.py makemigrations --check --dry-run -v 0
+	@$(PY) -m ruff check . && $(PY) -m ruff format --check -q . && $(PY) -m mypy && \
+	$(PY) manage.py makemigrations --check --dry-run -v 0
 
 # Physical backups and point-in-time restores of the local cluster (docs/operations.md).
 backup:
