@@ -42,30 +42,47 @@ def _written_as(key: str) -> str | None:
     return "secret" if _SECRET_NAME.search(key) and key not in _ALLOWED_NAMES else "plain"
 
 
+# One encoder for every line: json.dumps with a non-default option builds a new encoder
+# per call. Encoding keeps no state, so threads may share it.
+_encode = json.JSONEncoder(ensure_ascii=False).encode
+
+
 class JSONFormatter(logging.Formatter):
     """One JSON object per line: time, level, logger, message, request_id, the record's
     extra fields, and the exception's traceback when there is one."""
 
+    # (whole second, its "YYYY-MM-DDTHH:MM:SS" text): the lines of one second share it.
+    _second: tuple[int, str] = (-1, "")
+
+    def _time(self, record: logging.LogRecord) -> str:
+        second = int(record.created)
+        if self._second[0] != second:
+            self._second = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
+        return f"{self._second[1]}.{int(record.msecs):03d}Z"
+
     def format(self, record: logging.LogRecord) -> str:
+        attributes = vars(record)
         entry = {
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
+            "time": self._time(record),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
-            "request_id": getattr(record, "request_id", None) or current_request_id(),
+            "request_id": attributes.get("request_id") or current_request_id(),
         }
-        for key, value in vars(record).items():
+        # The keys a plain record lacks (the `extra=` fields), found by a set difference
+        # and written in the order they were given.
+        extras = attributes.keys() - _STANDARD
+        for key in [key for key in attributes if key in extras] if extras else ():
             kind = _written_as(key)
             if kind is None:
                 continue
-            if kind == "secret":
-                value = "[redacted]"
+            value = "[redacted]" if kind == "secret" else attributes[key]
             entry[key] = value if value is None or isinstance(value, str | int | float | bool) else str(value)
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         if record.stack_info:
             entry["stack"] = self.formatStack(record.stack_info)
-        return json.dumps(entry, ensure_ascii=False)
+        return _encode(entry)
 
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
