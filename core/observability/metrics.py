@@ -51,12 +51,12 @@ DB_QUERIES = Counter(
 )
 DB_QUERIES_PER_REQUEST = Histogram(
     "tristate_db_queries_per_request",
-    "SQL statements one HTTP request sent (all databases).",
-    buckets=(0, 1, 2, 3, 5, 8, 13, 21, 34, 55, 89, 144),
+    "SQL statements one HTTP request sent (all databases), of the requests that sent any.",
+    buckets=(1, 2, 3, 5, 8, 13, 21, 34, 55, 89, 144),
 )
 DB_TIME_PER_REQUEST = Histogram(
     "tristate_db_time_per_request_seconds",
-    "Time one HTTP request spent waiting for SQL statements (all databases).",
+    "Time one HTTP request spent waiting for SQL statements (all databases), of the requests that sent any.",
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0),
 )
 DB_CONNECTION_ERRORS = Counter(
