@@ -20,12 +20,18 @@ _request_id: ContextVar[str | None] = ContextVar("tristate_request_id", default=
 
 # New ids: 16 random hex digits per process and a counter, 32 hex digits in all; unique
 # across processes without a system call per request (uuid4 reads /dev/urandom each time).
-_process = {"pid": None, "prefix": "", "counter": itertools.count()}
+# A forked worker draws its own prefix when it starts, not by checking its pid each time.
+_process = {"prefix": secrets.token_hex(8), "counter": itertools.count()}
+
+
+def _forked() -> None:
+    _process.update(prefix=secrets.token_hex(8), counter=itertools.count())
+
+
+os.register_at_fork(after_in_child=_forked)
 
 
 def new_request_id() -> str:
-    if _process["pid"] != os.getpid():  # a forked worker draws its own prefix
-        _process.update(pid=os.getpid(), prefix=secrets.token_hex(8), counter=itertools.count())
     return f"{_process['prefix']}{next(_process['counter']):016x}"
 
 
