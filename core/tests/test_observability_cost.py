@@ -1,0 +1,90 @@
+"""What the cheaper per-request observability keeps: the JSON line's fields in the order
+they were given (secrets still redacted), its time to the millisecond; the database
+histograms counting the requests that sent SQL; and, in multiprocess mode, a forked
+worker writing its own files although the pid is no longer asked for each value."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+import textwrap
+from datetime import UTC, datetime
+
+import pytest
+from prometheus_client import REGISTRY
+
+from core.observability.logs import JSONFormatter
+
+
+def _sample(name: str) -> float:
+    return REGISTRY.get_sample_value(name) or 0.0
+
+
+def _record(created: float, **extra) -> logging.LogRecord:
+    record = logging.getLogger("tristate.test").makeRecord(
+        "tristate.test", logging.INFO, __file__, 1, "%s done", ("it",), None, extra=extra
+    )
+    record.created, record.msecs = created, (created - int(created)) * 1000
+    return record
+
+
+def test_the_json_line_keeps_the_extra_fields_in_order_and_redacts_secrets():
+    formatter = JSONFormatter()
+    line = json.loads(
+        formatter.format(_record(1_796_000_000.25, request_id="r-1", zeta=1, api_key="sk-live", alpha=None))
+    )
+    assert list(line) == ["time", "level", "logger", "message", "request_id", "zeta", "api_key", "alpha"]
+    assert line["message"] == "it done" and line["request_id"] == "r-1"
+    assert line["api_key"] == "[redacted]" and line["zeta"] == 1 and line["alpha"] is None
+    assert "sk-live" not in formatter.format(_record(1_796_000_000.5, api_key="sk-live"))
+
+
+def test_the_json_line_time_is_utc_to_the_millisecond_across_seconds():
+    formatter = JSONFormatter()
+    for created in (1_796_000_000.125, 1_796_000_000.75, 1_796_000_001.0, 1_796_000_000.5):
+        expected = datetime.fromtimestamp(created, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        assert json.loads(formatter.format(_record(created)))["time"] == expected
+
+
+@pytest.mark.django_db
+def test_database_histograms_count_the_requests_that_sent_sql(anon_client, user_client):
+    queries, seconds = "tristate_db_queries_per_request_count", "tristate_db_time_per_request_seconds_count"
+    before = _sample(queries), _sample(seconds)
+    assert anon_client.get("/healthz").status_code == 200  # no statement
+    assert (_sample(queries), _sample(seconds)) == before
+    assert user_client.get("/api/v1/auth/me").status_code == 200
+    assert (_sample(queries), _sample(seconds)) == (before[0] + 1, before[1] + 1)
+    assert _sample("tristate_db_queries_per_request_sum") >= 1
+
+
+def test_a_forked_worker_writes_its_own_files_in_multiprocess_mode(tmp_path):
+    # A fresh interpreter: the multiprocess choice is made when the metrics are imported.
+    script = textwrap.dedent(
+        """
+        import os, sys
+        from core.observability import metrics
+        metrics.LOCKOUTS.inc()
+        child = os.fork()
+        if child == 0:
+            metrics.LOCKOUTS.inc(2)
+            os._exit(0)
+        os.waitpid(child, 0)
+        print(child)
+        sys.stdout.write(metrics.process_figures().decode())
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        env={**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+    ).stdout
+    child, figures = out.split("\n", 1)
+    assert "tristate_lockouts_total 3.0" in figures.splitlines()
+    assert (tmp_path / f"counter_{child}.db").exists()
+    assert len(list(tmp_path.glob("counter_*.db"))) == 2
