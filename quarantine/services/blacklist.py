@@ -11,9 +11,13 @@ The Blacklist model is experiments'; its writes are all here.
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
 from django.db import connection, transaction
 from django.utils import timezone
 
+from accounts.models import User
 from audits.services import audit_record
 from core import canonical
 from core.exceptions import Conflict, PermissionDenied, ValidationFailed
@@ -29,13 +33,13 @@ from quarantine.models import QuarantineRecord
 HASH_LOCK_NAMESPACE = AdvisoryLock.CONFIG_HASH
 
 
-def _require_admin(actor, what: str) -> None:
+def _require_admin(actor: User | None, what: str) -> None:
     # The system (actor None) may; a person must be an administrator.
     if actor is not None and not actor.is_admin_role:
         raise PermissionDenied(f"Only administrators may {what}.")
 
 
-def _text(value, field: str, *, required: bool = False, max_length: int = 10_000) -> str:
+def _text(value: Any, field: str, *, required: bool = False, max_length: int = 10_000) -> str:
     return clean_text(value, field, required=required, max_length=max_length)
 
 
@@ -73,7 +77,9 @@ def _blacklist_view(b: Blacklist) -> dict:
     }
 
 
-def blacklist_upsert(*, config_hash: str, reason: str, evidence: dict, actor, now) -> tuple[Blacklist, bool]:
+def blacklist_upsert(
+    *, config_hash: str, reason: str, evidence: dict, actor: User | None, now: datetime
+) -> tuple[Blacklist, bool]:
     """Blacklist a hash (caller holds its exclusive hash lock): insert, re-activate a
     lifted row, or keep an active one as it is. Returns (row, changed)."""
     actor_id = getattr(actor, "pk", None)
@@ -111,7 +117,9 @@ def blacklist_upsert(*, config_hash: str, reason: str, evidence: dict, actor, no
 
 
 @transaction.atomic
-def blacklist_add(*, actor, reason: str, config: dict | None = None, config_hash: str | None = None, evidence=None):
+def blacklist_add(
+    *, actor: User | None, reason: str, config: dict | None = None, config_hash: str | None = None, evidence: Any = None
+) -> Blacklist:
     """An administrator blacklists a config (or its hash) directly. 409 when the hash is
     already blacklisted."""
     _require_admin(actor, "blacklist a configuration")
@@ -136,7 +144,9 @@ def blacklist_add(*, actor, reason: str, config: dict | None = None, config_hash
     return entry
 
 
-def _blacklist_lift_locked(entry: Blacklist, *, actor, reason: str, review_status: str = ReviewStatus.REVIEWED):
+def _blacklist_lift_locked(
+    entry: Blacklist, *, actor: User | None, reason: str, review_status: str = ReviewStatus.REVIEWED
+) -> Blacklist:
     now = timezone.now()
     entry.lifted_at = now
     entry.lifted_by = actor
@@ -170,7 +180,7 @@ def _blacklist_lift_locked(entry: Blacklist, *, actor, reason: str, review_statu
 
 
 @transaction.atomic
-def blacklist_lift(*, entry: Blacklist, actor, reason: str) -> Blacklist:
+def blacklist_lift(*, entry: Blacklist, actor: User | None, reason: str) -> Blacklist:
     """An administrator lifts a blacklist entry that was added by hand. A quarantined
     configuration comes back only through an approved re-evaluation (409 otherwise)."""
     _require_admin(actor, "lift a blacklist entry")
@@ -188,7 +198,7 @@ def blacklist_lift(*, entry: Blacklist, actor, reason: str) -> Blacklist:
 
 
 @transaction.atomic
-def blacklist_review(*, entry: Blacklist, review_status: str, actor) -> Blacklist:
+def blacklist_review(*, entry: Blacklist, review_status: str, actor: User | None) -> Blacklist:
     _require_admin(actor, "review a blacklist entry")
     if review_status not in ReviewStatus.values:
         raise ValidationFailed.field("review_status", f"One of {', '.join(ReviewStatus.values)}.")
@@ -196,7 +206,7 @@ def blacklist_review(*, entry: Blacklist, review_status: str, actor) -> Blacklis
     return _set_review_status(locked, review_status=review_status, actor=actor)
 
 
-def _set_review_status(entry: Blacklist, *, review_status: str, actor) -> Blacklist:
+def _set_review_status(entry: Blacklist, *, review_status: str, actor: User | None) -> Blacklist:
     if entry.review_status == review_status:
         return entry
     before = entry.review_status
@@ -215,7 +225,7 @@ def _set_review_status(entry: Blacklist, *, review_status: str, actor) -> Blackl
     return entry
 
 
-def blacklist_for_reevaluation(*, config_hash: str, actor, event: str) -> Blacklist | None:
+def blacklist_for_reevaluation(*, config_hash: str, actor: User | None, event: str) -> Blacklist | None:
     """Called by quarantine.services in its transaction, holding the hash lock:
     'appealed' (a re-evaluation was requested), 'reviewed' (rejected, or completed with
     a failing result) or 'lifted' (completed with a passing result)."""

@@ -5,18 +5,24 @@ columns' helpers the re-evaluation workflow shares.
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from accounts.models import User
 from audits.services import audit_record
 from core import canonical
 from core.exceptions import PermissionDenied
 from core.validation import clean_text
+from experiments.models import Experiment
 from quarantine.models import QuarantineRecord, RecordStatus, ReevaluationRequest
 
 
-def cleaned_text(value, field: str, *, required: bool = False, max_length: int = 5000) -> str:
+def cleaned_text(value: Any, field: str, *, required: bool = False, max_length: int = 5000) -> str:
     return clean_text(value, field, required=required, max_length=max_length)
 
 
-def require_admin(actor, what: str) -> None:
+def require_admin(actor: User | None, what: str) -> None:
     if actor is None or not actor.is_admin_role:
         raise PermissionDenied(f"Only administrators may {what}.")
 
@@ -25,15 +31,15 @@ def append_note(existing: str, note: str) -> str:
     return f"{existing}\n{note}".strip() if existing else note
 
 
-def record_lock(record_id) -> QuarantineRecord:
+def record_lock(record_id: UUID | str) -> QuarantineRecord:
     return QuarantineRecord.objects.select_for_update(of=("self",)).select_related("experiment").get(pk=record_id)
 
 
-def request_lock(request_id) -> ReevaluationRequest:
+def request_lock(request_id: UUID | str) -> ReevaluationRequest:
     return ReevaluationRequest.objects.select_for_update().get(pk=request_id)
 
 
-def record_status_set(record: QuarantineRecord, to: str, actor, **extra) -> None:
+def record_status_set(record: QuarantineRecord, to: str, actor: User | None, **extra: Any) -> None:
     before = record.review_status
     record.review_status = to
     audit_record(
@@ -45,7 +51,7 @@ def record_status_set(record: QuarantineRecord, to: str, actor, **extra) -> None
 
 
 def record_quarantine(
-    *, experiment, reason: str, evidence: dict, failure_metrics: dict, actor, now
+    *, experiment: Experiment, reason: str, evidence: dict, failure_metrics: dict, actor: User | None, now: datetime
 ) -> tuple[QuarantineRecord, bool]:
     """Archive a failed experiment's config. Called by experiments.services inside its
     quarantine transaction, holding the experiment row and the config-hash lock.

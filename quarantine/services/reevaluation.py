@@ -4,9 +4,12 @@ complete with a result; each moves the record's review status and the blacklist 
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.models import User
 from audits.services import audit_record
 from core import canonical
 from core.exceptions import Conflict, InvalidTransition, PermissionDenied, ValidationFailed
@@ -27,7 +30,8 @@ from quarantine.services.records import (
 RESULT_VERDICTS = ("pass", "fail")
 
 
-def _check_requester(record: QuarantineRecord, actor) -> None:
+def _check_requester(record: QuarantineRecord, actor: User | None) -> User:
+    """The person asking (there must be one), once they may ask."""
     if actor is None:
         raise PermissionDenied("A re-evaluation request needs a person to ask for it.")
     check_can_write(actor)
@@ -35,13 +39,14 @@ def _check_requester(record: QuarantineRecord, actor) -> None:
         owner_id = Project.objects.filter(pk=record.experiment.project_id).values_list("owner_id", flat=True).first()
         if owner_id != actor.pk:
             raise PermissionDenied("Only the project's owner or an administrator may request a re-evaluation.")
+    return actor
 
 
 @transaction.atomic
-def reevaluation_request(*, record: QuarantineRecord, reason: str, actor) -> ReevaluationRequest:
+def reevaluation_request(*, record: QuarantineRecord, reason: str, actor: User | None) -> ReevaluationRequest:
     """The project's owner (or an admin) asks for a quarantined config to be looked at
     again. One open request per record; the blacklist row becomes `appealed`."""
-    _check_requester(record, actor)
+    requester = _check_requester(record, actor)
     reason = cleaned_text(reason, "reason", required=True)
     project_for_write(project_id=record.experiment.project_id, actor=actor)
     hash_lock(record.config_hash)
@@ -54,7 +59,7 @@ def reevaluation_request(*, record: QuarantineRecord, reason: str, actor) -> Ree
     existing = ReevaluationRequest.objects.filter(quarantine_record=locked, status__in=OPEN_REQUEST).first()
     if existing is not None:
         raise Conflict("A re-evaluation of this record is already open.", details={"request": str(existing.pk)})
-    request = ReevaluationRequest.objects.create(quarantine_record=locked, requested_by=actor, reason=reason)
+    request = ReevaluationRequest.objects.create(quarantine_record=locked, requested_by=requester, reason=reason)
     audit_record(
         entity="reevaluation",
         action="request",
@@ -66,7 +71,7 @@ def reevaluation_request(*, record: QuarantineRecord, reason: str, actor) -> Ree
 
 
 @transaction.atomic
-def reevaluation_approve(*, request: ReevaluationRequest, actor, notes: str = "") -> ReevaluationRequest:
+def reevaluation_approve(*, request: ReevaluationRequest, actor: User, notes: str = "") -> ReevaluationRequest:
     """An administrator other than the requester approves: the record goes `under_review`."""
     require_admin(actor, "approve a re-evaluation")
     if request.requested_by_id == actor.pk:
@@ -103,7 +108,7 @@ def reevaluation_approve(*, request: ReevaluationRequest, actor, notes: str = ""
 
 
 @transaction.atomic
-def reevaluation_reject(*, request: ReevaluationRequest, actor, notes: str = "") -> ReevaluationRequest:
+def reevaluation_reject(*, request: ReevaluationRequest, actor: User, notes: str = "") -> ReevaluationRequest:
     """An administrator rejects a pending request: the record stays `quarantined`."""
     require_admin(actor, "reject a re-evaluation")
     notes = cleaned_text(notes, "notes")
@@ -129,7 +134,7 @@ def reevaluation_reject(*, request: ReevaluationRequest, actor, notes: str = "")
     return locked
 
 
-def validate_result(result) -> dict:
+def validate_result(result: Any) -> dict:
     """{"verdict": "pass" | "fail", ...}: any further keys (metrics, notes) are kept."""
     if not isinstance(result, dict):
         raise ValidationFailed.field("result", 'A JSON object such as {"verdict": "pass", "metrics": {...}}.')
@@ -147,7 +152,7 @@ def validate_result(result) -> dict:
 
 
 @transaction.atomic
-def reevaluation_complete(*, request: ReevaluationRequest, result: dict, actor) -> ReevaluationRequest:
+def reevaluation_complete(*, request: ReevaluationRequest, result: dict, actor: User | None) -> ReevaluationRequest:
     """An administrator records the outcome of an approved re-evaluation, in one
     transaction. pass: the record becomes `approved_retry` and the blacklist row is
     lifted, so the same config may run again as a new experiment. fail: the record
