@@ -9,8 +9,10 @@ with a Bearer token (authentication, two statements), and GET /api/v1/providers/
 list: the catalog with each entry's health, a page of 50). Target: p50 and mean within 5 %.
 Over loopback HTTP the figures follow the shared VM's load; the same comparison is also
 made in one process (a child with PROMETHEUS_MULTIPROC_DIR set), calling two WSGI
-handlers built with and without the middleware alternately: the CPU the middleware
-adds, without the network and the other server's noise. Also the time a scrape of
+handlers built with and without the middleware alternately: the time the middleware
+adds, without the network and the other server's noise, and the process CPU time per
+request of each (blocks of calls alternating), which the other processes of the VM move
+less than they move wall-clock times. Also the time a scrape of
 /metrics takes (every worker's files added up, plus the database-held figures).
 
 `.venv/bin/python -m bench metrics_overhead`
@@ -107,14 +109,40 @@ def _in_process(access: str) -> dict:
         return call
 
     factory = RequestFactory(SERVER_NAME="localhost")
-    out = {}
+    out = {"latency": {}, "cpu": {}}
     bearer = {"HTTP_AUTHORIZATION": f"Bearer {access}"}
     for path, headers in (("/healthz", {}), ("/api/v1/auth/me", bearer), ("/api/v1/providers/", bearer)):
         environ = factory.get(path, **headers).environ
         calls = {"on": caller(on, environ), "off": caller(off, environ)}
         _alternating(calls, 200)
-        out[path] = _alternating(calls, ROUNDS * 2)
+        out["latency"][path] = _alternating(calls, ROUNDS * 2)
+        out["cpu"][path] = _cpu_per_call(calls)
     return out
+
+
+def _cpu_per_call(calls: dict[str, object], blocks: int = 20, per_block: int = 100) -> dict[str, list[float]]:
+    """Process CPU time per call (seconds), by blocks of calls, the sides alternating
+    block by block: what the middleware adds, without the time spent waiting for the
+    CPU that the shared VM's other processes hold."""
+    samples: dict[str, list[float]] = {name: [] for name in calls}
+    order = list(calls.items())
+    for i in range(blocks):
+        for name, fn in order if i % 2 else order[::-1]:
+            start = time.process_time()
+            for _ in range(per_block):
+                fn()
+            samples[name].append((time.process_time() - start) / per_block)
+    return samples
+
+
+def _cpu_added(report, label: str, samples: dict[str, list[float]]) -> None:
+    on, off = statistics.median(samples["on"]), statistics.median(samples["off"])
+    report.add(
+        f"{label} CPU with/without metrics",
+        on / off,
+        "x",
+        note=f"{on * 1e6:.0f} vs {off * 1e6:.0f} us per request (medians of blocks of 100): {(on - off) * 1e6:+.0f} us",
+    )
 
 
 def main(report) -> None:
@@ -131,8 +159,10 @@ def main(report) -> None:
             text=True,
             check=True,
         )
-    for path, samples in json.loads(child.stdout).items():
+    figures = json.loads(child.stdout)
+    for path, samples in figures["latency"].items():
         _ratios(report, f"in-process GET {path}", samples)
+        _cpu_added(report, f"in-process GET {path}", figures["cpu"][path])
     with contextlib.ExitStack() as stack:
         metrics_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-metrics-"))
         on = stack.enter_context(
