@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.models import User
 from audits.services import audit_record
 from production import rules
 from production.models import AnalysisSession, Artifact, CodeReviewResult
@@ -18,7 +20,7 @@ from projects.selectors import project_for_write
 def artifact_create(
     *,
     session: AnalysisSession,
-    actor,
+    actor: User | None,
     type: str,
     s3_uri: str,
     sha256: str,
@@ -61,10 +63,10 @@ def artifact_create(
 def code_review_create(
     *,
     session: AnalysisSession,
-    actor,
+    actor: User | None,
     code_language: str,
     code_length: int,
-    overall_score,
+    overall_score: Any,  # checked by rules (a number or its text)
     vulnerabilities_count: int = 0,
     issues_count: int = 0,
     model_used: str = "",

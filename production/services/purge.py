@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db import connection, transaction
 from django.utils import timezone
 
+from accounts.models import User
 from accounts.services import accounts_purge_expired
 from audits.services import audit_record
 from core.locks import AdvisoryLock
@@ -46,7 +48,12 @@ class PurgeReport:
 
 
 def artifacts_purge_expired(
-    *, now: datetime | None = None, batch_size: int = 1000, dry_run: bool = False, actor=None, progress=None
+    *,
+    now: datetime | None = None,
+    batch_size: int = 1000,
+    dry_run: bool = False,
+    actor: User | None = None,
+    progress: Callable[[int], object] | None = None,
 ) -> tuple[int, int]:
     """Delete artifacts whose expires_at is at or before `now`, `batch_size` rows per
     transaction, each batch recording one audit entry that summarizes it (count, the
@@ -98,7 +105,12 @@ def artifacts_purge_expired(
 
 
 def purge_expired(
-    *, now: datetime | None = None, batch_size: int = 1000, dry_run: bool = False, actor=None, progress=None
+    *,
+    now: datetime | None = None,
+    batch_size: int = 1000,
+    dry_run: bool = False,
+    actor: User | None = None,
+    progress: Callable[[int], object] | None = None,
 ) -> PurgeReport:
     """Everything `manage.py purge_expired` deletes: expired artifacts (batched, see
     artifacts_purge_expired), then expired login sessions, used or expired password

@@ -12,6 +12,7 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
+from accounts.models import User
 from audits.services import audit_record
 from core import canonical
 from core.exceptions import Conflict, InvalidTransition, NotFound, ValidationFailed
@@ -25,11 +26,11 @@ from providers.services import quota_check
 UNSET: Any = object()
 
 
-def _json_sha(value) -> str | None:
+def _json_sha(value: Any) -> str | None:
     return None if value is None else canonical.sha256_hex(value)
 
 
-def check_writer(session: AnalysisSession, actor) -> None:
+def check_writer(session: AnalysisSession, actor: User | None) -> None:
     """The session's own user or an admin; viewers are refused (403), other users get
     the 404 they would get reading it."""
     if actor is None:
@@ -39,14 +40,14 @@ def check_writer(session: AnalysisSession, actor) -> None:
         raise NotFound("Analysis session not found.")
 
 
-def session_lock_for_write(session: AnalysisSession, actor) -> AnalysisSession:
+def session_lock_for_write(session: AnalysisSession, actor: User | None) -> AnalysisSession:
     """Permission, project share lock (archived → 409), then the session row lock."""
     check_writer(session, actor)
     project_for_write(project_id=session.project_id, actor=None)
     return _lock_session(session.pk)
 
 
-def _lock_session(session_id) -> AnalysisSession:
+def _lock_session(session_id: uuid.UUID) -> AnalysisSession:
     try:
         return AnalysisSession.objects.select_for_update(no_key=True).get(pk=session_id)
     except AnalysisSession.DoesNotExist:
@@ -58,7 +59,7 @@ def not_before(now: datetime, earlier: datetime | None) -> datetime:
     return now if earlier is None or now >= earlier else earlier
 
 
-def _resolve_provider(provider):
+def _resolve_provider(provider: Provider | uuid.UUID | str | None) -> Provider | None:
 
     if provider is None or provider == "":
         return None
@@ -81,11 +82,11 @@ def _resolve_provider(provider):
 def session_create(
     *,
     project: Project | uuid.UUID | str,
-    actor,
+    actor: User | None,
     version: str = Tag.V2,
-    provider=None,
+    provider: Provider | uuid.UUID | str | None = None,
     metadata: dict | None = None,
-    user=None,
+    user: User | None = None,
 ) -> AnalysisSession:
     """Start an analysis session for `actor` (or, for the system, `user`) in a project it
     may write (404 otherwise, 403 for viewers, 409 project_archived). A session that
@@ -123,7 +124,7 @@ def session_create(
     return session
 
 
-def _move_session(locked: AnalysisSession, to: str, actor, now: datetime, **extra) -> None:
+def _move_session(locked: AnalysisSession, to: str, actor: User | None, now: datetime, **extra: Any) -> None:
     """Move a session whose row the caller holds locked; stamps started_at/finished_at."""
     frm = locked.status
     if to not in SESSION_MOVES[frm]:
@@ -146,7 +147,7 @@ def _move_session(locked: AnalysisSession, to: str, actor, now: datetime, **extr
     audit_record(entity="analysis_session", action="transition", actor=actor, payload=payload)
 
 
-def session_walk_to_running(locked: AnalysisSession, actor, now: datetime, reason: str) -> None:
+def session_walk_to_running(locked: AnalysisSession, actor: User | None, now: datetime, reason: str) -> None:
     """created → queued → running, each move recorded, as far as the session needs."""
     if locked.status == SessionStatus.CREATED:
         _move_session(locked, SessionStatus.QUEUED, actor, now, reason=reason)
@@ -154,7 +155,7 @@ def session_walk_to_running(locked: AnalysisSession, actor, now: datetime, reaso
         _move_session(locked, SessionStatus.RUNNING, actor, now, reason=reason)
 
 
-def _task_counts(session_id) -> tuple[int, int, int]:
+def _task_counts(session_id: uuid.UUID) -> tuple[int, int, int]:
     """(open, failed, total) tasks of a session, read in a fresh statement (see the module
     docstring: called with the session locked)."""
     with connection.cursor() as cursor:
@@ -166,7 +167,7 @@ def _task_counts(session_id) -> tuple[int, int, int]:
         return cursor.fetchone()
 
 
-def _skip_open_tasks(session_id, now: datetime, reason: str) -> int:
+def _skip_open_tasks(session_id: uuid.UUID, now: datetime, reason: str) -> int:
     """Every pending or running task of the session becomes skipped (one statement)."""
     with connection.cursor() as cursor:
         cursor.execute(
@@ -182,7 +183,7 @@ def _skip_open_tasks(session_id, now: datetime, reason: str) -> int:
         return cursor.rowcount
 
 
-def session_finish_if_done(locked: AnalysisSession, actor, now: datetime) -> None:
+def session_finish_if_done(locked: AnalysisSession, actor: User | None, now: datetime) -> None:
     """When every task of the session is terminal, the session finishes: failed if any
     task failed, else completed (walking through queued and running if it had not yet)."""
     if locked.is_terminal:
@@ -202,7 +203,9 @@ def session_finish_if_done(locked: AnalysisSession, actor, now: datetime) -> Non
 
 
 @transaction.atomic
-def session_transition(*, session: AnalysisSession, to: str, actor, error_message: str = "") -> AnalysisSession:
+def session_transition(
+    *, session: AnalysisSession, to: str, actor: User | None, error_message: str = ""
+) -> AnalysisSession:
     """Move a session along created → queued → running → completed | failed (cancelled:
     session_cancel). 409 invalid_transition for any other move. Completing needs every
     task finished and none failed (409 conflict otherwise); failing skips the open tasks."""
@@ -230,7 +233,7 @@ def session_transition(*, session: AnalysisSession, to: str, actor, error_messag
 
 
 @transaction.atomic
-def session_cancel(*, session: AnalysisSession, actor, reason: str = "") -> AnalysisSession:
+def session_cancel(*, session: AnalysisSession, actor: User | None, reason: str = "") -> AnalysisSession:
     """Cancel a session that has not finished (409 invalid_transition otherwise); its
     pending and running tasks become skipped, in the same transaction."""
     reason = rules.text(reason, "reason")

@@ -5,10 +5,12 @@ session (see the package docstring for the race).
 from __future__ import annotations
 
 from typing import Any
+from uuid import UUID
 
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.models import User
 from audits.services import audit_record
 from core.exceptions import Conflict, InvalidTransition, NotFound
 from production import rules
@@ -24,7 +26,7 @@ from production.services.sessions import (
 
 
 @transaction.atomic
-def task_create(*, session: AnalysisSession, type: str, actor) -> AnalysisTask:
+def task_create(*, session: AnalysisSession, type: str, actor: User | None) -> AnalysisTask:
     """Add a pending task to a session that has not finished (409 conflict otherwise)."""
     kind = rules.task_type(type)
     locked = session_lock_for_write(session, actor)
@@ -42,7 +44,7 @@ def task_create(*, session: AnalysisSession, type: str, actor) -> AnalysisTask:
     return task
 
 
-def _lock_task(task_id, session_id) -> AnalysisTask:
+def _lock_task(task_id: UUID, session_id: UUID) -> AnalysisTask:
     try:
         return AnalysisTask.objects.select_for_update().get(pk=task_id, session_id=session_id)
     except AnalysisTask.DoesNotExist:
@@ -51,7 +53,7 @@ def _lock_task(task_id, session_id) -> AnalysisTask:
 
 @transaction.atomic
 def task_update(
-    *, task: AnalysisTask, actor, status: str = UNSET, result: Any = UNSET, error_message: str = UNSET
+    *, task: AnalysisTask, actor: User | None, status: str = UNSET, result: Any = UNSET, error_message: str = UNSET
 ) -> AnalysisTask:
     """Move a task (pending → running → completed | failed | skipped; pending → skipped)
     and/or set its result and error message. The service stamps started_at and
