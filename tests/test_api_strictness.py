@@ -98,3 +98,9 @@ def test_options_describes_the_request_bodies(user_client, project):
     patch = detail["actions"]["PATCH"]
     assert set(patch) == {"name", "description", "settings"}
     assert all(field["read_only"] is False for field in patch.values())
+
+
+@pytest.mark.django_db
+def test_a_page_number_past_any_list_is_a_404_not_a_database_error(user_client, project):
+    for url in (f"{API}/projects/", f"{API}/experiments/"):
+        assert_error(user_client.get(url, {"page": str(10**30)}), 404, "not_found")

@@ -20,11 +20,13 @@ from django.http import QueryDict
 from django_filters.rest_framework import DjangoFilterBackend
 from django_filters.utils import translate_validation
 from rest_framework import serializers
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.filters import BaseFilterBackend, OrderingFilter, SearchFilter
 
 # Fields every resource has and no request sets.
 ALWAYS_READ_ONLY = frozenset({"id", "created_at", "updated_at"})
+# Beyond any list's last page (and far below the bigint limit of an OFFSET).
+MAX_PAGE_NUMBER = 2**31
 # Query parameters any endpoint accepts: DRF's format override.
 ALWAYS_ALLOWED_PARAMS = frozenset({"format"})
 
@@ -219,6 +221,7 @@ class StrictPageSize:
     from 1 to `max_page_size` is a 400, not clamped or ignored."""
 
     def get_page_size(self, request):
+        self.refuse_unreachable_page(request)
         raw = request.query_params.get(self.page_size_query_param)
         if raw is None:
             return self.page_size
@@ -228,9 +231,19 @@ class StrictPageSize:
             raise ValidationError({self.page_size_query_param: [f"Must be an integer from 1 to {self.max_page_size}."]})
         return size
 
+    def refuse_unreachable_page(self, request) -> None:
+        """A page number no list reaches is the 404 of a page past the last one, before
+        any query: its offset would not fit PostgreSQL's bigint (the one-query page of
+        core.api.lists computes the offset before the count)."""
+        raw = request.query_params.get(getattr(self, "page_query_param", None) or "", "")
+        if raw.isascii() and raw.isdigit() and int(raw) > MAX_PAGE_NUMBER:
+            raise NotFound("Invalid page.")
+
     def get_schema_operation_parameters(self, view):
         parameters = super().get_schema_operation_parameters(view)
         for parameter in parameters:
+            if parameter.get("name") == getattr(self, "page_query_param", None):
+                parameter["schema"] = {"type": "integer", "minimum": 1}
             if parameter.get("name") == self.page_size_query_param:
                 parameter["schema"] = {"type": "integer", "minimum": 1, "maximum": self.max_page_size}
         return parameters
