@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from django.db import transaction
 
+from accounts.models import User
 from audits.services import audit_record
 from core.exceptions import NotFound, ValidationFailed
 from projects.models import Baseline, Operator, Project
@@ -13,7 +15,7 @@ from projects.selectors import project_for_write
 from projects.services.projects import METRIC_KEY_MAX, THRESHOLD_DECIMALS, THRESHOLD_MAX_DIGITS, UNSET, require_name
 
 
-def baseline_threshold(value) -> Decimal:
+def baseline_threshold(value: Any) -> Decimal:
     if isinstance(value, bool):
         raise ValidationFailed.field("threshold", "A number is required.")
     try:
@@ -30,7 +32,7 @@ def baseline_threshold(value) -> Decimal:
     return number
 
 
-def baseline_operator(value) -> str:
+def baseline_operator(value: Any) -> str:
     if value not in Operator.values:
         raise ValidationFailed.field("operator", f"One of {', '.join(Operator.values)}.")
     return value
@@ -52,8 +54,8 @@ def baseline_create(
     project: Project,
     metric_key: str,
     operator: str,
-    threshold,
-    actor,
+    threshold: Any,
+    actor: User | None,
     snapshot_id: str = "",
     active: bool = True,
 ) -> Baseline:
@@ -79,10 +81,10 @@ def baseline_create(
 def baseline_update(
     *,
     baseline: Baseline,
-    actor,
+    actor: User | None,
     metric_key: str = UNSET,
     operator: str = UNSET,
-    threshold=UNSET,
+    threshold: Any = UNSET,
     snapshot_id: str = UNSET,
     active: bool = UNSET,
 ) -> Baseline:
@@ -113,7 +115,7 @@ def baseline_update(
 
 
 @transaction.atomic
-def baseline_delete(*, baseline: Baseline, actor) -> None:
+def baseline_delete(*, baseline: Baseline, actor: User | None) -> None:
     """Remove a baseline. Past evaluations keep the checks they were judged by."""
     project_for_write(project_id=baseline.project_id, actor=actor)
     payload = {"id": str(baseline.pk), "project": str(baseline.project_id), "before": _baseline_view(baseline)}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db import IntegrityError, transaction
 from django.db.models import ProtectedError
 
+from accounts.models import User
 from audits.services import audit_record
 from core import canonical
 from core.exceptions import Conflict, NotFound, ValidationFailed
@@ -23,7 +24,9 @@ def _policy_view(p: Policy) -> dict:
 
 
 @transaction.atomic
-def policy_create(*, name: str, rego_code: str, actor, description: str = "", active: bool = True) -> Policy:
+def policy_create(
+    *, name: str, rego_code: str, actor: User | None, description: str = "", active: bool = True
+) -> Policy:
     require_admin(actor, "manage policies")
     if not isinstance(rego_code, str) or not rego_code.strip():
         raise ValidationFailed.field("rego_code", "The Rego source may not be blank.")
@@ -42,7 +45,13 @@ def policy_create(*, name: str, rego_code: str, actor, description: str = "", ac
 
 @transaction.atomic
 def policy_update(
-    *, policy: Policy, actor, name: str = UNSET, rego_code: str = UNSET, description: str = UNSET, active: bool = UNSET
+    *,
+    policy: Policy,
+    actor: User | None,
+    name: str = UNSET,
+    rego_code: str = UNSET,
+    description: str = UNSET,
+    active: bool = UNSET,
 ) -> Policy:
     require_admin(actor, "manage policies")
     locked = Policy.objects.select_for_update().get(pk=policy.pk)
@@ -72,7 +81,7 @@ def policy_update(
 
 
 @transaction.atomic
-def policy_delete(*, policy: Policy, actor) -> None:
+def policy_delete(*, policy: Policy, actor: User | None) -> None:
     """Delete a policy attached to no project (detach it first, or deactivate it)."""
     require_admin(actor, "manage policies")
     payload = {"id": str(policy.pk), "before": _policy_view(policy)}
@@ -85,7 +94,7 @@ def policy_delete(*, policy: Policy, actor) -> None:
 
 
 @transaction.atomic
-def project_policy_attach(*, project: Project, policy: Policy, actor) -> ProjectPolicy:
+def project_policy_attach(*, project: Project, policy: Policy, actor: User | None) -> ProjectPolicy:
     project = project_for_write(project_id=project.pk, actor=actor)
     current = Policy.objects.filter(pk=policy.pk).first()
     if current is None:
@@ -108,7 +117,7 @@ def project_policy_attach(*, project: Project, policy: Policy, actor) -> Project
 
 
 @transaction.atomic
-def project_policy_detach(*, project: Project, policy: Policy, actor) -> None:
+def project_policy_detach(*, project: Project, policy: Policy, actor: User | None) -> None:
     project = project_for_write(project_id=project.pk, actor=actor)
     deleted, _ = ProjectPolicy.objects.filter(project=project, policy=policy).delete()
     if not deleted:

@@ -9,6 +9,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.db.models import ProtectedError
 
+from accounts.models import User
 from audits.services import audit_record
 from core import canonical
 from core.exceptions import Conflict, NotFound, PermissionDenied, ValidationFailed
@@ -24,11 +25,11 @@ THRESHOLD_MAX_DIGITS = 24
 THRESHOLD_DECIMALS = 8
 
 
-def json_hash(value) -> str:
+def json_hash(value: Any) -> str:
     return canonical.sha256_hex(value)
 
 
-def require_object(value, field: str) -> dict:
+def require_object(value: Any, field: str) -> dict:
     if not isinstance(value, dict):
         raise ValidationFailed.field(field, "Must be a JSON object.")
     try:
@@ -38,7 +39,7 @@ def require_object(value, field: str) -> dict:
     return value
 
 
-def require_name(value, field: str = "name", max_length: int = NAME_MAX) -> str:
+def require_name(value: Any, field: str = "name", max_length: int = NAME_MAX) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ValidationFailed.field(field, "This field may not be blank.")
     value = value.strip()
@@ -47,13 +48,15 @@ def require_name(value, field: str = "name", max_length: int = NAME_MAX) -> str:
     return value
 
 
-def require_admin(actor, what: str) -> None:
+def require_admin(actor: User | None, what: str) -> None:
     if actor is not None and not actor.is_admin_role:
         raise PermissionDenied(f"Only administrators may {what}.")
 
 
 @transaction.atomic
-def project_create(*, owner, name: str, actor, description: str = "", settings: dict | None = None) -> Project:
+def project_create(
+    *, owner: User, name: str, actor: User | None, description: str = "", settings: dict | None = None
+) -> Project:
     """Create a project and its v1/v2/v3 versions (empty model_config)."""
     check_can_write(actor)
     if actor is not None and not actor.is_admin_role and owner.pk != actor.pk:
@@ -79,7 +82,7 @@ def project_create(*, owner, name: str, actor, description: str = "", settings: 
 
 @transaction.atomic
 def project_update(
-    *, project: Project, actor, name: str = UNSET, description: str = UNSET, settings: dict = UNSET
+    *, project: Project, actor: User | None, name: str = UNSET, description: str = UNSET, settings: dict = UNSET
 ) -> Project:
     project = project_for_write(project_id=project.pk, actor=actor)
     before: dict = {}
@@ -113,7 +116,7 @@ def project_update(
     return project
 
 
-def _set_archived(*, project: Project, actor, archived: bool) -> Project:
+def _set_archived(*, project: Project, actor: User | None, archived: bool) -> Project:
     check_can_write(actor)
     locked = Project.objects.select_for_update().filter(pk=project.pk).first()
     if locked is None or (actor is not None and not actor.is_admin_role and locked.owner_id != actor.pk):
@@ -132,18 +135,18 @@ def _set_archived(*, project: Project, actor, archived: bool) -> Project:
 
 
 @transaction.atomic
-def project_archive(*, project: Project, actor) -> Project:
+def project_archive(*, project: Project, actor: User | None) -> Project:
     """Make the project read-only. Waits for writes in flight (they hold share locks)."""
     return _set_archived(project=project, actor=actor, archived=True)
 
 
 @transaction.atomic
-def project_unarchive(*, project: Project, actor) -> Project:
+def project_unarchive(*, project: Project, actor: User | None) -> Project:
     return _set_archived(project=project, actor=actor, archived=False)
 
 
 @transaction.atomic
-def project_delete(*, project: Project, actor) -> None:
+def project_delete(*, project: Project, actor: User | None) -> None:
     """Delete a project that holds nothing worth keeping. A project with experiments (or
     anything else that references it) is archived instead: 409 conflict."""
     project = project_for_write(project_id=project.pk, actor=actor)

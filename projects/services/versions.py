@@ -4,9 +4,12 @@ row, and their descriptive fields.
 
 from __future__ import annotations
 
+from uuid import UUID
+
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.models import User
 from audits.services import audit_record
 from core.exceptions import ValidationFailed
 from projects.models import HistoryAction, Tag, Version, VersionHistory
@@ -14,7 +17,7 @@ from projects.selectors import project_for_write
 from projects.services.projects import UNSET, json_hash, require_admin, require_object
 
 
-def _lock_version(version_id) -> Version:
+def _lock_version(version_id: UUID) -> Version:
     return Version.objects.select_for_update().get(pk=version_id)
 
 
@@ -22,7 +25,7 @@ def version_apply_config(
     *,
     version: Version,
     model_config: dict,
-    actor,
+    actor: User | None,
     action: str,
     reason: str = "",
     from_tag: str | None = None,
@@ -75,7 +78,7 @@ def version_apply_config(
 
 @transaction.atomic
 def version_update(
-    *, version: Version, actor, model_config: dict = UNSET, changelog: str = UNSET, reason: str = ""
+    *, version: Version, actor: User | None, model_config: dict = UNSET, changelog: str = UNSET, reason: str = ""
 ) -> Version:
     """Edit a version by hand. model_config of v1 is the owner's to edit; v2 (production)
     and v3 (quarantine) change through promotion and quarantine, and by hand only by an
