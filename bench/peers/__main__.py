@@ -39,7 +39,7 @@ from . import http, report
 SYSTEMS = ["tristate", "plain", "pghistory", "auditlog", "simplehistory", "raw"]
 SERVED = [s for s in SYSTEMS if s != "raw"]
 
-QUICK = {"rounds": 2, "writes": 20, "requests": 20, "client_requests": 5, "audit_rows": 20_000}
+QUICK = {"rounds": 2, "writes": 10, "requests": 10, "client_requests": 3, "audit_rows": 20_000}
 FULL = {"rounds": 6, "writes": 100, "requests": 60, "client_requests": 20, "audit_rows": 300_000}
 
 
