@@ -5,11 +5,13 @@ and account changes, recorded even when the request itself fails.
 from __future__ import annotations
 
 import ipaddress
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
 
 from accounts.models import EventStatus, SecurityAction, SecurityEvent, User
+from accounts.types import AnyRequest
 from audits.services import audit_record
 
 
@@ -22,7 +24,7 @@ def _valid_ip(value: str | None) -> str | None:
         return None
 
 
-def client_ip(request) -> str | None:
+def client_ip(request: AnyRequest | None) -> str | None:
     """The client's IP address. Behind a load balancer (TRUST_X_FORWARDED_FOR) it is the
     right-most X-Forwarded-For entry — the one our balancer appended; entries left of it
     come from the client and can be forged."""
@@ -36,7 +38,7 @@ def client_ip(request) -> str | None:
     return _valid_ip(meta.get("REMOTE_ADDR"))
 
 
-def client_meta(request) -> dict:
+def client_meta(request: AnyRequest | None) -> dict:
     """IP address and user agent of a request (or an empty dict outside a request)."""
     if request is None:
         return {}
@@ -49,10 +51,10 @@ def security_event_record(
     action: str,
     status: str,
     user: User | None = None,
-    request=None,
+    request: AnyRequest | None = None,
     resource: str = "",
     details: dict | None = None,
-    actor=None,
+    actor: User | None = None,
 ) -> SecurityEvent:
     """A security event in accounts.audit_logs and the same event in the audit chain.
     `actor` (default: `user`) is who did it, `user` whose account it concerns."""
@@ -84,7 +86,7 @@ def security_event_record(
     return event
 
 
-def failure_event_record(**kwargs) -> None:
+def failure_event_record(**kwargs: Any) -> None:
     """A security event committed on its own, for paths that raise right after."""
     with transaction.atomic():
         security_event_record(status=EventStatus.FAILURE, **kwargs)

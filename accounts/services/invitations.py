@@ -8,7 +8,8 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts import tokens
-from accounts.models import Invitation, Role
+from accounts.models import Invitation, Role, User
+from accounts.types import AnyRequest
 from audits.services import audit_record
 from core.exceptions import ValidationFailed
 
@@ -20,11 +21,11 @@ INVITATION_MAX_TTL = timedelta(days=365)
 @transaction.atomic
 def invitation_create(
     *,
-    actor,
+    actor: User | None,
     role: str = Role.USER,
     max_uses: int = 1,
     expires_at: datetime | None = None,
-    request=None,
+    request: AnyRequest | None = None,
 ) -> tuple[Invitation, str]:
     """A new invitation and its code. The code is returned here only: the database
     keeps its SHA-256."""
@@ -56,7 +57,7 @@ def invitation_create(
 
 
 @transaction.atomic
-def invitation_revoke(*, invitation: Invitation, actor, request=None) -> Invitation:
+def invitation_revoke(*, invitation: Invitation, actor: User | None, request: AnyRequest | None = None) -> Invitation:
     """Revoke an invitation (idempotent). The row stays, for the record."""
     updated = Invitation.objects.filter(pk=invitation.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
     invitation.refresh_from_db()

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
+from uuid import UUID
 
 from django.conf import settings
 from django.contrib.auth.hashers import check_password, make_password
@@ -18,6 +20,7 @@ from accounts import totp as totp_codes
 from accounts.models import EventStatus, SecurityAction, User
 from accounts.services.events import failure_event_record, security_event_record
 from accounts.services.sessions import IssuedTokens, session_create
+from accounts.types import AnyRequest
 from audits.services import audit_record
 from core.exceptions import AccountLocked, EmailUnverified, InvalidCredentials, OtpRequired
 
@@ -45,7 +48,7 @@ class Attempt:
         return self.reserved and self.locked_until is not None
 
 
-def attempt_reserve(user_id) -> Attempt:
+def attempt_reserve(user_id: UUID) -> Attempt:
     """Count this attempt as a failure *before* the password is checked, in one
     conditional UPDATE (autocommitted, so concurrent requests see it at once).
 
@@ -81,7 +84,7 @@ def attempt_reserve(user_id) -> Attempt:
     return Attempt(reserved=False, failures=row[0] if row else 0, locked_until=row[1] if row else None)
 
 
-def attempt_release(user_id) -> None:
+def attempt_release(user_id: UUID) -> None:
     """Give back a reservation that turned out not to be a failure (a correct password
     that still needs its one-time code). Never lifts a lock."""
     User.objects.filter(pk=user_id, locked_until__isnull=True, failed_login_attempts__gt=0).update(
@@ -99,7 +102,9 @@ def _clear_failures(user: User) -> None:
     User.objects.filter(pk=user.pk).update(failed_login_attempts=0, locked_until=None)
 
 
-def attempt_refused(*, user: User, attempt: Attempt, request, action: str, reason: str, **details) -> None:
+def attempt_refused(
+    *, user: User, attempt: Attempt, request: AnyRequest | None, action: str, reason: str, **details: Any
+) -> None:
     """Record a failed attempt (and the lockout it caused) in their own transaction."""
     with transaction.atomic():
         security_event_record(
@@ -120,7 +125,7 @@ def attempt_refused(*, user: User, attempt: Attempt, request, action: str, reaso
             )
 
 
-def locked_out_error(*, user: User, attempt: Attempt, request) -> AccountLocked:
+def locked_out_error(*, user: User, attempt: Attempt, request: AnyRequest | None) -> AccountLocked:
     failure_event_record(
         action=SecurityAction.LOGIN_LOCKED, user=user, request=request, details={"reason": "account_locked"}
     )
@@ -139,7 +144,9 @@ def _verify_password(user: User, password: str) -> bool:
     return check_password(password, user.password, upgrade)
 
 
-def password_login(*, request, email: str, password: str, otp: str | None = None, require_staff: bool = False) -> User:
+def password_login(
+    *, request: AnyRequest | None, email: str, password: str, otp: str | None = None, require_staff: bool = False
+) -> User:
     """Check e-mail + password (+ TOTP when enrolled) under the lockout rules.
 
     Every outcome is a security event and an audit entry, committed even when the login
@@ -207,7 +214,7 @@ def password_login(*, request, email: str, password: str, otp: str | None = None
     return user
 
 
-def login(*, request, email: str, password: str, otp: str | None = None) -> IssuedTokens:
+def login(*, request: AnyRequest | None, email: str, password: str, otp: str | None = None) -> IssuedTokens:
     """API login: checks credentials, then opens a session."""
     user = password_login(request=request, email=email, password=password, otp=otp)
     return session_create(user=user, request=request)

@@ -15,12 +15,18 @@ from accounts.services.events import security_event_record
 from accounts.services.lockout import attempt_refused, attempt_release, attempt_reserve, locked_out_error
 from accounts.services.sessions import sessions_revoke_all
 from accounts.services.users import SITE_NAME, check_password_rules, hash_password, normalize_email
+from accounts.types import AnyRequest
 from audits.services import audit_record
 from core.exceptions import ValidationFailed
 
 
 def password_change(
-    *, user: User, current_password: str, new_password: str, current_session: Session | None = None, request=None
+    *,
+    user: User,
+    current_password: str,
+    new_password: str,
+    current_session: Session | None = None,
+    request: AnyRequest | None = None,
 ) -> None:
     """Change one's own password: the current one is checked under the login lockout
     rules (a stolen access token cannot guess it), the new one must pass the password
@@ -64,7 +70,7 @@ def password_change(
 PASSWORD_RESET_MIN_INTERVAL = timedelta(seconds=60)
 
 
-def _password_reset_issue(*, user: User, ttl: timedelta, actor) -> str:
+def _password_reset_issue(*, user: User, ttl: timedelta, actor: User | None) -> str:
     """A new single-use reset token for `user` (earlier unused ones expire now)."""
     now = timezone.now()
     PasswordReset.objects.filter(user=user, used=False, expires_at__gt=now).update(expires_at=now)
@@ -80,7 +86,7 @@ def _password_reset_issue(*, user: User, ttl: timedelta, actor) -> str:
 
 
 @transaction.atomic
-def password_reset_request(*, email: str, request=None) -> None:
+def password_reset_request(*, email: str, request: AnyRequest | None = None) -> None:
     """Send a reset link to an active account. Answers the same whether or not the
     address exists (the API says 202 either way)."""
     try:
@@ -125,7 +131,7 @@ def password_reset_request(*, email: str, request=None) -> None:
 
 
 @transaction.atomic
-def password_reset_confirm(*, token: str, new_password: str, request=None) -> User:
+def password_reset_confirm(*, token: str, new_password: str, request: AnyRequest | None = None) -> User:
     """Set a new password with a reset token: single use (the reset row is locked, so two
     requests with one token cannot both succeed), expiring, and it revokes every
     session. It also proves the mailbox, so the account counts as verified, and lifts

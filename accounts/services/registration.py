@@ -15,6 +15,7 @@ from accounts.services.events import security_event_record
 from accounts.services.invitations import invitation_consume
 from accounts.services.passwords import _password_reset_issue
 from accounts.services.users import SITE_NAME, check_password_rules, hash_password, normalize_email, user_create
+from accounts.types import AnyRequest
 from audits.services import audit_record
 from core.exceptions import Conflict, ValidationFailed
 
@@ -23,12 +24,12 @@ from core.exceptions import Conflict, ValidationFailed
 def user_create_by_admin(
     *,
     email: str,
-    actor,
+    actor: User | None,
     name: str = "",
     role: str = Role.USER,
     password: str | None = None,
     is_staff: bool = False,
-    request=None,
+    request: AnyRequest | None = None,
 ) -> User:
     """An account created by an administrator: verified. Without a password, its owner
     gets a one-time "choose your password" link (valid EMAIL_VERIFICATION_TTL)."""
@@ -53,7 +54,9 @@ def user_create_by_admin(
 
 
 @transaction.atomic
-def register(*, email: str, password: str, name: str = "", invitation_code: str | None = None, request=None) -> User:
+def register(
+    *, email: str, password: str, name: str = "", invitation_code: str | None = None, request: AnyRequest | None = None
+) -> User:
     """Self-registration: with an invitation code (the user gets its role), or without
     one when OPEN_REGISTRATION is on (role user). The new account is unverified; the
     verification e-mail leaves after commit. All or nothing: a failure (duplicate
@@ -101,7 +104,7 @@ def email_verification_send(*, user: User) -> None:
     )
 
 
-def email_verification_resend(*, email: str, request=None) -> None:
+def email_verification_resend(*, email: str, request: AnyRequest | None = None) -> None:
     """Send a fresh verification e-mail to an unverified, active account. Says nothing
     about whether the address exists (the API answers 202 either way)."""
     try:
@@ -114,7 +117,7 @@ def email_verification_resend(*, email: str, request=None) -> None:
 
 
 @transaction.atomic
-def email_verify(*, token: str, request=None) -> User:
+def email_verify(*, token: str, request: AnyRequest | None = None) -> User:
     """Mark the address in a verification token as verified. Idempotent for an already
     verified account; a token for an address the account no longer has is invalid."""
     try:

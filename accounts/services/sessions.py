@@ -14,6 +14,7 @@ from django.utils import timezone
 from accounts import tokens
 from accounts.models import EventStatus, RevokeReason, SecurityAction, Session, User
 from accounts.services.events import client_meta, security_event_record
+from accounts.types import AnyRequest
 from audits.services import audit_record
 from core.exceptions import NotAuthenticated, ValidationFailed
 
@@ -27,7 +28,7 @@ class IssuedTokens:
 
 
 @transaction.atomic
-def session_create(*, user: User, request=None, actor=None) -> IssuedTokens:
+def session_create(*, user: User, request: AnyRequest | None = None, actor: User | None = None) -> IssuedTokens:
     """Open a login session: a refresh token (its hash stored) and an access token."""
     refresh = tokens.new_secret()
     meta = client_meta(request)
@@ -44,7 +45,7 @@ def session_create(*, user: User, request=None, actor=None) -> IssuedTokens:
     return IssuedTokens(session=session, access=access, access_expires_at=expires, refresh=refresh)
 
 
-def session_refresh(*, refresh: str, request=None) -> IssuedTokens:
+def session_refresh(*, refresh: str, request: AnyRequest | None = None) -> IssuedTokens:
     """Rotate a refresh token: its session is revoked and a new one issued, atomically.
 
     The revocation is one conditional UPDATE, so of two requests refreshing the same
@@ -97,7 +98,7 @@ def session_refresh(*, refresh: str, request=None) -> IssuedTokens:
 
 
 @transaction.atomic
-def session_revoke(*, session: Session, reason: str, actor, request=None) -> bool:
+def session_revoke(*, session: Session, reason: str, actor: User | None, request: AnyRequest | None = None) -> bool:
     """Revoke one session (idempotent): its refresh token and access tokens stop at once."""
     updated = Session.objects.filter(pk=session.pk, revoked_at__isnull=True).update(
         revoked_at=timezone.now(), revoked_reason=reason
@@ -123,7 +124,13 @@ def session_revoke(*, session: Session, reason: str, actor, request=None) -> boo
 
 @transaction.atomic
 def sessions_revoke_all(
-    *, user: User, reason: str, actor, request=None, keep: Session | None = None, record: bool = True
+    *,
+    user: User,
+    reason: str,
+    actor: User | None,
+    request: AnyRequest | None = None,
+    keep: Session | None = None,
+    record: bool = True,
 ) -> int:
     """Revoke every live session of a user (but `keep`, the caller's own); returns how many."""
     qs = Session.objects.filter(user=user, revoked_at__isnull=True)
@@ -148,7 +155,9 @@ def sessions_revoke_all(
     return count
 
 
-def logout(*, user: User, refresh: str | None = None, current_session: Session | None = None, request=None) -> None:
+def logout(
+    *, user: User, refresh: str | None = None, current_session: Session | None = None, request: AnyRequest | None = None
+) -> None:
     """End one of the caller's sessions: the one `refresh` belongs to, or the one the
     request is authenticated by. Idempotent."""
     if refresh:
@@ -162,7 +171,7 @@ def logout(*, user: User, refresh: str | None = None, current_session: Session |
     session_revoke(session=session, reason=RevokeReason.LOGOUT, actor=user, request=request)
 
 
-def logout_with_refresh(*, refresh: str, request=None) -> None:
+def logout_with_refresh(*, refresh: str, request: AnyRequest | None = None) -> None:
     """End the session a refresh token belongs to, for a client whose access token has
     already expired: holding the refresh token is proof enough. Idempotent."""
     session = Session.objects.select_related("user").filter(refresh_token_hash=tokens.hash_secret(refresh)).first()

@@ -11,6 +11,7 @@ from accounts import totp as totp_codes
 from accounts.models import EventStatus, SecurityAction, User
 from accounts.services.events import security_event_record
 from accounts.services.lockout import attempt_refused, attempt_reserve, locked_out_error
+from accounts.types import AnyRequest
 from audits.services import audit_record
 from core.exceptions import Conflict, ValidationFailed
 
@@ -22,7 +23,7 @@ class TotpEnrolment:
 
 
 @transaction.atomic
-def totp_setup(*, user: User, request=None) -> TotpEnrolment:
+def totp_setup(*, user: User, request: AnyRequest | None = None) -> TotpEnrolment:
     """Start enrolment: a new secret, sealed into the user's row, not yet required at
     login. Shown once (here); confirming with a code switches it on. Running setup again
     before confirming replaces the pending secret."""
@@ -38,7 +39,7 @@ def totp_setup(*, user: User, request=None) -> TotpEnrolment:
 
 
 @transaction.atomic
-def totp_confirm(*, user: User, code: str, request=None) -> User:
+def totp_confirm(*, user: User, code: str, request: AnyRequest | None = None) -> User:
     """Switch two-factor authentication on with a valid code from the pending secret."""
     user = User.objects.select_for_update().get(pk=user.pk)
     if user.totp_enabled:
@@ -54,7 +55,7 @@ def totp_confirm(*, user: User, code: str, request=None) -> User:
     return user
 
 
-def totp_disable(*, user: User, code: str, request=None) -> User:
+def totp_disable(*, user: User, code: str, request: AnyRequest | None = None) -> User:
     """Switch two-factor authentication off; needs a valid code. Wrong codes count as
     failed login attempts (same lockout), so a stolen access token cannot guess its way
     to turning the second factor off."""

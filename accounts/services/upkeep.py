@@ -23,7 +23,7 @@ _PURGEABLE = {
 
 
 def accounts_purge_expired(
-    *, now: datetime | None = None, dry_run: bool = False, actor=None, batch_size: int = 5000
+    *, now: datetime | None = None, dry_run: bool = False, actor: User | None = None, batch_size: int = 5000
 ) -> dict[str, int]:
     """Delete what can no longer be used: sessions past their expiry, password resets
     that expired or were used, invitations past their expiry. At most `batch_size` rows
@@ -73,7 +73,7 @@ def accounts_purge_expired(
             return counts
 
 
-def totp_secrets_rewrap(*, batch_size: int = 500, dry_run: bool = False, actor=None) -> int:
+def totp_secrets_rewrap(*, batch_size: int = 500, dry_run: bool = False, actor: User | None = None) -> int:
     """Re-wrap every TOTP secret's data key under the current master key (the sealed
     secret itself is untouched). Batched, each batch its own audited transaction, so an
     interrupted run resumes where it stopped: rows already under the current key are

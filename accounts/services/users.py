@@ -5,6 +5,8 @@ staff, groups) and unlock.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
+from typing import Any
 
 from django.contrib.auth.hashers import identify_hasher, make_password
 from django.contrib.auth.models import Group
@@ -16,6 +18,7 @@ from django.db import IntegrityError, transaction
 from accounts.models import EventStatus, RevokeReason, Role, SecurityAction, User
 from accounts.services.events import security_event_record
 from accounts.services.sessions import sessions_revoke_all
+from accounts.types import AnyRequest
 from audits.services import audit_record
 from core.exceptions import Conflict, PermissionDenied, ValidationFailed
 
@@ -47,7 +50,7 @@ def user_create(
     *,
     email: str,
     password: str | None,
-    actor=None,
+    actor: User | None = None,
     name: str = "",
     role: str = Role.USER,
     verified: bool = False,
@@ -55,7 +58,7 @@ def user_create(
     is_superuser: bool = False,
     validate: bool = True,
     password_hash: str | None = None,
-    **extra,
+    **extra: Any,
 ) -> User:
     """Create a user. role=admin implies is_staff and is_superuser (the admin role is
     the whole console). Passwords are validated unless `validate=False`; a caller that
@@ -129,7 +132,7 @@ def _lock_admins_and_count_others(user: User) -> int:
 
 
 @transaction.atomic
-def user_update(*, user: User, actor, request=None, **changes) -> User:
+def user_update(*, user: User, actor: User | None, request: AnyRequest | None = None, **changes: Any) -> User:
     """Change a user's profile (name, settings: the user or an admin) or account
     (role, is_active, verified, is_staff: admins only).
 
@@ -221,7 +224,9 @@ def user_update(*, user: User, actor, request=None, **changes) -> User:
 
 
 @transaction.atomic
-def user_set_groups(*, user: User, groups, actor, request=None) -> User:
+def user_set_groups(
+    *, user: User, groups: Iterable[Group], actor: User | None, request: AnyRequest | None = None
+) -> User:
     """Set a staff member's console groups (Django groups: what the admin console lets
     them see and do). Administrators only: group membership hands out permissions. The
     change is audited with the names added and removed, and is a security event."""
@@ -254,7 +259,7 @@ def user_set_groups(*, user: User, groups, actor, request=None) -> User:
 
 
 @transaction.atomic
-def user_unlock(*, user: User, actor, request=None) -> User:
+def user_unlock(*, user: User, actor: User | None, request: AnyRequest | None = None) -> User:
     """Lift a lockout and forget the failed attempts."""
     updated = User.objects.filter(pk=user.pk).update(failed_login_attempts=0, locked_until=None)
     if not updated:
