@@ -18,4 +18,4 @@ class LogCursorPagination(StrictPageSize, CursorPagination):
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 200
-    ordering = "-ts"
+    ordering: str | list[str] | tuple[str, ...] = "-ts"  # subclasses add a tie-breaker
