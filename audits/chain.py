@@ -258,11 +258,13 @@ def _after_commit() -> None:
         _seal_inline()
 
 
-def schedule_after_commit() -> None:
-    """Wake the sequencer once the current transaction commits (once per transaction)."""
-    if not connection.in_atomic_block:
+def schedule_after_commit(db=None) -> None:
+    """Wake the sequencer once the current transaction commits (once per transaction).
+    `db`: the default connection, when the caller has it at hand."""
+    db = db or connection
+    if not db.in_atomic_block:
         _after_commit()
         return
-    if any(func is _after_commit for _, func, _ in connection.run_on_commit):
+    if any(func is _after_commit for _, func, _ in db.run_on_commit):
         return
-    transaction.on_commit(_after_commit)
+    db.on_commit(_after_commit)

@@ -86,12 +86,13 @@ _ID_BLOCK = 64
 _ids = threading.local()
 
 
-def _next_id(cursor) -> int:
+def _next_id(cursor, db) -> int:
     pool = getattr(_ids, "pool", None)
-    if not pool or getattr(_ids, "conn", None) is not connection.connection:
+    raw = db.connection
+    if not pool or getattr(_ids, "conn", None) is not raw:
         cursor.execute("SELECT nextval('audits.audit_log_id_seq') FROM generate_series(1, %s)", [_ID_BLOCK])
         _ids.pool = [row[0] for row in cursor.fetchall()][::-1]
-        _ids.conn = connection.connection
+        _ids.conn = raw
     return _ids.pool.pop()
 
 
@@ -110,9 +111,9 @@ def _with_request_id(payload):
     return {**payload, "request_id": request_id}
 
 
-def _count_after_commit(entity: str, action: str, payload) -> None:
+def _count_after_commit(db, entity: str, action: str, payload) -> None:
     """Domain metrics (logins, usage, promotions, ...) count entries that committed."""
-    transaction.on_commit(functools.partial(domain.audit_entry_committed, entity, action, payload), robust=True)
+    db.on_commit(functools.partial(domain.audit_entry_committed, entity, action, payload), robust=True)
 
 
 _INSERT_ENTRY = (
@@ -139,17 +140,19 @@ def audit_record(
     actor_id = getattr(actor, "pk", actor)
     actor_text = str(actor_id) if actor_id else None
     when = (ts or timezone.now()).astimezone(UTC)
-    with connection.cursor() as cursor:
+    # The connection once: every `django.db.connection.<attribute>` is a thread-local lookup.
+    db = transaction.get_connection()
+    with db.cursor() as cursor:
         if ts is None:
             partitions.ensure_partition_for(when, cursor=cursor)
         else:
             partitions.ensure_partition(when.date(), cursor=cursor)
-        entry_id = _next_id(cursor)
+        entry_id = _next_id(cursor, db)
         body = signing.content(entry_id, signing.ts_text(when), entity, action, actor_text, text)
         mac = signing.entry_hmac(signing.signing_key(), body)
         prepared.execute(cursor, _INSERT_ENTRY, [entry_id, when, entity, action, actor_text, text, mac])
-    chain.schedule_after_commit()
-    _count_after_commit(entity, action, payload)
+    chain.schedule_after_commit(db)
+    _count_after_commit(db, entity, action, payload)
     return entry_id
 
 
@@ -219,7 +222,7 @@ def audit_record_many(*, items: list[AuditItem]) -> list:
             "FROM jsonb_array_elements(%s::jsonb) AS r",
             ["[" + ",".join(rows) + "]"],
         )
-    chain.schedule_after_commit()
+    chain.schedule_after_commit(transaction.get_connection())
     return results
 
 

@@ -143,7 +143,7 @@ def _service_worker(barrier, queue, user_id, provider_id, model, seal_after_comm
             # every committer trying after its own commit.
             from audits import chain
 
-            chain.schedule_after_commit = lambda: None
+            chain.schedule_after_commit = lambda *args: None
 
         from accounts.models import User
         from providers.models import Provider

@@ -28,6 +28,8 @@ import re
 import weakref
 from dataclasses import dataclass
 
+from psycopg.pq import ExecStatus
+
 MAX_PER_CONNECTION = 64
 
 # psycopg connection -> names of the statements prepared on it
@@ -100,7 +102,10 @@ def run_together(cursor, statements: list[tuple[str, list]]) -> list[StatementRe
     for index in range(len(statements)):
         if index:
             cursor.nextset()
-        results.append(StatementResult(cursor.rowcount, cursor.fetchall() if cursor.description else []))
+        # The result's status says whether it has rows; cursor.description would build
+        # a Column object per column of every result only to be tested for emptiness.
+        has_rows = cursor.pgresult.status == ExecStatus.TUPLES_OK
+        results.append(StatementResult(cursor.rowcount, cursor.fetchall() if has_rows else []))
     return results
 
 
