@@ -35,6 +35,9 @@ if TYPE_CHECKING:
 else:
     _ListView = object
 
+# PostgreSQL's OFFSET is a bigint: a page number whose offset exceeds it is a 404, not a DataError.
+OFFSET_MAX = 2**63 - 1
+
 
 class SqlRenderedListMixin(_ListView):
     """For ListModelMixin viewsets with a page-number paginator and a read-only output
@@ -125,6 +128,10 @@ class SqlRenderedListMixin(_ListView):
             return None  # "last" needs the count first; junk gets DRF's own error
         if not page_size or number < 1:
             return None
+        if (number - 1) * page_size > OFFSET_MAX:  # past any table's end, and past what OFFSET holds
+            raise NotFound(
+                paginator.invalid_page_message.format(page_number=number, message="That page contains no results")
+            )
         count = self._tally_count(request, queryset)
         total, rows = sqljson.counted_page(queryset, document, (number - 1) * page_size, page_size, count=count)
         django_paginator = paginator.django_paginator_class(queryset, page_size)

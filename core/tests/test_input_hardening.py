@@ -169,3 +169,8 @@ def test_an_edge_datetime_read_by_a_view_itself_is_a_400(user_client, regular_us
     project = make_project(owner=regular_user)
     response = user_client.get(f"{API}/projects/{project.pk}/versions/v1/at", {"ts": value})
     assert "ts" in assert_error(response, 400, "validation_error")["details"]
+
+
+def test_a_page_number_past_what_offset_holds_is_a_404_not_a_database_error(admin_client_api):
+    response = admin_client_api.get(f"{API}/experiments/", {"page": "99999999999999999999"})
+    assert_error(response, 404, "not_found")
