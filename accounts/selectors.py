@@ -3,28 +3,29 @@ queries whatever its length, and another user's row is simply not there (a 404).
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db.models import QuerySet
 from django.utils import timezone
 
 from accounts.models import Invitation, Role, SecurityAction, SecurityEvent, Session, User
+from accounts.types import Reader
 from core.db.counts import DEFAULT_CAP, CappedCount, capped_counts
 
 
-def _is_admin(user) -> bool:
+def _is_admin(user: Reader) -> bool:
     return bool(user and user.is_authenticated and user.is_active and user.role == Role.ADMIN)
 
 
-def user_list(*, actor) -> QuerySet[User]:
+def user_list(*, actor: Reader) -> QuerySet[User]:
     """Every user, for administrators; nobody else lists users."""
     if not _is_admin(actor):
         return User.objects.none()
     return User.objects.all()
 
 
-def session_list(*, user, include_revoked: bool = False) -> QuerySet[Session]:
+def session_list(*, user: User, include_revoked: bool = False) -> QuerySet[Session]:
     """The caller's own sessions, newest first; live ones unless asked otherwise."""
     qs = Session.objects.filter(user=user)
     if not include_revoked:
@@ -32,13 +33,13 @@ def session_list(*, user, include_revoked: bool = False) -> QuerySet[Session]:
     return qs.order_by("-created_at")
 
 
-def invitation_list(*, actor) -> QuerySet[Invitation]:
+def invitation_list(*, actor: Reader) -> QuerySet[Invitation]:
     if not _is_admin(actor):
         return Invitation.objects.none()
     return Invitation.objects.select_related("created_by").order_by("-created_at")
 
 
-def security_event_list(*, actor) -> QuerySet[SecurityEvent]:
+def security_event_list(*, actor: Reader) -> QuerySet[SecurityEvent]:
     """All events for administrators; one's own for everyone else."""
     qs = SecurityEvent.objects.select_related("user")
     if _is_admin(actor):
@@ -48,7 +49,7 @@ def security_event_list(*, actor) -> QuerySet[SecurityEvent]:
     return qs.filter(user=actor)
 
 
-def console_figures(*, now=None, cap: int = DEFAULT_CAP) -> dict[str, CappedCount]:
+def console_figures(*, now: datetime | None = None, cap: int = DEFAULT_CAP) -> dict[str, CappedCount]:
     """The operations dashboard's account figures: active, locked-now and unverified
     users, and live login sessions. One statement; each count stops at `cap`
     (core.db.counts), so it costs the same however many users and sessions there are.

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+from django.contrib.auth.models import AnonymousUser
 from django.http import HttpRequest
 from rest_framework.request import Request
+
+from accounts.models import User
 
 # The request a service is handed, for the client's address and user agent: DRF's from
 # the API, Django's from the admin console's login.
 AnyRequest = HttpRequest | Request
+
+# Whoever reads through a selector: a signed-in user, Django's anonymous user, or nobody
+# (a read by the system); each selector decides what they see.
+Reader = User | AnonymousUser | None
