@@ -23,21 +23,11 @@ from prometheus_client import (
     disable_created_metrics,
     generate_latest,
     multiprocess,
-    values,
 )
 
 # No `_created` series: they double the scrape and nothing here charts them.
 disable_created_metrics()
 MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
-
-# In multiprocess mode every value written asks os.getpid() whether the process forked
-# (a system call, ten per API request). The pid is kept here instead, renewed in a forked
-# child, and given to prometheus-client's MultiProcessValue as its process identifier,
-# before any metric below is made.
-_pid = {"value": os.getpid()}
-os.register_at_fork(after_in_child=lambda: _pid.update(value=os.getpid()))
-if MULTIPROCESS:
-    values.ValueClass = values.MultiProcessValue(process_identifier=lambda: _pid["value"])
 
 # --- HTTP --------------------------------------------------------------------------------
 HTTP_REQUESTS = Counter(
