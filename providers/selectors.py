@@ -9,6 +9,7 @@ from decimal import Decimal
 
 from django.db.models import Max, Q, QuerySet, Sum
 
+from accounts.models import User
 from core.db.counts import DEFAULT_CAP, CappedCount, capped_counts
 from core.permissions import is_admin
 from providers.models import (
@@ -49,11 +50,11 @@ def quota_list() -> QuerySet[UserQuota]:
     return UserQuota.objects.select_related("user")
 
 
-def quota_of(*, user) -> UserQuota | None:
+def quota_of(*, user: User) -> UserQuota | None:
     return UserQuota.objects.filter(user=user).first()
 
 
-def usage_totals(*, user, periods: Periods | None = None) -> UsageTotals:
+def usage_totals(*, user: User, periods: Periods | None = None) -> UsageTotals:
     """Today's and this month's requests and cost of a user against their limits
     (two queries: the quota row, and one aggregate over the month's usage rows)."""
     periods = periods or current_periods()
