@@ -35,7 +35,10 @@ def table_stats() -> list[dict]:
     return _rows(
         """
         SELECT s.schemaname AS schema, s.relname AS table, pg_total_relation_size(s.relid)::bigint AS bytes,
-               GREATEST(c.reltuples, 0)::bigint AS row_estimate, s.n_live_tup AS live_tuples,
+               -- reltuples is -1 until a table is first vacuumed or analysed: the live
+               -- tuple count of the statistics collector is the estimate until then.
+               (CASE WHEN c.reltuples < 0 THEN s.n_live_tup ELSE c.reltuples END)::bigint AS row_estimate,
+               s.n_live_tup AS live_tuples,
                s.n_dead_tup AS dead_tuples,
                GREATEST(s.last_vacuum, s.last_autovacuum) AS last_vacuum,
                GREATEST(s.last_analyze, s.last_autoanalyze) AS last_analyze,
@@ -51,9 +54,12 @@ def partitions() -> list[dict]:
     return _rows(
         """
         SELECT p.relname AS parent, c.relname AS partition, pg_get_expr(c.relpartbound, c.oid) AS bounds,
-               pg_total_relation_size(c.oid)::bigint AS bytes, GREATEST(c.reltuples, 0)::bigint AS row_estimate,
+               pg_total_relation_size(c.oid)::bigint AS bytes,
+               (CASE WHEN c.reltuples < 0 THEN COALESCE(st.n_live_tup, 0) ELSE c.reltuples END)::bigint
+                   AS row_estimate,
                i.inhdetachpending AS detach_pending
         FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent
+        LEFT JOIN pg_stat_user_tables st ON st.relid = c.oid
         JOIN pg_namespace n ON n.oid = p.relnamespace
         WHERE n.nspname = ANY(%s) AND p.relkind = 'p' ORDER BY p.relname, c.relname
         """,

@@ -40,3 +40,21 @@ def test_dbstats_text_report(capsys):
         "longest running queries:",
     ):
         assert heading in out
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_table_never_analysed_is_estimated_by_its_live_rows():
+    from django.db import connection
+
+    from core.db.stats import table_stats
+
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE accounts.dbstats_never_analysed (n int) WITH (autovacuum_enabled = off)")
+        try:
+            cursor.execute("INSERT INTO accounts.dbstats_never_analysed SELECT generate_series(1, 25)")
+            cursor.execute("SELECT pg_stat_force_next_flush()")
+            cursor.execute("SELECT 1")  # the flush happens when this transaction ends
+            row = next(t for t in table_stats() if t["table"] == "dbstats_never_analysed")
+            assert row["row_estimate"] == 25
+        finally:
+            cursor.execute("DROP TABLE accounts.dbstats_never_analysed")
