@@ -83,17 +83,19 @@ class ConsoleModelAdmin(admin.ModelAdmin):
         codename = get_permission_codename("change", self.opts)
         return request.user.has_perm(f"{self.opts.app_label}.{codename}")
 
-    def _filter_actions_by_permissions(self, request, actions):
-        guarded = []
-        for func, name, description in actions:
-            if not hasattr(func, "allowed_permissions"):
-                func = _with_permissions(func, ("workflow",))
-            guarded.append((func, name, description))
-        return super()._filter_actions_by_permissions(request, guarded)
-
     def get_actions(self, request):
-        actions = super().get_actions(request)
-        return {name: (_audited_action(func, name), name, desc) for name, (func, _, desc) in actions.items()}
+        """Every action is audited, and one that declares no `allowed_permissions` is
+        offered only to those who may run this model's workflow (its change permission)."""
+        actions = {}
+        may_run_workflow = None
+        for name, (func, _, description) in super().get_actions(request).items():
+            if not getattr(func, "allowed_permissions", None):
+                if may_run_workflow is None:
+                    may_run_workflow = self.has_workflow_permission(request)
+                if not may_run_workflow:
+                    continue
+            actions[name] = (_audited_action(func, name), name, description)
+        return actions
 
     # --- the audit entries of saves and deletes ----------------------------------------
 
@@ -127,15 +129,6 @@ class ConsoleModelAdmin(admin.ModelAdmin):
             payload={"model": _label(self.opts), "ids": ids[:MAX_IDS], "count": len(ids)},
         )
         return entries
-
-
-def _with_permissions(func, permissions):
-    @functools.wraps(func)
-    def guarded(modeladmin, request, queryset):
-        return func(modeladmin, request, queryset)
-
-    guarded.allowed_permissions = permissions
-    return guarded
 
 
 def _audited_action(func, name: str):

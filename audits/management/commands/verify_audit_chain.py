@@ -14,6 +14,7 @@ from audits.keycheck import WrongSigningKey, key_matches_chain
 from audits.services import verification_record
 from audits.verify import default_workers, verify_chain
 from core.json_types import OUT_OF_RANGE, datetime_out_of_range
+from core.progress import ProgressStream
 
 
 def _parse_since(value: str) -> datetime:
@@ -74,7 +75,7 @@ class Command(BaseCommand):
                 raise CommandError(WrongSigningKey.default_message, returncode=3)
         if not no_seal:
             chain_pending(wait=True)
-        bar = tqdm(desc="verifying", unit=" entries", disable=None, mininterval=0.5, file=self.stderr._out)
+        bar = tqdm(desc="verifying", unit=" entries", disable=None, mininterval=0.5, file=ProgressStream(self.stderr))
         started = time.monotonic()
         try:
             result = verify_chain(since=since_dt, checkpoint=doc, progress=bar.update, unbounded=True, workers=workers)

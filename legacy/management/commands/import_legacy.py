@@ -9,6 +9,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from core.progress import ProgressStream
 from legacy.kinds import KINDS
 from legacy.services import (
     DEFAULT_BATCH_SIZE,
@@ -17,23 +18,6 @@ from legacy.services import (
     ImportRefused,
     legacy_import,
 )
-
-
-class _Unended:
-    """The command's stderr for the progress bar, which writes partial lines ("\\r..."):
-    each write passes ending="" so the OutputWrapper adds no newline of its own."""
-
-    def __init__(self, wrapper):
-        self.wrapper = wrapper
-
-    def write(self, text: str) -> None:
-        self.wrapper.write(text, ending="")
-
-    def flush(self) -> None:
-        self.wrapper.flush()
-
-    def isatty(self) -> bool:
-        return self.wrapper.isatty()
 
 
 class Command(BaseCommand):
@@ -111,7 +95,7 @@ class Command(BaseCommand):
                 max_record_bytes=max_record_bytes,
                 progress=options.get("verbosity", 1) >= 1,
                 writers=writers,
-                stderr=_Unended(self.stderr),
+                stderr=ProgressStream(self.stderr),
             )
         except ImportRefused as exc:
             raise CommandError(str(exc)) from None
