@@ -189,3 +189,13 @@ def assert_same_page(sql, drf) -> dict:
         # PostgreSQL writes '"key" : value'; DRF's compact encoder '"key":value'.
         assert not sql_page["results"] or b'"id" : ' in sql.content
     return sql_page
+
+
+def registered_model_admins(site=None) -> list:
+    """(model, model admin) of every model registered with the admin site, through its
+    public API (is_registered / get_model_admin), in the order of apps.get_models()."""
+    from django.apps import apps
+    from django.contrib import admin
+
+    site = site or admin.site
+    return [(model, site.get_model_admin(model)) for model in apps.get_models() if site.is_registered(model)]

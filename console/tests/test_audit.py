@@ -11,6 +11,7 @@ from django.contrib.messages import get_messages
 from django.urls import reverse
 
 from console.audit import ConsoleModelAdmin
+from core.testing import registered_model_admins
 from experiments.models import Promotion
 
 pytestmark = pytest.mark.django_db
@@ -133,18 +134,10 @@ def test_a_project_is_deleted_with_its_versions(superuser_console, regular_user,
     assert new_audit(entity="project", action="delete").exists() and new_audit(entity="admin", action="delete").exists()
 
 
-def _model_admins():
-    from django.apps import apps
-
-    for model in apps.get_models():
-        if admin.site.is_registered(model):
-            yield model, admin.site.get_model_admin(model)
-
-
 def test_every_action_of_every_admin_needs_a_permission(rf, make_user):
     request = rf.get("/")
     request.user = make_user("user", is_staff=True)  # staff, without any permission
-    for model, model_admin in _model_admins():
+    for model, model_admin in registered_model_admins():
         assert isinstance(model_admin, ConsoleModelAdmin), model
         assert model_admin.get_actions(request) == {}, f"{model.__name__}: actions offered without a permission"
 

@@ -5,17 +5,17 @@ date range, filters list small tables, nothing sorts by an unindexed column."""
 import re
 
 import pytest
-from django.contrib import admin
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from core.admin_paginator import EstimatedCountPaginator
+from core.testing import registered_model_admins
 
 pytestmark = pytest.mark.django_db
 
 BIG = sorted(
-    (model_admin for model_admin in admin.site._registry.values() if getattr(model_admin, "big_table", False)),
+    (model_admin for _, model_admin in registered_model_admins() if getattr(model_admin, "big_table", False)),
     key=lambda a: a.opts.label,
 )
 

@@ -3,10 +3,10 @@ page ever shows a secret."""
 
 import pytest
 from django.apps import apps
-from django.contrib import admin
 from django.urls import reverse
 
 from console.audit import ConsoleModelAdmin
+from core.testing import registered_model_admins
 
 pytestmark = pytest.mark.django_db
 
@@ -25,7 +25,7 @@ def _label(model) -> str:
 
 
 def _registered():
-    return sorted(admin.site._registry.items(), key=lambda item: _label(item[0]))
+    return sorted(registered_model_admins(), key=lambda item: _label(item[0]))
 
 
 def _urls(model):
@@ -39,11 +39,11 @@ def _assert_no_secret(page: str, secrets, where: str) -> None:
 
 
 def test_every_model_is_registered_with_the_console_layer():
-    registered = {_label(model) for model in admin.site._registry}
+    registered = {_label(model) for model, _ in registered_model_admins()}
     for model in apps.get_models():
         if model._meta.app_label in DOMAIN_APPS and _label(model) not in NOT_REGISTERED:
             assert _label(model) in registered, f"{_label(model)} has no admin page"
-    for model, model_admin in admin.site._registry.items():
+    for model, model_admin in registered_model_admins():
         assert isinstance(model_admin, ConsoleModelAdmin), _label(model)
 
 
