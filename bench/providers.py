@@ -278,6 +278,7 @@ def main(report) -> None:
 
     from accounts.services import session_create
     from audits.chain import chain_pending
+    from providers import services
     from providers.periods import current_periods
 
     users, provider = _fixtures()
@@ -354,7 +355,17 @@ def main(report) -> None:
     http_model = f"http-{stamp}"
     before = _requests_of(http_model)
     tokens = [session_create(user=u).access for u in users]
-    body = {"provider": str(provider.pk), "model": http_model, "tokens_input": 120, "tokens_output": 30}
+    # The API takes only the model its provider offers: this run's HTTP calls get a
+    # provider of their own, so their usage is counted apart.
+    http_provider = services.provider_create(
+        actor=None,
+        name=f"Bench HTTP {stamp}",
+        provider_type="openai",
+        model_name=http_model,
+        api_endpoint="https://api.example.com/v1",
+        cost_per_1k_tokens=Decimal("0.002000"),
+    )
+    body = {"provider": str(http_provider.pk), "model": http_model, "tokens_input": 120, "tokens_output": 30}
     workers = int(os.environ.get("BENCH_GUNICORN_WORKERS", "4"))
     with gunicorn(workers=workers) as base:
         web = _run([(base, t, body) for t in tokens], _http_worker)

@@ -104,23 +104,28 @@ def test_kill_9_under_load_loses_no_acknowledged_write(cluster, tmp_path):
     auth = cluster.migrate_and_sign_in()
     env = {**cluster.app_env, "DB_STATEMENT_TIMEOUT_MS": "5000", "CONN_MAX_AGE": "60"}
     with gunicorn_server(env, tmp_path / "server.log", workers=4, extra_args=("--timeout", "30")) as (base, server):
-        provider = httpx.post(
-            base + "/api/v1/providers/",
-            headers=auth,
-            timeout=20,
-            json={
-                "name": "Crash Probe",
-                "provider_type": "local",
-                "model_name": "probe",
-                "api_endpoint": "http://127.0.0.1:9/",
-                "cost_per_1k_tokens": "0.001000",
-                "max_tokens": 1000,
-                "timeout_seconds": 5,
-                "is_platform_provided": True,
-            },
-        )
-        assert provider.status_code == 201, provider.text
-        clients = [Client(n, base, auth, provider.json()["id"]) for n in range(CLIENTS)]
+        # One provider per client: a provider offers one model, and each client's usage
+        # is counted under its own model.
+        providers = []
+        for n in range(CLIENTS):
+            provider = httpx.post(
+                base + "/api/v1/providers/",
+                headers=auth,
+                timeout=20,
+                json={
+                    "name": f"Crash Probe {n}",
+                    "provider_type": "local",
+                    "model": f"crash-model-{n}",
+                    "api_endpoint": "http://127.0.0.1:9/",
+                    "cost_per_1k_tokens": "0.001000",
+                    "max_tokens": 1000,
+                    "timeout_seconds": 5,
+                    "is_platform_provided": True,
+                },
+            )
+            assert provider.status_code == 201, provider.text
+            providers.append(provider.json()["id"])
+        clients = [Client(n, base, auth, providers[n]) for n in range(CLIENTS)]
         stop = threading.Event()
         threads = [threading.Thread(target=c.run, args=(stop,), daemon=True) for c in clients]
         for t in threads:
