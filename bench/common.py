@@ -193,8 +193,21 @@ def steal_pct(before: list[int] | None, after: list[int] | None) -> float | None
 
 
 def process_cpu_seconds(pid: int) -> float:
-    """CPU seconds (user + system, all threads) used so far by a process of this machine,
-    e.g. a PostgreSQL backend (/proc/<pid>/stat); NaN when it cannot be read."""
+    """CPU seconds used so far by a process of this machine (all its threads), e.g. a
+    PostgreSQL backend; NaN when it cannot be read. The scheduler's nanosecond counts
+    (/proc/<pid>/task/*/schedstat) where the kernel keeps them: /proc/<pid>/stat counts in
+    clock ticks of 10 ms, too coarse for a short run's backends."""
+    try:
+        total, tasks = 0, os.listdir(f"/proc/{pid}/task")
+        for task in tasks:
+            try:
+                with open(f"/proc/{pid}/task/{task}/schedstat") as f:
+                    total += int(f.read().split()[0])
+            except FileNotFoundError:
+                continue  # a thread that ended since the listing
+        return total / 1e9
+    except (OSError, IndexError, ValueError):
+        pass
     try:
         with open(f"/proc/{pid}/stat") as f:
             fields = f.read().rsplit(")", 1)[1].split()
