@@ -19,8 +19,11 @@ them).
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
+
+from django.core.management.base import CommandError
 
 from audits import signing
 from core.exceptions import DomainError
@@ -76,3 +79,17 @@ def ensure_sealing_key(cursor, key: bytes) -> None:
         logger.error("audit sequencer: %s", WrongSigningKey.default_message)
         raise WrongSigningKey()
     _checked = tag
+
+
+def wrong_key_is_a_command_error(handle):
+    """For a management command's handle(): a wrong key ends the command with its
+    message and exit status 3 (as verify_audit_chain does), not with a traceback."""
+
+    @functools.wraps(handle)
+    def run(self, *args, **options):
+        try:
+            return handle(self, *args, **options)
+        except WrongSigningKey as exc:
+            raise CommandError(exc.message, returncode=3) from None
+
+    return run

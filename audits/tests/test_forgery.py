@@ -4,6 +4,7 @@ process started with the wrong key would do: every case is reported, none excuse
 Tampering runs inside the test's transaction (rolled back), so the reused test
 database's chain stays intact for the other tests."""
 
+import importlib
 import json
 
 import pytest
@@ -141,6 +142,30 @@ def test_the_sequencer_never_seals_under_a_key_the_chain_was_not_written_with(
     assert AuditEntry.objects.get(id=entry_id).chain_seq is None
     result = verify_chain()
     assert entry_id in result.pending_invalid
+
+
+@pytest.mark.parametrize(
+    ("command", "first_step"),
+    [
+        ("audit_seal", "chain_pending"),
+        ("audit_checkpoint", "chain_pending"),
+        ("audit_partitions", "partitions_maintain"),
+    ],
+)
+def test_chain_commands_refused_for_the_wrong_key_end_with_its_message_not_a_traceback(
+    db, monkeypatch, command, first_step
+):
+    # The sequencer's refusal of a key that does not match the chain (tested above),
+    # raised by the first thing the command runs.
+    module = importlib.import_module(f"audits.management.commands.{command}")
+
+    def refuse(*args, **kwargs):
+        raise WrongSigningKey()
+
+    monkeypatch.setattr(module, first_step, refuse)
+    with pytest.raises(CommandError) as info:
+        call_command(command)
+    assert "wrong AUDIT_SIGNING_KEY" in str(info.value) and info.value.returncode == 3
 
 
 # --- entries sealed under a wrong key before the checks existed ------------------------------

@@ -6,6 +6,7 @@ import os
 from django.core.management.base import BaseCommand, CommandError
 
 from audits.chain import chain_pending
+from audits.keycheck import wrong_key_is_a_command_error
 from audits.verify import make_checkpoint
 
 
@@ -19,6 +20,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--out", help="write the checkpoint to this file (mode 0600) instead of stdout")
 
+    @wrong_key_is_a_command_error
     def handle(self, *args, out=None, **options):
         chain_pending(wait=True)
         text = json.dumps(make_checkpoint(), indent=1, sort_keys=True) + "\n"

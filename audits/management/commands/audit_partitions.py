@@ -3,6 +3,7 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from audits.keycheck import wrong_key_is_a_command_error
 from audits.upkeep import partitions_maintain
 
 
@@ -19,6 +20,7 @@ class Command(BaseCommand):
         parser.add_argument("--retain-months", type=int, default=None)
         parser.add_argument("--dry-run", action="store_true", help="say what would be done, change nothing")
 
+    @wrong_key_is_a_command_error
     def handle(self, *args, ahead, retain_months, dry_run, **options):
         try:
             report = partitions_maintain(ahead=ahead, retain_months=retain_months, dry_run=dry_run)

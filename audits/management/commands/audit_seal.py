@@ -5,6 +5,7 @@ import time
 from django.core.management.base import BaseCommand
 
 from audits.chain import chain_pending
+from audits.keycheck import wrong_key_is_a_command_error
 
 
 class Command(BaseCommand):
@@ -18,6 +19,7 @@ class Command(BaseCommand):
         parser.add_argument("--loop", action="store_true", help="keep sealing every --interval seconds")
         parser.add_argument("--interval", type=float, default=1.0)
 
+    @wrong_key_is_a_command_error
     def handle(self, *args, loop=False, interval=1.0, **options):
         total = chain_pending(wait=True)
         if not loop:
