@@ -23,8 +23,12 @@ MAX_JSON_DEPTH = 64
 
 UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 # A JSON string, as an unrolled loop (a run of plain characters, then one escape at a
-# time), which the regex engine matches with less backtracking than an alternation.
-_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+# time). An unterminated string (with or without a last lone backslash) runs to the end
+# of the text: every opening quote then matches, so the scan is linear whatever the
+# input (a pattern that can fail at one quote is retried from each later one, and a
+# body of escaped quotes without a closing one took quadratic time). Malformed text
+# is json.loads' to refuse.
+_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*(?:"|\\?\Z)', re.DOTALL)
 _NOT_A_BRACKET = bytes(b for b in range(256) if b not in b"[]{}")
 _STEP = bytes.maketrans(b"[{]}", b"\x01\x01\xff\xff")  # as signed bytes: +1, +1, -1, -1
 

@@ -47,6 +47,18 @@ def test_the_depth_scan_ignores_brackets_inside_strings():
     assert not nesting_depth_exceeds(escaped.encode())
 
 
+def test_an_unterminated_string_of_escaped_quotes_is_refused_at_once(anon_client):
+    # Nested past the limit, then a string that never ends, made of escaped quotes: a
+    # string pattern that could fail at one quote was retried from every later one
+    # (quadratic: hours for a body this size). It is a plain 400 now.
+    body = "[" * (MAX_JSON_DEPTH + 1) + '"' + '\\"' * 200_000
+    for tail in ("", "\\"):
+        assert nesting_depth_exceeds((body + tail).encode())
+        assert_error(post_raw(anon_client, f"{API}/auth/login", body + tail), 400, "parse_error")
+    shallow = '{"email": "' + '\\"' * 200_000  # under the limit: json.loads refuses it
+    assert_error(post_raw(anon_client, f"{API}/auth/login", shallow), 400, "parse_error")
+
+
 @pytest.mark.parametrize("kind", ["object", "array"])
 def test_a_deeply_nested_json_field_is_a_400_naming_the_limit(user_client, kind):
     before = Project.objects.count()
