@@ -4,7 +4,7 @@ the project's registry (core.locks).
 - USAGE_USER_LOCK: two-key form (USAGE_USER_LOCK, hashtext(user id)), transaction-scoped,
   taken by the SQL function providers.usage_record (migration 0002).
 - ROTATE_KEK_LOCK, CHECK_PROVIDERS_LOCK: session-scoped, one run of each command at a time.
-- IMPORT_CATALOG_LOCK: two-key form, transaction-scoped (providers.services.catalog_provider_for_import).
+- IMPORT_CATALOG_LOCK: two-key form, transaction-scoped (legacy.bulk.providers.catalog_provider_for_import).
 """
 
 from __future__ import annotations

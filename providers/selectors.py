@@ -23,7 +23,7 @@ from providers.models import (
     UserQuota,
 )
 from providers.periods import Periods, current_periods, quota_zone
-from providers.services import PeriodUsage, UsageTotals, limits_for
+from providers.types import PeriodUsage, UsageTotals, limits_for
 
 
 def provider_list() -> QuerySet[Provider]:

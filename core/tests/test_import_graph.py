@@ -18,9 +18,6 @@ DEFERRED = {
     # Django builds the User model class before any service can import it; its manager's
     # create_user (createsuperuser) must reach the one write path for users at call time.
     ("accounts.models", "accounts.services"),
-    # providers.selectors takes its value types (UsageTotals, PeriodUsage) from
-    # providers.services; they move to a providers/types.py when that module is split.
-    ("providers.services", "providers.selectors"),
 }
 
 

@@ -1,4 +1,4 @@
-"""provider_keys.jsonl → users' own API keys (providers.services.provider_keys_import).
+"""provider_keys.jsonl → users' own API keys (legacy.bulk.providers.provider_keys_import).
 
 `api_key` is `ENC:` + a Fernet token made with the legacy key (decrypted here with
 --legacy-key / LEGACY_ENCRYPTION_KEY, then sealed under Tristate's envelope encryption),
@@ -12,9 +12,9 @@ from __future__ import annotations
 from cryptography.fernet import InvalidToken
 
 from legacy import values
+from legacy.bulk.providers import ProviderKeyImport, provider_keys_import
 from legacy.kinds.base import Context, Item, Pending
 from legacy.reader import RawRecord
-from providers.services import ProviderKeyImport, provider_keys_import
 
 ENC_PREFIX = "ENC:"
 

@@ -1,4 +1,4 @@
-"""usage/usage_<YYYY-MM>.jsonl → usage counters (providers.services.usage_import).
+"""usage/usage_<YYYY-MM>.jsonl → usage counters (legacy.bulk.providers.usage_import).
 
 Lines carry no identity, so a line's legacy key is its place: "<file>:<line>" (a re-run
 of the same export skips it; a line changed since is reported, not added twice). Lines
@@ -10,9 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from legacy import values
+from legacy.bulk.providers import UsageImport, usage_import
 from legacy.kinds.base import Context, Item, Pending
 from legacy.reader import RawRecord
-from providers.services import UsageImport, usage_import
 
 
 def prepare(rec: RawRecord, ctx: Context) -> Item:

@@ -21,10 +21,10 @@ from legacy.bulk import experiments as bulk_experiments
 from legacy.bulk.accounts import UserImport, users_import
 from legacy.bulk.experiments import EvaluationImport, ExperimentImport, QuarantineImport
 from legacy.bulk.projects import ProjectImport, projects_import
+from legacy.bulk.providers import ProviderKeyImport, UsageImport, provider_keys_import, usage_import
 from projects.services import project_create
 from providers import services as prov_services
 from providers.models import UsageTracking
-from providers.services import ProviderKeyImport, UsageImport
 from quarantine.models import QuarantineRecord
 
 pytestmark = pytest.mark.django_db
@@ -174,7 +174,7 @@ def test_provider_keys_import_keeps_one_key_per_user_and_type(regular_user):
     prov_services.provider_key_create(
         user=regular_user, provider_type="openai", provider_name="Mine", api_key="sk-live-12345"
     )
-    results = prov_services.provider_keys_import(
+    results = provider_keys_import(
         keys=[
             ProviderKeyImport(
                 user_id=regular_user.pk, provider_type="openai", provider_name="L", api_key="sk-old-99999"
@@ -199,7 +199,7 @@ def test_usage_import_adds_into_live_counters(regular_user):
     )
     day = live.date
     line = UsageImport(regular_user.pk, "openai", "gpt-4o", day, 2, 100, 50, Decimal("0.25"))
-    results = prov_services.usage_import(rows=[line, line], actor=None)
+    results = usage_import(rows=[line, line], actor=None)
     row = UsageTracking.objects.get()
     assert [r.id for r in results] == [row.pk, row.pk]
     assert (row.requests_count, row.tokens_input, row.tokens_output) == (5, 210, 100)
