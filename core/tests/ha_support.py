@@ -94,16 +94,16 @@ class HACluster:
     def member(self, role: str) -> dict | None:
         return next((m for m in self.members() if m["role"] == role and m["state"] == "running"), None)
 
-    def wait_healthy(self, timeout: float = 90.0) -> dict:
-        """Until a leader runs with a synchronous standby and every node streams on its
-        timeline; returns the leader."""
+    def wait_healthy(self, timeout: float = 90.0, nodes: int = 3) -> dict:
+        """Until a leader runs with a synchronous standby and `nodes` members (all three by
+        default) stream on its timeline; returns the leader."""
         deadline = time.monotonic() + timeout
         while True:
             members = self.members()
             leader = next((m for m in members if m["role"] == "leader" and m["state"] == "running"), None)
             if (
                 leader
-                and len(members) == 3
+                and len(members) >= nodes
                 and any(m["role"] == "sync_standby" for m in members)
                 and all(m["state"] in ("running", "streaming") and m["timeline"] == leader["timeline"] for m in members)
             ):
