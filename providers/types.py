@@ -4,6 +4,7 @@ has (the defaults, overridden by a quota row)."""
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -22,7 +23,7 @@ class RewrapReport:
 
 @dataclass(frozen=True)
 class ProbeResult:
-    provider_id: object
+    provider_id: uuid.UUID
     ok: bool
     response_time_ms: int | None
     error: str

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.models import User
 from audits.services import audit_record
 from providers.models import (
     CostAlert,
@@ -15,7 +16,7 @@ from providers.models import (
 
 
 @transaction.atomic
-def cost_alert_acknowledge(*, alert: CostAlert, actor) -> CostAlert:
+def cost_alert_acknowledge(*, alert: CostAlert, actor: User | None) -> CostAlert:
     """Acknowledge an alert. Idempotent: a second acknowledgement changes nothing and is
     not audited again (conditional UPDATE, so two concurrent ones audit once)."""
     now = timezone.now()

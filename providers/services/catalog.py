@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
 from decimal import Decimal
 
 from django.db import IntegrityError, transaction
 from django.db.models import ProtectedError
 
+from accounts.models import User
 from audits.services import audit_record
 from core.exceptions import Conflict, NotFound, ValidationFailed
 from providers.models import (
@@ -30,7 +32,7 @@ PROVIDER_FIELDS = (
 )
 
 
-def provider_name_taken(name: str, exclude_pk=None) -> bool:
+def provider_name_taken(name: str, exclude_pk: uuid.UUID | None = None) -> bool:
     qs = Provider.objects.filter(name__iexact=name)
     if exclude_pk is not None:
         qs = qs.exclude(pk=exclude_pk)
@@ -53,7 +55,7 @@ def _provider_save(provider: Provider, *, update_fields: list[str] | None = None
 @transaction.atomic
 def provider_create(
     *,
-    actor,
+    actor: User | None,
     name: str,
     provider_type: str,
     model_name: str,
@@ -89,7 +91,7 @@ def provider_create(
 
 
 @transaction.atomic
-def provider_update(*, provider: Provider, actor, **changes) -> Provider:
+def provider_update(*, provider: Provider, actor: User | None, **changes: object) -> Provider:
     unknown = set(changes) - set(PROVIDER_FIELDS)
     if unknown:
         raise ValidationFailed(f"Unknown provider fields: {', '.join(sorted(unknown))}.")
@@ -113,7 +115,7 @@ def provider_update(*, provider: Provider, actor, **changes) -> Provider:
 
 
 @transaction.atomic
-def provider_delete(*, provider: Provider, actor) -> None:
+def provider_delete(*, provider: Provider, actor: User | None) -> None:
     pk, name = str(provider.pk), provider.name
     try:
         with transaction.atomic():

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import Model
 
 from core.exceptions import ValidationFailed
 from core.validation import clean_text
@@ -16,12 +17,12 @@ def django_errors(exc: DjangoValidationError) -> ValidationFailed:
     return ValidationFailed(first, details=details)
 
 
-def full_clean(instance, exclude: Iterable[str] = ()) -> None:
+def full_clean(instance: Model, exclude: Iterable[str] = ()) -> None:
     try:
         instance.full_clean(exclude=list(exclude), validate_unique=False, validate_constraints=False)
     except DjangoValidationError as exc:
         raise django_errors(exc) from None
 
 
-def checked_text(name: str, value, *, max_length: int, required: bool = True) -> str:
+def checked_text(name: str, value: object, *, max_length: int, required: bool = True) -> str:
     return clean_text(value, name, max_length=max_length, required=required, allow_none=False)

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from django.db import transaction
 
+from accounts.models import User
 from audits.services import audit_record
 from core.exceptions import ValidationFailed
 from providers.models import (
@@ -22,7 +23,7 @@ from providers.types import HealthRunReport, ProbeResult
 
 
 @transaction.atomic
-def provider_health_record(*, results: list[ProbeResult], actor=None) -> HealthRunReport:
+def provider_health_record(*, results: list[ProbeResult], actor: User | None = None) -> HealthRunReport:
     """Fold probe results into provider_health: rows locked in primary-key order, one
     audit entry for the run (with the providers that became unhealthy or recovered)."""
     report = HealthRunReport()
@@ -64,7 +65,7 @@ def provider_health_record(*, results: list[ProbeResult], actor=None) -> HealthR
 
 
 def providers_check_health(
-    *, concurrency: int = 8, actor=None, providers: Iterable[Provider] | None = None
+    *, concurrency: int = 8, actor: User | None = None, providers: Iterable[Provider] | None = None
 ) -> HealthRunReport:
     """Probe the given (default: every active) provider's endpoint concurrently, each with
     its own timeout, then record the results. No transaction is open during the probes."""

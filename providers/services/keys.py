@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 from django.db import IntegrityError, transaction
 
+from accounts.models import User
 from audits.services import audit_record
 from core import crypto
 from core.exceptions import Conflict, NotFound, ValidationFailed
@@ -30,7 +31,7 @@ _API_KEY_RE = re.compile(r"[\x21-\x7e]{8,1024}")
 _API_KEY_RULE = "An API key is 8 to 1024 printable ASCII characters, without spaces."
 
 
-def check_api_key(api_key) -> str:
+def check_api_key(api_key: object) -> str:
     if not isinstance(api_key, str) or not _API_KEY_RE.fullmatch(api_key):
         raise ValidationFailed.field("api_key", _API_KEY_RULE)
     return api_key
@@ -39,7 +40,7 @@ def check_api_key(api_key) -> str:
 _PROVIDER_TYPES = frozenset(ProviderType.values)
 
 
-def check_provider_type(provider_type) -> str:
+def check_provider_type(provider_type: object) -> str:
     if provider_type not in _PROVIDER_TYPES:
         raise ValidationFailed.field(
             "provider_type", f"Must be one of: {', '.join(ProviderType.values)}.", code="validation_error"
@@ -54,7 +55,7 @@ def _seal_into(row: UserProvider, api_key: str) -> None:
     row.key_last_4_chars = api_key[-4:]
 
 
-def _key_payload(row: UserProvider, **extra) -> dict:
+def _key_payload(row: UserProvider, **extra: object) -> dict:
     return {
         "id": str(row.pk),
         "user": str(row.user_id),
@@ -66,7 +67,13 @@ def _key_payload(row: UserProvider, **extra) -> dict:
 
 @transaction.atomic
 def provider_key_create(
-    *, user, provider_type: str, provider_name: str, api_key: str, model_name: str = "", actor=None
+    *,
+    user: User,
+    provider_type: str,
+    provider_name: str,
+    api_key: str,
+    model_name: str = "",
+    actor: User | None = None,
 ) -> UserProvider:
     """Seal and store a user's API key: a fresh data key, AES-256-GCM bound to (user,
     provider_type), the data key wrapped by the KMS. One key per user and provider type."""
@@ -99,7 +106,7 @@ def provider_key_create(
 def provider_key_update(
     *,
     user_provider: UserProvider,
-    actor,
+    actor: User | None,
     is_active: bool | None = None,
     api_key: str | None = None,
     provider_name: str | None = None,
@@ -143,7 +150,7 @@ def provider_key_update(
 
 
 @transaction.atomic
-def provider_key_delete(*, user_provider: UserProvider, actor) -> None:
+def provider_key_delete(*, user_provider: UserProvider, actor: User | None) -> None:
     payload = _key_payload(user_provider)
     deleted, _ = UserProvider.objects.filter(pk=user_provider.pk).delete()
     if not deleted:
@@ -154,10 +161,10 @@ def provider_key_delete(*, user_provider: UserProvider, actor) -> None:
 @transaction.atomic
 def provider_key_reveal(
     *,
-    actor=None,
+    actor: User | None = None,
     purpose: str = "",
     user_provider: UserProvider | None = None,
-    user=None,
+    user: User | None = None,
     provider_type: str | None = None,
 ) -> str:
     """The plaintext API key, for the code that calls the provider. Audited (who, which
@@ -193,7 +200,7 @@ def provider_keys_rewrap(
     *,
     batch_size: int = 500,
     dry_run: bool = False,
-    actor=None,
+    actor: User | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> RewrapReport:
     """Re-wrap every user key's data key under the KMS's current master key; the sealed

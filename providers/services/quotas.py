@@ -7,6 +7,7 @@ from decimal import Decimal, InvalidOperation
 from django.db import connection, transaction
 from django.utils import timezone
 
+from accounts.models import User
 from audits.services import audit_record
 from core.exceptions import NotFound, ValidationFailed
 from providers.models import (
@@ -20,8 +21,14 @@ from providers.types import LIMIT_FIELDS
 _MAX_COST_LIMIT = Decimal("999999999999")
 
 
-def _clean_limits(values: dict) -> dict:
-    cleaned = {}
+def _has_more_than_6_decimals(amount: Decimal) -> bool:
+    exponent = amount.as_tuple().exponent
+    # A letter ("n", "N", "F") only for NaN and the infinities, refused before this.
+    return not isinstance(exponent, int) or exponent < -6
+
+
+def _clean_limits(values: dict[str, object]) -> dict[str, int | Decimal | None]:
+    cleaned: dict[str, int | Decimal | None] = {}
     for name, value in values.items():
         if value is None:
             cleaned[name] = None
@@ -30,6 +37,7 @@ def _clean_limits(values: dict) -> dict:
                 raise ValidationFailed.field(name, "A whole number of requests, 0 or more (or null for the default).")
             cleaned[name] = value
         else:
+            amount: Decimal | None
             try:
                 amount = Decimal(str(value)) if not isinstance(value, Decimal) else value
             except (InvalidOperation, ValueError):
@@ -39,22 +47,22 @@ def _clean_limits(values: dict) -> dict:
                 or not amount.is_finite()
                 or amount < 0
                 or amount > _MAX_COST_LIMIT
-                or amount.as_tuple().exponent < -6
+                or _has_more_than_6_decimals(amount)
             ):
                 raise ValidationFailed.field(name, "A USD amount, 0 or more, with at most 6 decimals (or null).")
             cleaned[name] = amount
     return cleaned
 
 
-def _quota_payload(quota: UserQuota, **extra) -> dict:
+def _quota_payload(quota: UserQuota, **extra: object) -> dict:
     return {"id": str(quota.pk), "user": str(quota.user_id), **{f: getattr(quota, f) for f in LIMIT_FIELDS}, **extra}
 
 
 @transaction.atomic
 def quota_set(
     *,
-    user,
-    actor,
+    user: User,
+    actor: User | None,
     daily_limit: int | None = None,
     monthly_limit: int | None = None,
     daily_cost_limit: Decimal | None = None,
@@ -96,7 +104,7 @@ def quota_set(
 
 
 @transaction.atomic
-def quota_update(*, quota: UserQuota, actor, **changes) -> UserQuota:
+def quota_update(*, quota: UserQuota, actor: User | None, **changes: object) -> UserQuota:
     unknown = set(changes) - set(LIMIT_FIELDS)
     if unknown:
         raise ValidationFailed(f"Unknown quota fields: {', '.join(sorted(unknown))}.")
@@ -118,7 +126,7 @@ def quota_update(*, quota: UserQuota, actor, **changes) -> UserQuota:
 
 
 @transaction.atomic
-def quota_delete(*, quota: UserQuota, actor) -> None:
+def quota_delete(*, quota: UserQuota, actor: User | None) -> None:
     """Back to the settings defaults."""
     payload = _quota_payload(quota)
     deleted, _ = UserQuota.objects.filter(pk=quota.pk).delete()

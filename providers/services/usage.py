@@ -8,6 +8,7 @@ from decimal import Decimal
 
 from django.db import connection, transaction
 
+from accounts.models import User
 from audits.services import audit_record
 from core.exceptions import QuotaExceeded, ValidationFailed
 from providers.models import (
@@ -41,13 +42,13 @@ def _quota_exceeded(refused: list[str], periods: Periods) -> QuotaExceeded:
     )
 
 
-def check_count(name: str, value, *, minimum: int, maximum: int) -> int:
+def check_count(name: str, value: object, *, minimum: int, maximum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
         raise ValidationFailed.field(name, f"A whole number from {minimum} to {maximum}.")
     return value
 
 
-def quota_check(*, user, requests: int = 1, cost: Decimal = Decimal("0")) -> None:
+def quota_check(*, user: User, requests: int = 1, cost: Decimal = Decimal("0")) -> None:
     """Raise QuotaExceeded (Retry-After = seconds to the period's reset) if `requests` more
     requests costing `cost` USD would exceed a daily or monthly limit, or if a cost limit
     is already used up. A pre-flight check (no lock): the exact, race-free gate is
@@ -76,13 +77,13 @@ _MAX_REQUESTS_PER_RECORD = 1_000_000
 @transaction.atomic
 def usage_record(
     *,
-    user,
+    user: User,
     provider: Provider | uuid.UUID | str,
     model: str,
     tokens_input: int,
     tokens_output: int,
     requests: int = 1,
-    actor=None,
+    actor: User | None = None,
 ) -> UsageResult:
     """Check the quota and record usage in one race-free step (SQL function
     providers.usage_record): a per-user lock, exact period sums, one upsert on
