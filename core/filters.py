@@ -5,6 +5,7 @@ dates bounded to the calendar every layer below can convert)."""
 
 import copy
 from datetime import date
+from typing import Any
 
 import django_filters
 from django import forms
@@ -31,8 +32,9 @@ class CalendarBoundedForm(forms.Form):
     9999-12-31T23:00:00-05:00 parses, but converting it to UTC for the query overflows
     (a 500); here it is a 400 naming the parameter."""
 
-    def clean(self):
-        cleaned = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        cleaned = self.cleaned_data  # what Form.clean returns; a subclass's may return None
         for name, value in list(cleaned.items()):
             if isinstance(value, slice):  # a range filter: ?<name>_after=…&<name>_before=…
                 suffixes = getattr(self.fields[name].widget, "suffixes", ("min", "max"))

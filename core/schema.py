@@ -86,7 +86,7 @@ class OperationSchema(AutoSchema):
             return f"{action.replace('_', ' ').capitalize()} ({resource})"
         return f"{self.method.capitalize()} {resource}"
 
-    def get_description(self):
+    def get_description(self) -> str:  # type: ignore[override]  # AutoSchema drops DRF's (path, method) too
         declared = super().get_description()  # extend_schema(description=...) or the default
         if declared == AutoSchema.get_description(self):  # the default: may be a mixin's docstring
             handler = getattr(self.view, self._action() or self.method.lower(), None)

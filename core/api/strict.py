@@ -15,6 +15,7 @@ without filters) and `StrictPageSize` (the paginators).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from django.http import QueryDict
 from django_filters.rest_framework import DjangoFilterBackend
@@ -22,6 +23,18 @@ from django_filters.utils import translate_validation
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.filters import BaseFilterBackend, OrderingFilter, SearchFilter
+from rest_framework.pagination import BasePagination
+from rest_framework.request import Request
+from rest_framework.views import APIView
+
+if TYPE_CHECKING:
+    # What the mixins below are mixed into, so that mypy checks their calls to super()
+    # and the attributes they read; at run time they stay plain mixins (no second
+    # SerializerMetaclass run, nothing changed in the method resolution order).
+    _Serializer = serializers.Serializer
+    _Pagination = BasePagination
+else:
+    _Serializer = _Pagination = object
 
 # Fields every resource has and no request sets.
 ALWAYS_READ_ONLY = frozenset({"id", "created_at", "updated_at"})
@@ -49,7 +62,7 @@ def _list_choices(field) -> None:
         _list_choices(child)
 
 
-class RejectUnknownFields:
+class RejectUnknownFields(_Serializer):
     """Refuses keys the serializer does not take.
 
     `read_only_hints` maps a field that clients see in the output but cannot set here to
@@ -61,7 +74,7 @@ class RejectUnknownFields:
     # {deprecated name: current name}: the old name is still accepted (not both at once).
     deprecated_names: dict[str, str] = {}
 
-    def get_fields(self):
+    def get_fields(self) -> dict[str, serializers.Field]:
         fields = super().get_fields()
         for field in fields.values():
             _list_choices(field)
@@ -216,22 +229,30 @@ class StrictOrderingFilter(OrderingFilter):
         return parameters
 
 
-class StrictPageSize:
+class StrictPageSize(_Pagination):
     """For paginators with `page_size_query_param`: a page size that is not an integer
     from 1 to `max_page_size` is a 400, not clamped or ignored."""
 
-    def get_page_size(self, request):
+    # DRF's page-number and cursor paginators both have these (the base class does not).
+    page_size: int | None
+    page_size_query_param: str | None
+    max_page_size: int | None
+
+    def get_page_size(self, request: Request) -> int | None:
         self.refuse_unreachable_page(request)
-        raw = request.query_params.get(self.page_size_query_param)
-        if raw is None:
+        param = self.page_size_query_param
+        raw = request.query_params.get(param) if param else None
+        if param is None or raw is None:
             return self.page_size
         text = raw.strip()
         size = int(text) if text.isdigit() and text.isascii() else None
-        if size is None or not 1 <= size <= self.max_page_size:
-            raise ValidationError({self.page_size_query_param: [f"Must be an integer from 1 to {self.max_page_size}."]})
+        maximum = self.max_page_size
+        if size is None or size < 1 or (maximum is not None and size > maximum):
+            allowed = f"from 1 to {maximum}" if maximum is not None else "of 1 or more"
+            raise ValidationError({param: [f"Must be an integer {allowed}."]})
         return size
 
-    def refuse_unreachable_page(self, request) -> None:
+    def refuse_unreachable_page(self, request: Request) -> None:
         """A page number no list reaches is the 404 of a page past the last one, before
         any query: its offset would not fit PostgreSQL's bigint (the one-query page of
         core.api.lists computes the offset before the count)."""
@@ -239,7 +260,7 @@ class StrictPageSize:
         if raw.isascii() and raw.isdigit() and int(raw) > MAX_PAGE_NUMBER:
             raise NotFound("Invalid page.")
 
-    def get_schema_operation_parameters(self, view):
+    def get_schema_operation_parameters(self, view: APIView) -> list[Any]:
         parameters = super().get_schema_operation_parameters(view)
         for parameter in parameters:
             if parameter.get("name") == getattr(self, "page_query_param", None):
