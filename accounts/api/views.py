@@ -3,7 +3,10 @@ selectors, call services and serialize the result."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from django.conf import settings
+from django.contrib.auth.password_validation import MinimumLengthValidator, get_default_password_validators
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
@@ -12,6 +15,7 @@ from rest_framework.filters import SearchFilter
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
+from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
 from accounts import selectors, services
@@ -19,6 +23,7 @@ from accounts.api import serializers as s
 from accounts.api.filters import InvitationFilter, SecurityEventFilter, UserFilter
 from accounts.api.throttles import AuthRateThrottle
 from accounts.models import Invitation, RevokeReason, SecurityEvent, Session, User
+from accounts.types import SignedInRequest
 from core.api.strict import QueryNamesOnly, StrictFilterBackend
 from core.db.replica_views import ReplicaReadMixin
 from core.exceptions import NotAuthenticated
@@ -57,7 +62,7 @@ class AuthThrottled:
     """Login, registration, refresh, verification and reset share the THROTTLE_AUTH rate,
     counted per client address (anonymous) or per user."""
 
-    throttle_classes = [AuthRateThrottle]
+    throttle_classes: Sequence[type[BaseThrottle]] = [AuthRateThrottle]
     throttle_scope = "auth"
 
 
@@ -167,6 +172,13 @@ class PasswordResetConfirmView(AnonymousAuthView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+def password_min_length() -> int:
+    """The shortest password AUTH_PASSWORD_VALIDATORS let through (8 when none sets one,
+    as forms have always been told)."""
+    lengths = [v.min_length for v in get_default_password_validators() if isinstance(v, MinimumLengthValidator)]
+    return max(lengths, default=8)
+
+
 class AuthPolicyView(APIView):
     """Public: what login and registration forms need to know. Authentication runs when a
     token is sent (so `authenticated` tells a client whether its token still works)."""
@@ -175,15 +187,11 @@ class AuthPolicyView(APIView):
 
     @extend_schema(responses={200: s.AuthPolicyOutput}, tags=TAG, summary="Registration and login policy")
     def get(self, request):
-        min_length = 8
-        for validator in settings.AUTH_PASSWORD_VALIDATORS:
-            if validator["NAME"].endswith("MinimumLengthValidator"):
-                min_length = validator.get("OPTIONS", {}).get("min_length", min_length)
         return Response(
             {
                 "authenticated": bool(request.user and request.user.is_authenticated),
                 "open_registration": settings.OPEN_REGISTRATION,
-                "password_min_length": min_length,
+                "password_min_length": password_min_length(),
                 "totp_issuer": settings.TOTP_ISSUER,
                 "access_token_ttl_seconds": int(settings.ACCESS_TOKEN_TTL.total_seconds()),
                 "refresh_token_ttl_seconds": int(settings.REFRESH_TOKEN_TTL.total_seconds()),
@@ -310,6 +318,7 @@ class TotpDisableView(AuthThrottled, APIView):
 class MySessionViewSet(
     mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet
 ):
+    request: SignedInRequest
     permission_classes = [SelfService]
     serializer_class = s.SessionOutput
     filter_backends = [QueryNamesOnly]
@@ -360,6 +369,7 @@ class UserViewSet(
     mixins.UpdateModelMixin,
     viewsets.GenericViewSet,
 ):
+    request: SignedInRequest
     permission_classes = [AdminOnly]
     serializer_class = s.AdminUserOutput
     http_method_names = ["get", "post", "patch", "head", "options"]
@@ -368,7 +378,7 @@ class UserViewSet(
     ordering_fields = ["email", "name", "role", "created_at", "last_login"]
     ordering = ["email"]
 
-    filter_backends = [*api_settings.DEFAULT_FILTER_BACKENDS, SearchFilter]
+    filter_backends = [*api_settings.DEFAULT_FILTER_BACKENDS, SearchFilter]  # type: ignore[list-item]  # api_settings imports the dotted paths it is typed as
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
@@ -422,6 +432,7 @@ class InvitationViewSet(
     mixins.DestroyModelMixin,
     viewsets.GenericViewSet,
 ):
+    request: SignedInRequest
     permission_classes = [AdminOnly]
     serializer_class = s.InvitationOutput
     filterset_class = InvitationFilter
@@ -460,6 +471,7 @@ class SecurityEventPagination(LogCursorPagination):
     retrieve=extend_schema(tags=["security-events"]),
 )
 class SecurityEventViewSet(ReplicaReadMixin, viewsets.ReadOnlyModelViewSet):
+    request: SignedInRequest
     permission_classes = [SelfService]
     serializer_class = s.SecurityEventOutput
     filterset_class = SecurityEventFilter

@@ -148,3 +148,20 @@ def test_policy_is_public_and_tells_whether_a_token_works(anon_client, user_clie
     assert body["authenticated"] is False and body["open_registration"] is True
     assert body["password_min_length"] == 10 and body["access_token_ttl_seconds"] == 900
     assert user_client.get("/api/v1/auth/policy").json()["authenticated"] is True
+
+
+MIN_LENGTH = "django.contrib.auth.password_validation.MinimumLengthValidator"
+
+
+@pytest.mark.parametrize(
+    ("validators", "expected"),
+    [
+        ([{"NAME": MIN_LENGTH, "OPTIONS": {"min_length": 14}}], 14),
+        ([{"NAME": MIN_LENGTH}], 8),  # Django's own default
+        ([{"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"}], 8),
+        ([], 8),
+    ],
+)
+def test_policy_password_min_length_is_the_validators(anon_client, settings, validators, expected):
+    settings.AUTH_PASSWORD_VALIDATORS = validators
+    assert anon_client.get("/api/v1/auth/policy").json()["password_min_length"] == expected
