@@ -1,6 +1,8 @@
 """Projects API (API.md "Projects"): thin views that validate input, fetch through
 selectors (visibility: another user's project is a 404) and call services."""
 
+from typing import TYPE_CHECKING, Any
+
 from django.db.models import Prefetch
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
@@ -10,6 +12,7 @@ from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 
 from accounts.models import User
+from accounts.types import SignedInRequest
 from core.api.strict import QueryNamesOnly
 from core.db.replica_views import ReplicaReadMixin
 from core.exceptions import PermissionDenied, ValidationFailed
@@ -52,6 +55,7 @@ class ProjectViewSet(
     mixins.DestroyModelMixin,
     viewsets.GenericViewSet,
 ):
+    request: SignedInRequest
     filterset_class = ProjectFilter
     ordering_fields = ["name", "created_at", "updated_at"]
     ordering = ["-created_at"]
@@ -116,8 +120,18 @@ class ProjectViewSet(
         return Response(ProjectOutput(project).data)
 
 
-class ProjectScoped:
+if TYPE_CHECKING:
+    # What ProjectScoped is mixed into, for mypy (at run time a plain mixin).
+    _ViewSet = viewsets.GenericViewSet
+else:
+    _ViewSet = object
+
+
+class ProjectScoped(_ViewSet):
     """Nested under /projects/{project_pk}/: the project is fetched once, with visibility."""
+
+    request: SignedInRequest  # every view it goes into lets only active users in
+    kwargs: dict[str, Any]
 
     def get_project(self):
         if not hasattr(self, "_project"):
@@ -286,6 +300,7 @@ class PolicyViewSet(
     mixins.DestroyModelMixin,
     viewsets.GenericViewSet,
 ):
+    request: SignedInRequest
     serializer_class = PolicyOutput
     permission_classes = [AdminWritesOthersRead]
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
