@@ -1,3 +1,5 @@
+from typing import Any
+
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -70,8 +72,9 @@ class ProjectDetailOutput(ProjectOutput):
         fields = [*ProjectOutput.Meta.fields, "versions", "agreement"]
         read_only_fields = fields
 
-    # `agreement` reads this request's context: DRF's per-instance fields, not the cache.
-    to_representation = serializers.ModelSerializer.to_representation
+    def to_representation(self, instance: Project) -> dict[str, Any]:
+        # `agreement` reads this request's context: DRF's per-instance fields, not the cache.
+        return serializers.ModelSerializer.to_representation(self, instance)
 
     @extend_schema_field(VersionOutput(many=True))
     def get_versions(self, project):
