@@ -15,6 +15,13 @@ request of each (blocks of calls alternating), which the other processes of the 
 less than they move wall-clock times. Also the time a scrape of
 /metrics takes (every worker's files added up, plus the database-held figures).
 
+The latency is the client's: until the last byte of the body (HTTP: the Content-Length
+read, as httpx or a proxy reads it; in one process: the body joined). The middleware
+writes its metric values and log line from the response's close(), which gunicorn's
+sync worker calls after writing the body and before closing the connection; the time to
+the connection's end (EOF, which includes that bookkeeping) is reported beside it, and
+the CPU time per request counts everything.
+
 `.venv/bin/python -m bench metrics_overhead`
 """
 
@@ -23,11 +30,15 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from urllib.parse import urlsplit
 
 from bench.common import HttpClient, gunicorn, summarize_ms
 
@@ -36,15 +47,57 @@ SCRAPES = 30
 TOKEN = "bench-metrics-token"
 
 
-def _alternating(calls: dict[str, object], rounds: int) -> dict[str, list[float]]:
-    samples: dict[str, list[float]] = {name: [] for name in calls}
+def _alternating(calls: dict[str, Callable[[], float]], rounds: int) -> tuple[dict, dict]:
+    """({side: [seconds to the body's last byte]}, {side: [seconds to the call's end]}):
+    each call returns the perf_counter() reading at which its body was complete."""
+    answered: dict[str, list[float]] = {name: [] for name in calls}
+    ended: dict[str, list[float]] = {name: [] for name in calls}
     order = list(calls.items())
     for i in range(rounds):
         for name, fn in order if i % 2 else order[::-1]:
             start = time.perf_counter()
-            fn()
-            samples[name].append(time.perf_counter() - start)
-    return samples
+            body_at = fn()
+            ended[name].append(time.perf_counter() - start)
+            answered[name].append(body_at - start)
+    return answered, ended
+
+
+def _http_get(address: tuple[str, int], message: bytes) -> float:
+    """One request on a new connection (as bench.common.HttpClient sends it); returns the
+    perf_counter() reading at which the body's last byte (by Content-Length) arrived. The
+    connection is then read to its end, untimed: gunicorn closes it only after the
+    response's close(), so the next request still waits for the bookkeeping."""
+    with socket.create_connection(address, timeout=30) as sock:
+        sock.sendall(message)
+        raw = b""
+        while b"\r\n\r\n" not in raw:
+            raw += _received(sock)
+        header, _, body = raw.partition(b"\r\n\r\n")
+        length = re.search(rb"(?im)^content-length:\s*(\d+)", header)
+        if header[9:12] != b"200" or length is None:
+            raise RuntimeError(f"unexpected answer: {header[:300]!r}")
+        while len(body) < int(length.group(1)):
+            body += _received(sock)
+        body_at = time.perf_counter()
+        while sock.recv(65536):
+            pass
+    return body_at
+
+
+def _received(sock: socket.socket) -> bytes:
+    chunk = sock.recv(65536)
+    if not chunk:
+        raise RuntimeError("connection closed before the whole answer")
+    return chunk
+
+
+def _getter(base: str, path: str, headers: dict[str, str]) -> Callable[[], float]:
+    parts = urlsplit(base)
+    address = (parts.hostname or "127.0.0.1", parts.port or 80)
+    head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    message = f"GET {path} HTTP/1.1\r\nHost: {address[0]}:{address[1]}\r\n{head}Connection: close\r\n\r\n"
+    encoded = message.encode("latin-1")
+    return lambda: _http_get(address, encoded)
 
 
 def _bench_token() -> str:
@@ -73,8 +126,9 @@ def _bench_token() -> str:
     return session_create(user=user).access
 
 
-def _ratios(report, label: str, samples: dict[str, list[float]]) -> None:
-    figures = {side: summarize_ms(values) for side, values in samples.items()}
+def _ratios(report, label: str, samples: tuple[dict, dict]) -> None:
+    answered, ended = samples
+    figures = {side: summarize_ms(values) for side, values in answered.items()}
     for stat in ("p50_ms", "p95_ms", "mean_ms"):
         ratio = figures["on"][stat] / figures["off"][stat]
         report.add(
@@ -85,6 +139,13 @@ def _ratios(report, label: str, samples: dict[str, list[float]]) -> None:
             met=(ratio <= 1.05) if stat != "p95_ms" else None,
             note=f"{figures['on'][stat]:.3f} vs {figures['off'][stat]:.3f} ms",
         )
+    whole = {side: summarize_ms(values)["p50_ms"] for side, values in ended.items()}
+    report.add(
+        f"{label} p50 to the end, bookkeeping included",
+        whole["on"] / whole["off"],
+        "x",
+        note=f"{whole['on']:.3f} vs {whole['off']:.3f} ms",
+    )
 
 
 def _in_process(access: str) -> dict:
@@ -101,10 +162,12 @@ def _in_process(access: str) -> dict:
         off = WSGIHandler()
 
     def caller(handler, environ):
-        def call():
+        def call() -> float:
             response = handler(dict(environ), lambda status, headers: None)
             b"".join(response)
-            response.close()  # as a WSGI server does: request_finished
+            body_at = time.perf_counter()
+            response.close()  # as a WSGI server does once the body is written: request_finished
+            return body_at
 
         return call
 
@@ -120,7 +183,9 @@ def _in_process(access: str) -> dict:
     return out
 
 
-def _cpu_per_call(calls: dict[str, object], blocks: int = 20, per_block: int = 100) -> dict[str, list[float]]:
+def _cpu_per_call(
+    calls: dict[str, Callable[[], float]], blocks: int = 20, per_block: int = 100
+) -> dict[str, list[float]]:
     """Process CPU time per call (seconds), by blocks of calls, the sides alternating
     block by block: what the middleware adds, without the time spent waiting for the
     CPU that the shared VM's other processes hold."""
@@ -176,8 +241,7 @@ def main(report) -> None:
         )
         bearer = {"Authorization": f"Bearer {access}"}
         for path, headers in (("/healthz", {}), ("/api/v1/auth/me", bearer), ("/api/v1/providers/", bearer)):
-            clients = {side: HttpClient(base, headers) for side, base in (("on", on), ("off", off))}
-            calls = {side: (lambda c=client: c.call("GET", path)) for side, client in clients.items()}
+            calls = {side: _getter(base, path, headers) for side, base in (("on", on), ("off", off))}
             _alternating(calls, 50)  # warm both workers' connections and imports
             _ratios(report, f"GET {path}", _alternating(calls, ROUNDS))
         scrape = HttpClient(on, {"Authorization": f"Bearer {TOKEN}"})

@@ -13,6 +13,7 @@ import time
 from contextvars import ContextVar
 
 from django.conf import settings
+from django.core.signals import request_finished
 from django.db import InterfaceError, OperationalError, connections
 from django.utils.functional import SimpleLazyObject
 
@@ -103,10 +104,97 @@ def _user_id(request) -> str | None:
     return str(user.pk) if getattr(user, "is_authenticated", False) else None
 
 
+class Answered:
+    """What a request's bookkeeping needs, taken by the middleware when the response is
+    ready: written down (metric values, the log line) only once its body has been sent."""
+
+    __slots__ = (
+        "db_queries",
+        "db_seconds",
+        "elapsed",
+        "method",
+        "on_replica",
+        "request_id",
+        "route",
+        "status",
+        "user_id",
+    )
+
+    def __init__(self, *, request_id, method, route, status, elapsed, stats: QueryStats, user_id):
+        self.request_id = request_id
+        self.method = method
+        self.route = route
+        self.status = status
+        self.elapsed = elapsed
+        self.db_queries = stats.count
+        self.db_seconds = stats.seconds
+        self.on_replica = stats.on_replica
+        self.user_id = user_id
+
+    def record(self) -> None:
+        method = self.method if self.method in _METHODS else "other"
+        counted, timed = _http_series(self.route, method, self.status)
+        counted.inc()
+        timed.observe(self.elapsed)
+        # The database histograms describe the requests that sent SQL: those that sent
+        # none (/healthz, probes) would only add zeros, at four file writes each.
+        if self.db_queries:
+            metrics.DB_QUERIES_PER_REQUEST.observe(self.db_queries)
+            metrics.DB_TIME_PER_REQUEST.observe(self.db_seconds)
+            _db_series("default").inc(self.db_queries - self.on_replica)
+            if self.on_replica:
+                _db_series("replica").inc(self.on_replica)
+        if logger.isEnabledFor(logging.INFO):
+            # makeRecord and handle (public Logger methods) rather than logger.info:
+            # the same record, without the stack walk that finds the caller. The request
+            # id is carried here: the request's contextvar is reset by now.
+            record = logger.makeRecord(
+                logger.name,
+                logging.INFO,
+                __file__,
+                0,
+                "%s %s %s",
+                (self.method, self.route, self.status),
+                None,
+                extra={
+                    "request_id": self.request_id,
+                    "event": "request",
+                    "user_id": self.user_id,
+                    "method": self.method,
+                    "route": self.route,
+                    "status": self.status,
+                    "duration_ms": round(self.elapsed * 1000, 3),
+                    "db_time_ms": round(self.db_seconds * 1000, 3),
+                    "db_queries": self.db_queries,
+                },
+            )
+            logger.handle(record)
+
+
+# The answered request whose bookkeeping waits for its response to be closed.
+_answered: ContextVar[Answered | None] = ContextVar("tristate_answered", default=None)
+
+
+def record_answered(**_signal) -> None:
+    """Receiver of django.core.signals.request_finished, which the response's close()
+    sends: a WSGI server (gunicorn's sync worker) calls it after writing the body, so the
+    client already has its answer while the metric values and the log line are written.
+    Never raises: close() would pass the exception to the server."""
+    answered = _answered.get()
+    if answered is None:
+        return
+    _answered.set(None)
+    try:
+        answered.record()
+    except Exception:
+        logging.getLogger("tristate.observability").exception("recording request %s failed", answered.request_id)
+
+
 class ObservabilityMiddleware:
     def __init__(self, get_response):
         self.get_response = get_response
         self.has_replica = "replica" in settings.DATABASES
+        request_finished.connect(record_answered, dispatch_uid="tristate.observability.record_answered")
 
     def _respond(self, request, stats: QueryStats):
         """get_response with `stats` watching the statements of every database alias."""
@@ -117,6 +205,9 @@ class ObservabilityMiddleware:
             return self.get_response(request)
 
     def __call__(self, request):
+        # A response never closed (a caller of the handler that skips close()) still
+        # gets its request counted and logged, one request late.
+        record_answered()
         request_id = context.accepted_or_new(request.META.get(context.META_KEY))
         request.request_id = request_id
         token = context.bind(request_id)
@@ -134,42 +225,16 @@ class ObservabilityMiddleware:
             metrics.HTTP_IN_FLIGHT.dec()
             elapsed = time.perf_counter() - start
             match = getattr(request, "resolver_match", None)
-            route = route_template(match.route) if match is not None else UNMATCHED
-            method = request.method if request.method in _METHODS else "other"
-            counted, timed = _http_series(route, method, status)
-            counted.inc()
-            timed.observe(elapsed)
-            # The database histograms describe the requests that sent SQL: those that sent
-            # none (/healthz, probes) would only add zeros, at four file writes each.
-            if stats.count:
-                metrics.DB_QUERIES_PER_REQUEST.observe(stats.count)
-                metrics.DB_TIME_PER_REQUEST.observe(stats.seconds)
-                _db_series("default").inc(stats.count - stats.on_replica)
-                if stats.on_replica:
-                    _db_series("replica").inc(stats.on_replica)
-            if logger.isEnabledFor(logging.INFO):
-                # makeRecord and handle (public Logger methods) rather than logger.info:
-                # the same record, without the stack walk that finds the caller.
-                record = logger.makeRecord(
-                    logger.name,
-                    logging.INFO,
-                    __file__,
-                    0,
-                    "%s %s %s",
-                    (request.method, route, status),
-                    None,
-                    extra={
-                        "request_id": request_id,  # spares the filter its look-up
-                        "event": "request",
-                        "user_id": _user_id(request),
-                        "method": request.method,
-                        "route": route,
-                        "status": status,
-                        "duration_ms": round(elapsed * 1000, 3),
-                        "db_time_ms": round(stats.seconds * 1000, 3),
-                        "db_queries": stats.count,
-                    },
+            _answered.set(
+                Answered(
+                    request_id=request_id,
+                    method=request.method,
+                    route=route_template(match.route) if match is not None else UNMATCHED,
+                    status=status,
+                    elapsed=elapsed,
+                    stats=stats,
+                    user_id=_user_id(request),
                 )
-                logger.handle(record)
+            )
             _stats.reset(stats_token)
             context.unbind(token)

@@ -70,6 +70,11 @@ def test_metrics_add_up_every_worker(tmp_path, make_user):
         pids = {name.rsplit("_", 1)[1].split(".")[0] for name in os.listdir(metrics_dir) if name.startswith("counter_")}
         assert len(pids) >= 2, "the requests were all served by one worker; nothing to add up"
         me = ("tristate_http_requests_total", (("method", "GET"), ("route", "/api/v1/auth/me"), ("status", "200")))
+        # A worker writes a request's figures once its body is sent: the last one's may
+        # land a moment after the client has its answer.
+        deadline = time.monotonic() + 10
+        while _scrape(base).get(me) != calls and time.monotonic() < deadline:
+            time.sleep(0.05)
         for _ in range(3):  # each scrape may be answered by another worker: the same totals
             figures = _scrape(base)
             assert figures[me] == calls

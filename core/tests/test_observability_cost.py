@@ -88,3 +88,103 @@ def test_a_forked_worker_writes_its_own_files_in_multiprocess_mode(tmp_path):
     assert "tristate_lockouts_total 3.0" in figures.splitlines()
     assert (tmp_path / f"counter_{child}.db").exists()
     assert len(list(tmp_path.glob("counter_*.db"))) == 2
+
+
+# --- the bookkeeping after the body -----------------------------------------------------
+
+
+class _Lines(logging.Handler):
+    """The request log records, as the production formatter writes them."""
+
+    def __init__(self):
+        super().__init__()
+        self.lines: list[dict] = []
+        self.setFormatter(JSONFormatter())
+
+    def emit(self, record):
+        if record.name == "tristate.request":
+            self.lines.append(json.loads(self.format(record)))
+
+
+@pytest.fixture
+def request_lines():
+    handler = _Lines()
+    logger = logging.getLogger("tristate.request")
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    yield handler.lines
+    logger.removeHandler(handler)
+    logger.setLevel(level)
+
+
+@pytest.fixture
+def wsgi():
+    """Calls the WSGI application as gunicorn's sync worker does (body, then close()),
+    keeping the test's database connection open as Django's test client does."""
+    from django.core.handlers.wsgi import WSGIHandler
+    from django.core.signals import request_finished, request_started
+    from django.db import close_old_connections
+    from django.test import RequestFactory
+
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    handler, factory = WSGIHandler(), RequestFactory()
+
+    def call(path: str, **headers):
+        return handler(factory.get(path, **headers).environ, lambda status, response_headers: None)
+
+    yield call
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
+
+
+def _healthz_count() -> float:
+    return (
+        REGISTRY.get_sample_value(
+            "tristate_http_requests_total", {"route": "/healthz", "method": "GET", "status": "200"}
+        )
+        or 0.0
+    )
+
+
+def test_a_request_is_counted_and_logged_once_its_body_has_been_sent(wsgi, request_lines):
+    before = _healthz_count()
+    response = wsgi("/healthz", HTTP_X_REQUEST_ID="after-body-1")
+    assert json.loads(b"".join(response)) == {"status": "ok"}
+    assert dict(response.items())["X-Request-ID"] == "after-body-1"
+    # The body is out; its figures and log line wait for close(), as under gunicorn.
+    assert _healthz_count() == before and request_lines == []
+    response.close()
+    assert _healthz_count() == before + 1
+    assert len(request_lines) == 1
+    line = request_lines[0]
+    # The request's contextvar is reset by now: the id is the one carried to close().
+    assert line["request_id"] == "after-body-1" and line["route"] == "/healthz" and line["status"] == 200
+    response.close()  # a second close() records nothing more
+    assert _healthz_count() == before + 1 and len(request_lines) == 1
+
+
+@pytest.mark.django_db
+def test_a_response_never_closed_is_recorded_with_the_next_request(wsgi, request_lines, user_client):
+    before = _healthz_count()
+    b"".join(wsgi("/healthz", HTTP_X_REQUEST_ID="never-closed"))  # a caller that skips close()
+    assert _healthz_count() == before
+    assert user_client.get("/api/v1/auth/me", HTTP_X_REQUEST_ID="next-1").status_code == 200
+    assert _healthz_count() == before + 1
+    assert [line["request_id"] for line in request_lines] == ["never-closed", "next-1"]
+    assert request_lines[1]["db_queries"] >= 1 and request_lines[1]["route"] == "/api/v1/auth/me"
+
+
+def test_a_failure_recording_a_request_never_reaches_the_server(wsgi, request_lines, monkeypatch, caplog):
+    from core.observability import middleware
+
+    def broken(*args):
+        raise RuntimeError("metrics directory gone")
+
+    monkeypatch.setattr(middleware, "_http_series", broken)
+    response = wsgi("/healthz", HTTP_X_REQUEST_ID="broken-1")
+    assert b"".join(response)
+    with caplog.at_level(logging.ERROR, logger="tristate.observability"):
+        response.close()  # gunicorn would log the exception and drop the connection
+    assert any("broken-1" in record.getMessage() for record in caplog.records)
