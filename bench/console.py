@@ -105,9 +105,9 @@ def _bulk(conn, owner, project, provider) -> None:
     )
     conn.execute(
         """
-        INSERT INTO experiments (id, created_at, updated_at, name, description, version, config, config_hash,
-                                 dataset_id, status, created_by_id, project_id)
-        SELECT gen_random_uuid(), now() - i * interval '1 minute', now(), 'bench ' || i, '', 'v1', '{}',
+        INSERT INTO experiments (id, created_at, updated_at, name, description, version, config, config_text,
+                                 config_hash, dataset_id, status, created_by_id, project_id)
+        SELECT gen_random_uuid(), now() - i * interval '1 minute', now(), 'bench ' || i, '', 'v1', '{}', '{}',
                md5(i::text) || md5((i + 1)::text), 'ds',
                (ARRAY['created','running','completed','failed','evaluating','promoted','quarantined'])[1 + i %% 7],
                %s, %s

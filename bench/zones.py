@@ -67,10 +67,9 @@ SELECT id, owner_id, row_number() OVER (ORDER BY id) - 1 AS k
 FROM projects.projects WHERE name LIKE 'bench project %%';
 
 INSERT INTO experiments.experiments (
-    id, created_at, updated_at, project_id, name, description, version, config, config_hash, dataset_id, status,
-    created_by_id, started_at, completed_at)
-SELECT pg_temp.uuid7_at(ts), ts, ts, bp.id, 'bench experiment ' || i, '', 'v1',
-       jsonb_build_object('model', 'model-' || (i %% 50), 'temperature', (i %% 10) / 10.0, 'seed', i),
+    id, created_at, updated_at, project_id, name, description, version, config, config_text, config_hash,
+    dataset_id, status, created_by_id, started_at, completed_at)
+SELECT pg_temp.uuid7_at(ts), ts, ts, bp.id, 'bench experiment ' || i, '', 'v1', c.config, c.config::text,
        encode(sha256(('bench-config-' || i)::bytea), 'hex'), 'dataset-' || (i %% 100),
        (ARRAY['created', 'created', 'running', 'completed', 'completed', 'failed',
               'evaluating', 'evaluating', 'promoted', 'quarantined'])[1 + i %% 10],
@@ -79,6 +78,8 @@ SELECT pg_temp.uuid7_at(ts), ts, ts, bp.id, 'bench experiment ' || i, '', 'v1',
        CASE WHEN i %% 10 >= 3 THEN ts END
 FROM generate_series(1, %(experiments)s) AS i
 CROSS JOIN LATERAL (SELECT now() - (%(experiments)s - i) * interval '5 minutes' AS ts) AS t
+CROSS JOIN LATERAL (SELECT jsonb_build_object('model', 'model-' || (i %% 50), 'temperature', (i %% 10) / 10.0,
+                                              'seed', i) AS config) AS c
 JOIN bench_projects bp ON bp.k = (i / 10) %% (SELECT count(*) FROM bench_projects);
 
 INSERT INTO experiments.evaluations (

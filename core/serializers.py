@@ -15,6 +15,7 @@ hyperlinks, no request-dependent method fields).
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 from django.conf import settings
@@ -28,10 +29,25 @@ _ZERO = timedelta(0)
 GENERIC, PLAIN, DATETIME = 0, 1, 2
 
 
+class JsonTextField(f.JSONField):
+    """A read-only JSON value kept as JSON text in a text column, rendered as the value
+    that text holds, its object keys in the order they were written (a jsonb column
+    re-orders them). In SQL (core.sqljson) the text is cast to json, which keeps it as
+    written."""
+
+    def __init__(self, **kwargs):
+        kwargs["read_only"] = True
+        super().__init__(**kwargs)
+
+    def to_representation(self, value):
+        return json.loads(value)
+
+
 def plain_kind(field) -> str | None:
     """What a serializer field renders a plain column as, or None when only its own
     to_representation can tell: "pk" (a related object's key), "uuid", "datetime" (ISO
-    8601, time-zone aware), "text", "choice", "json", "boolean", "integer", "biginteger".
+    8601, time-zone aware), "text", "choice", "json", "json_text" (JsonTextField), "boolean",
+    "integer", "biginteger".
     Shared by this module (in Python) and core.sqljson (in SQL)."""
     if len(field.source_attrs) != 1 or field.source == "*":
         return None
@@ -47,6 +63,8 @@ def plain_kind(field) -> str | None:
         return "text"
     if kind is f.ChoiceField:
         return "choice"
+    if kind is JsonTextField:
+        return "json_text"
     if kind is f.JSONField:
         return None if field.binary else "json"
     if kind is f.BooleanField:
@@ -77,7 +95,7 @@ def _compile(field) -> tuple[int, object, object]:
     if kind == "choice":
         lookup = field.choice_strings_to_values
         return PLAIN, getter, (lambda value: value if value == "" else lookup.get(str(value), value))
-    return PLAIN, getter, {"uuid": str, "text": str, "integer": int}.get(kind)
+    return PLAIN, getter, {"uuid": str, "text": str, "integer": int, "json_text": json.loads}.get(kind)
 
 
 class CachedFieldsOutput:

@@ -86,6 +86,8 @@ def _column_sql(field, model, alias: str) -> str | None:
     internal = column.get_internal_type()
     if kind == "datetime":
         return iso_datetime_sql(ref) if internal == "DateTimeField" else None
+    if kind == "json_text":  # json keeps the text as written (its key order); jsonb would sort the keys
+        return f"{ref}::json" if internal == "TextField" else None
     # A ChoiceField renders a stored text value as itself.
     columns = {
         "uuid": ("UUIDField",),

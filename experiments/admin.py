@@ -2,6 +2,8 @@
 experiments.services, so the rules (status machine, four-eyes, blacklist) and the audit
 entries are the same as through the API. Reasons come from the action bar's text box."""
 
+import json
+
 from django.contrib import admin, messages
 from django.urls import reverse
 from django.utils.html import format_html_join
@@ -70,7 +72,7 @@ class ExperimentAdmin(ServiceAdmin, BigTableAdmin):
     def config_json(self, obj):
         from console.history import pretty_json
 
-        return pretty_json(obj.config)
+        return pretty_json(json.loads(obj.config_text))  # in the order its author wrote it
 
     @admin.display(description="see also")
     def related(self, obj):

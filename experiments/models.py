@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Cast, Coalesce
 
 from core.models import TimestampedModel, UUIDModel, choices_check
 from projects.models import Tag
@@ -89,6 +89,10 @@ class Experiment(TimestampedModel):
     description = models.TextField(blank=True, default="")
     version = models.CharField(max_length=2, choices=Tag.choices, default=Tag.V1)
     config = models.JSONField(default=dict)
+    # The same config as JSON text in the user's key order (experiments.rules.config_text):
+    # what the API, exports and console show. jsonb sorts object keys, so `config` stays
+    # for what reads the value (search, promotion, quarantine); the hash is order-free.
+    config_text = models.TextField()
     # SHA-256 of the config's canonical JSON (experiments.services.config_hash).
     config_hash = models.CharField(max_length=64)
     dataset_id = models.CharField(max_length=200, blank=True, default="")
@@ -122,6 +126,11 @@ class Experiment(TimestampedModel):
                 condition=models.Q(config_hash__regex=r"^[0-9a-f]{64}$"), name="experiments_config_hash_hex_check"
             ),
             models.CheckConstraint(condition=~models.Q(name=""), name="experiments_name_not_empty_check"),
+            # The text copy holds the same JSON value as `config` (only its key order may differ).
+            models.CheckConstraint(
+                condition=models.Q(config=Cast("config_text", models.JSONField())),
+                name="experiments_config_text_check",
+            ),
         ]
 
     def __str__(self) -> str:

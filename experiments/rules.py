@@ -4,6 +4,7 @@ importer) call these; tests exercise them directly."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 
@@ -34,6 +35,13 @@ def config_hash(config: dict) -> str:
     whitespace, UTF-8, integral floats as integers (core.canonical). Key order and
     whitespace of the submitted JSON never matter."""
     return canonical.sha256_hex(validate_config(config))
+
+
+def config_text(config: dict) -> str:
+    """The config as JSON text in the user's key order (Experiment.config_text): what the
+    API and the console show. jsonb, which `config` is stored as, re-orders object keys;
+    the hash reads the canonical form, so this order never changes it."""
+    return json.dumps(validate_config(config), ensure_ascii=False, allow_nan=False, separators=(",", ":"))
 
 
 def _number(value) -> Decimal | None:

@@ -72,6 +72,7 @@ def test_every_kind_of_write_keeps_the_tally_exact(regular_user):
                 created_by=regular_user,
                 name=f"bulk {n}",
                 config={"n": n},
+                config_text=f'{{"n":{n}}}',
                 config_hash=f"{n:064x}",
                 dataset_id="d",
             )

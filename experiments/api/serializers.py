@@ -2,7 +2,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from core.json_types import TypedInput
-from core.serializers import CachedFieldsOutput
+from core.serializers import CachedFieldsOutput, JsonTextField
 from experiments.models import (
     Blacklist,
     ComparisonReport,
@@ -38,6 +38,9 @@ def metrics_field(**kwargs) -> serializers.DictField:
 
 
 class ExperimentOutput(CachedFieldsOutput, serializers.ModelSerializer):
+    config = JsonTextField(
+        source="config_text", help_text="The model configuration, its keys in the order they were sent."
+    )
     verdict = serializers.SerializerMethodField(
         help_text="Effective verdict of the latest evaluation (null before the first)."
     )

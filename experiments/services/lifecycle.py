@@ -125,6 +125,7 @@ def experiment_create(
         name=name,
         description=description,
         config=config,
+        config_text=rules.config_text(config),
         config_hash=digest,
         dataset_id=dataset_id,
         created_by=creator,

@@ -152,6 +152,7 @@ def experiments_import(*, experiments: list[ExperimentImport], actor, context: d
                 exp.started_at,
                 exp.completed_at,
                 exp.created_by_id,
+                rules.config_text(exp.config),  # a JSON string: its key order survives the jsonb rows
             ]
         )
         for ev, (metrics, confidence, override, reason) in zip(exp.evaluations, evaluations, strict=True):
@@ -182,9 +183,11 @@ def experiments_import(*, experiments: list[ExperimentImport], actor, context: d
             cursor.execute(
                 """
                 INSERT INTO experiments (id, created_at, updated_at, project_id, name, description, version, config,
-                                         config_hash, dataset_id, status, started_at, completed_at, created_by_id)
+                                         config_hash, dataset_id, status, started_at, completed_at, created_by_id,
+                                         config_text)
                 SELECT (r->>0)::uuid, (r->>1)::timestamptz, (r->>2)::timestamptz, (r->>3)::uuid, r->>4, r->>5, 'v1',
-                       r->6, r->>7, r->>8, r->>9, (r->>10)::timestamptz, (r->>11)::timestamptz, (r->>12)::uuid
+                       r->6, r->>7, r->>8, r->>9, (r->>10)::timestamptz, (r->>11)::timestamptz, (r->>12)::uuid,
+                       r->>13
                 FROM jsonb_array_elements(%s::jsonb) AS r
                 """,
                 [bulk.json_rows(exp_rows)],
