@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.conf import settings
 from django.utils import timezone
+from rest_framework import ISO_8601, serializers
 from rest_framework import fields as f
 from rest_framework.fields import SkipField
 from rest_framework.relations import PKOnlyObject, PrimaryKeyRelatedField
@@ -57,7 +59,7 @@ def plain_kind(field) -> str | None:
     if kind is f.UUIDField:
         return "uuid" if field.uuid_format == "hex_verbose" else None
     if kind is f.DateTimeField:
-        iso = getattr(field, "format", api_settings.DATETIME_FORMAT) == f.ISO_8601
+        iso = getattr(field, "format", api_settings.DATETIME_FORMAT) == ISO_8601
         return "datetime" if iso and settings.USE_TZ else None
     if kind in (f.CharField, f.EmailField):
         return "text"
@@ -98,8 +100,21 @@ def _compile(field) -> tuple[int, object, object]:
     return PLAIN, getter, {"uuid": str, "text": str, "integer": int, "json_text": json.loads}.get(kind)
 
 
-class CachedFieldsOutput:
-    def _plan(self):
+if TYPE_CHECKING:
+    # What the mixin goes into, for mypy (at run time a plain mixin).
+    _Serializer = serializers.Serializer
+else:
+    _Serializer = object
+
+# (field name, field, mode, getter, converter) per field, in output order.
+_Plan = list[tuple[str, f.Field, int, Any, Any]]
+
+
+class CachedFieldsOutput(_Serializer):
+    # Built on first use, per class (never inherited: read from the class's own __dict__).
+    _cached_plan: ClassVar[_Plan]
+
+    def _plan(self) -> _Plan:
         cls = type(self)
         plan = cls.__dict__.get("_cached_plan")
         if plan is None:
