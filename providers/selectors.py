@@ -31,17 +31,17 @@ def provider_list() -> QuerySet[Provider]:
     return Provider.objects.select_related("health")
 
 
-def user_provider_list(*, user) -> QuerySet[UserProvider]:
+def user_provider_list(*, user: User) -> QuerySet[UserProvider]:
     """A user's own keys: personal even for admins (the admin console lists everyone's)."""
     return UserProvider.objects.filter(user=user).defer("encrypted_api_key", "encrypted_dek")
 
 
-def usage_list(*, user) -> QuerySet[UsageTracking]:
+def usage_list(*, user: User) -> QuerySet[UsageTracking]:
     qs = UsageTracking.objects.select_related("provider")
     return qs if is_admin(user) else qs.filter(user=user)
 
 
-def cost_alert_list(*, user) -> QuerySet[CostAlert]:
+def cost_alert_list(*, user: User) -> QuerySet[CostAlert]:
     qs = CostAlert.objects.all()
     return qs if is_admin(user) else qs.filter(user=user)
 

@@ -10,6 +10,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.types import SignedInRequest
 from core.db.replica_views import ReplicaReadMixin
 from core.exceptions import PermissionDenied
 from core.filters import FilterSet
@@ -74,6 +75,7 @@ class ProviderViewSet(ReplicaReadMixin, viewsets.ModelViewSet):
 class MyProviderViewSet(viewsets.ModelViewSet):
     """The current user's own API keys. Only the last four characters ever come back."""
 
+    request: SignedInRequest
     permission_classes = [WritersOnly]
     serializer_class = s.UserProviderOutput
     filterset_fields = ["provider_type", "is_active"]
@@ -186,6 +188,7 @@ class UsageFilter(FilterSet):
 
 class UsageViewSet(ReplicaReadMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     created_location = "/api/v1/usage/{usage[id]}/"  # the day's row the record added to
+    request: SignedInRequest
     permission_classes = [WritersOnly]
     serializer_class = s.UsageRowOutput
     filterset_class = UsageFilter
@@ -227,6 +230,7 @@ class CostAlertFilter(FilterSet):
 
 
 class CostAlertViewSet(ReplicaReadMixin, viewsets.ReadOnlyModelViewSet):
+    request: SignedInRequest
     permission_classes = [WritersOnly]
     serializer_class = s.CostAlertOutput
     filterset_class = CostAlertFilter
