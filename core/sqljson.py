@@ -4,35 +4,37 @@ A page of fifty rows through the ORM and DRF costs, in Python, a model instance 
 (every column converted), a serializer pass per row and a JSON encoding of the lot: about
 as much as the page's SQL itself. For read-only output serializers made only of plain
 columns (`core.serializers.CachedFieldsOutput` with ids, foreign keys, text, choices, JSON,
-booleans, integers and ISO 8601 date-times), `row_document` writes, once per serializer,
-the SQL that renders a row as the JSON object the serializer would produce: same keys, in the
-same order, equal values. Anything else (a decimal, a nested serializer, a method field
-the view does not give as SQL) makes it return None, and the caller keeps the Python path.
+booleans, integers and ISO 8601 date-times), `document` builds, once per serializer, an
+ORM expression (Django's public `Func`, `F` and `Cast`) that renders a row as the JSON
+object the serializer would produce: same keys, in the same order, equal values. Anything
+else (a decimal, a nested serializer, a method field the caller does not give as an
+expression) makes it return None, and the caller keeps the Python path.
 
-The document is computed in a correlated subquery on the primary key: PostgreSQL puts off
-such target-list expressions until after ORDER BY ... LIMIT (planner's
-make_sort_input_target), so only the rows of the page are rendered, however many rows the
-filter matched before the sort.
+The expression is evaluated on the selector's own queryset (`documents`, `counted_page`,
+`document_of`): the rows, their visibility and their annotations are the selector's, and
+nothing here knows who may see what. A field the serializer computes (a method field
+reading an annotation, a nested list) is given by the caller as an expression over that
+queryset, e.g. `F("verdict")` for the selector's `verdict` annotation.
 
-Equal means equal once parsed: PostgreSQL writes `{"id" : "…"}` with spaces and keeps the
-digits of a stored JSON number as written (`0.50`), where Python would print `0.5`.
-Date-times follow DRF's ISO 8601 form (UTC, "Z", microseconds only when not zero) and are
-only rendered in SQL while the current time zone is UTC (the default); otherwise callers
-fall back.
+Keys keep their order because the object is built by `json_build_object`, not by Django's
+`JSONObject` (jsonb on PostgreSQL, which sorts keys). Equal means equal once parsed:
+PostgreSQL writes `{"id" : "…"}` with spaces and keeps the digits of a stored JSON number
+as written (`0.50`), where Python would print `0.5`. Date-times follow DRF's ISO 8601 form
+(UTC, "Z", microseconds only when not zero) and are only rendered in SQL while the current
+time zone is UTC (the default); otherwise callers fall back.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from typing import Any
 
+from django.contrib.postgres.expressions import ArraySubquery
 from django.core.exceptions import EmptyResultSet, FieldDoesNotExist
-from django.db import connection, connections, models
-from django.db.models.expressions import RawSQL
+from django.db import models
+from django.db.models import Expression, F, Func, Subquery
 from django.utils import timezone
 
-from core.db import prepared
 from core.serializers import plain_kind
 
 _TEXT_COLUMNS = ("CharField", "TextField", "EmailField", "SlugField", "URLField", "UUIDField")
@@ -47,17 +49,74 @@ _INTEGER_COLUMNS = (
     "BigAutoField",
     "SmallAutoField",
 )
+_COLUMNS_OF_KIND = {
+    "uuid": ("UUIDField",),
+    "text": _TEXT_COLUMNS,
+    "choice": _TEXT_COLUMNS,  # a ChoiceField renders a stored text value as itself
+    "json": ("JSONField",),
+    "boolean": ("BooleanField",),
+    "integer": _INTEGER_COLUMNS,
+    "biginteger": _INTEGER_COLUMNS,
+}
 _KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
-# The row the document is rendered from is aliased ROW in the SQL of row_document.
-ROW = "_row"
+
+class JSONBuildObject(Func):
+    """json_build_object('key', value, ...) of the keyword arguments, in their order. The
+    keys are identifiers (checked) written into the SQL: a parameter for each would be
+    an expression more to resolve and compile per query, and, with server-side binding,
+    an untyped parameter that PostgreSQL cannot resolve."""
+
+    function = "json_build_object"
+    output_field = models.JSONField()
+
+    def __init__(self, **values):
+        bad = [key for key in values if not _KEY.match(key)]
+        if bad:
+            raise ValueError(f"JSON keys must be identifiers: {bad}")
+        self.keys = tuple(values)
+        super().__init__(*values.values())
+
+    def as_sql(self, compiler, connection, **extra_context):
+        arguments, params = [], []
+        for key, expression in zip(self.keys, self.get_source_expressions(), strict=True):
+            sql, expression_params = compiler.compile(expression)
+            arguments.append(f"'{key}', {sql}")
+            params.extend(expression_params)
+        return f"{self.function}({', '.join(arguments)})", params
 
 
-def iso_datetime_sql(column: str) -> str:
-    """A timestamptz column as DRF writes it: 2026-11-22T10:00:00.123456Z, without the
-    fraction when the microseconds are zero (datetime.isoformat); NULL for NULL. (One
-    to_char and a replace: half the cost of testing the microseconds first.)"""
-    return f"replace(to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), '.000000Z', 'Z')"
+class JSONText(Func):
+    """A JSON value as its text, as the response carries it."""
+
+    template = "(%(expressions)s)::text"
+    output_field = models.TextField()
+
+
+class IsoDateTime(Func):
+    """A timestamptz as DRF writes it: 2026-11-22T10:00:00.123456Z, without the fraction
+    when the microseconds are zero (datetime.isoformat); NULL for NULL. (One to_char and
+    a replace: half the cost of testing the microseconds first.)"""
+
+    template = (
+        "replace(to_char((%(expressions)s) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), '.000000Z', 'Z')"
+    )
+    output_field = models.TextField()
+
+
+class TextAsJSON(Func):
+    """JSON text (a text column) as json, which keeps the text as written, key order
+    included (jsonb would sort the keys)."""
+
+    template = "(%(expressions)s)::json"
+    output_field = models.JSONField()
+
+
+class ArrayToJSON(Func):
+    """array_to_json(array): a JSON array, `[]` for an empty array."""
+
+    function = "array_to_json"
+    output_field = models.JSONField()
 
 
 def _model_field(model, name: str):
@@ -67,135 +126,105 @@ def _model_field(model, name: str):
         return None
 
 
-def _column_sql(field, model, alias: str) -> str | None:
-    """The SQL rendering of one serializer field over the row aliased `alias`, or None
-    when only Python can render it."""
+def _column_expression(field, model) -> Expression | None:
+    """The rendering of one serializer field over a row of `model`, or None when only
+    Python can render it."""
     kind = plain_kind(field)
     if kind is None:
         return None
     column = _model_field(model, field.source_attrs[0])
     if column is None or not getattr(column, "concrete", False):
         return None
-    ref = f"{alias}.{connection.ops.quote_name(column.column)}"
     if kind == "pk":
         if not column.is_relation or column.many_to_many:
             return None
-        return ref if column.target_field.get_internal_type() in _TEXT_COLUMNS + _INTEGER_COLUMNS else None
+        target = column.target_field.get_internal_type()
+        return F(column.attname) if target in _TEXT_COLUMNS + _INTEGER_COLUMNS else None
     if column.is_relation:
         return None
     internal = column.get_internal_type()
     if kind == "datetime":
-        return iso_datetime_sql(ref) if internal == "DateTimeField" else None
-    if kind == "json_text":  # json keeps the text as written (its key order); jsonb would sort the keys
-        return f"{ref}::json" if internal == "TextField" else None
-    # A ChoiceField renders a stored text value as itself.
-    columns = {
-        "uuid": ("UUIDField",),
-        "text": _TEXT_COLUMNS,
-        "choice": _TEXT_COLUMNS,
-        "json": ("JSONField",),
-        "boolean": ("BooleanField",),
-        "integer": _INTEGER_COLUMNS,
-        "biginteger": _INTEGER_COLUMNS,
-    }[kind]
-    return ref if internal in columns else None
+        return IsoDateTime(F(column.attname)) if internal == "DateTimeField" else None
+    if kind == "json_text":
+        return TextAsJSON(F(column.attname)) if internal == "TextField" else None
+    return F(column.attname) if internal in _COLUMNS_OF_KIND[kind] else None
 
 
-def object_sql(serializer_class, model, alias: str, extra: dict[str, str] | None = None) -> str | None:
-    """json_build_object(...) over the row of `model` aliased `alias`, rendering it as
-    `serializer_class` renders it, or None. `extra` gives SQL for fields the serializer
-    computes itself (a SerializerMethodField reading an annotation, a nested list)."""
+def json_object(serializer_class, model, extra: dict[str, Any] | None = None) -> JSONBuildObject | None:
+    """An expression rendering a row of `model` as `serializer_class` renders it (JSON),
+    or None. `extra` gives expressions for fields the serializer computes itself (a
+    SerializerMethodField reading the selector's annotation, a nested list)."""
     extra = extra or {}
-    arguments = []
+    values: dict[str, Any] = {}
     for name, field in serializer_class().fields.items():
         if field.write_only:
             continue
-        sql = extra.get(name) or _column_sql(field, model, alias)
-        if sql is None or not _KEY.match(name):
+        expression = extra.get(name)
+        if expression is None:
+            expression = _column_expression(field, model)
+        if expression is None or not _KEY.match(name):
             return None
-        arguments.append(f"'{name}', {sql}")
-    return f"json_build_object({', '.join(arguments)})"
+        values[name] = expression
+    return JSONBuildObject(**values)
 
 
-def row_document(serializer_class, model, extra: dict[str, str] | None = None) -> str | None:
-    """A correlated subquery (SQL text) rendering, as JSON text, the row of `model` the
-    outer query is on, as `serializer_class` renders it; or None. `extra` as for
-    object_sql, over the row aliased ROW."""
-    document = object_sql(serializer_class, model, ROW, extra)
-    if document is None:
+def document(serializer_class, model, extra: dict[str, Any] | None = None) -> JSONText | None:
+    """json_object as JSON text (what the response carries), or None."""
+    built = json_object(serializer_class, model, extra)
+    return None if built is None else JSONText(built)
+
+
+def json_list(queryset: models.QuerySet, serializer_class, extra: dict[str, Any] | None = None) -> Func | None:
+    """A JSON array (never NULL) of the rows of `queryset`, in its order, each rendered as
+    `serializer_class` renders it; or None. For nested lists such as a session's tasks:
+    `queryset` then filters on an OuterRef of the enclosing row."""
+    built = json_object(serializer_class, queryset.model, extra)
+    if built is None:
         return None
-    table = connection.ops.quote_name(model._meta.db_table)
-    pk = connection.ops.quote_name(model._meta.pk.column)
-    return f"(SELECT {document}::text FROM {table} AS {ROW} WHERE {ROW}.{pk} = {table}.{pk})"
+    return ArrayToJSON(ArraySubquery(queryset.values(json=built)))
 
 
-def list_sql(serializer_class, model, alias: str, where: str, order_by: str) -> str | None:
-    """A JSON array (never NULL) of the rows of `model` aliased `alias` matching `where`
-    (SQL over `alias` and the enclosing query), in `order_by` order, each rendered as
-    `serializer_class` renders it; or None. For nested lists such as a session's tasks."""
-    document = object_sql(serializer_class, model, alias)
-    if document is None:
-        return None
-    table = connection.ops.quote_name(model._meta.db_table)
-    return (
-        f"(SELECT coalesce(json_agg({document} ORDER BY {order_by}), '[]'::json) FROM {table} AS {alias} WHERE {where})"
-    )
+def documents(queryset: models.QuerySet, text: Expression) -> models.QuerySet:
+    """`queryset` (filtered and ordered, not yet sliced) as a queryset of JSON texts (the
+    `document` expression `text`), one per row, in the same order: slice it like the
+    original."""
+    return queryset.prefetch_related(None).values_list(text, flat=True)
 
 
-def fetch_document(model, sql: str, params) -> str | None:
-    """The JSON text a one-row rendering query returns, read where reads of `model` go
-    (the replica router), or None when the query finds no row. `sql` must be fixed text
-    (a rendering built once from a serializer, with %s parameters): it is prepared once
-    per connection (core.db.prepared)."""
-    from django.db import router
+def document_of(queryset: models.QuerySet, text: Expression) -> str | None:
+    """The JSON text of the one row `queryset` finds (a lookup by primary key), or None.
+    Unordered, as QuerySet.get() is: a model's default ordering with LIMIT 1 can make
+    PostgreSQL walk that ordering's index instead of the primary key's."""
+    return next(iter(documents(queryset.order_by(), text)[:1]), None)
 
-    with connections[router.db_for_read(model)].cursor() as cursor:
-        prepared.execute(cursor, sql, params)  # a fixed rendering: planned once per connection
-        row = cursor.fetchone()
-    return None if row is None else row[0]
+
+def counted_page(
+    queryset: models.QuerySet, text: Expression, offset: int, limit: int, *, count: Expression | None = None
+) -> tuple[int | None, list[str]]:
+    """(how many rows `queryset` has, the JSON texts of rows offset..offset+limit) in one
+    query, instead of a COUNT and then the page: the count rides on each row of the page
+    as an uncorrelated subquery of the same queryset (planned once, run once). When the
+    page is empty the count is not read: 0 for the first page (nothing matched), None
+    past the first (the page is out of range whatever the count). `count`, when given, is
+    an expression that yields the same number more cheaply (a tally: core.db.tallies),
+    read in the same statement, so in the same snapshot."""
+    if count is None:
+        # COUNT as a plain function, not an aggregate: Django adds no GROUP BY and the
+        # subquery stays the selector's filtered rows.
+        counted = queryset.order_by().values(
+            total=Func(F("pk"), function="count", output_field=models.BigIntegerField())
+        )
+        count = Subquery(counted, output_field=models.BigIntegerField())
+    page = queryset.prefetch_related(None).values_list(count, text)[offset : offset + limit]
+    try:
+        rows = list(page)
+    except EmptyResultSet:  # a filter that can match nothing (e.g. queryset.none())
+        return 0, []
+    if not rows:
+        return (0 if offset == 0 else None), []
+    return rows[0][0], [row[1] for row in rows]
 
 
 def renders_in_sql() -> bool:
     """Whether date-times may be rendered in SQL now (the current time zone is UTC)."""
     return timezone.get_current_timezone_name() == "UTC"
-
-
-def documents(queryset: models.QuerySet, document: str) -> models.QuerySet:
-    """`queryset` (filtered and ordered, not yet sliced) as a queryset of JSON texts, one
-    per row, in the same order: slice it like the original. The outer query must name
-    its model's table by the table's own name (Django does, unless the table is joined
-    to itself)."""
-    return (
-        queryset.prefetch_related(None)
-        .annotate(_document=RawSQL(document, (), output_field=models.TextField()))  # noqa: S611 (SQL made from model metadata)
-        .values_list("_document", flat=True)
-    )
-
-
-def counted_page(
-    queryset: models.QuerySet, document: str, offset: int, limit: int, *, count: tuple[str, Sequence[Any]] | None = None
-) -> tuple[int, list[str]]:
-    """(how many rows `queryset` has, the JSON texts of rows offset..offset+limit) in one
-    query and one round trip, instead of a COUNT and then the page. For a queryset of
-    filtered rows, as the list selectors return (no DISTINCT, GROUP BY, slice or set
-    operation: its count is then the count of its primary keys). The page keeps its
-    order: its rows are numbered as they leave the subquery that sorts and cuts them,
-    and read back in that order. `count`, when given,
-    is (SQL, params) of a query that yields the same number more cheaply (a tally:
-    core.db.tallies); it is read in the same statement, so in the same snapshot."""
-    try:
-        if count is None:
-            count_sql, count_params = queryset.order_by().values("pk").query.sql_with_params()
-            count = (f"SELECT count(*) FROM ({count_sql}) AS rows", count_params)
-        page_sql, page_params = documents(queryset, document)[offset : offset + limit].query.sql_with_params()
-    except EmptyResultSet:  # a filter that can match nothing (e.g. queryset.none())
-        return 0, []
-    sql = (
-        f"SELECT counted.total, page.document FROM ({count[0]}) AS counted (total) "
-        "LEFT JOIN LATERAL (SELECT row_number() OVER () AS position, cut._document AS document "
-        f"FROM ({page_sql}) AS cut) AS page ON true ORDER BY page.position"
-    )
-    with connections[queryset.db].cursor() as cursor:
-        cursor.execute(sql, (*count[1], *page_params))
-        rows = cursor.fetchall()
-    return rows[0][0], [row[1] for row in rows if row[1] is not None]

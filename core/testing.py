@@ -163,7 +163,7 @@ def page_and_list_query(client, url: str, params: dict) -> tuple[dict, str]:
     client.get(url, params)
     with CaptureQueriesContext(connection) as queries:
         page = client.get(url, params).json()
-    [list_query] = [q["sql"] for q in queries.captured_queries if "counted" in q["sql"]]
+    [list_query] = [q["sql"] for q in queries.captured_queries if "json_build_object" in q["sql"]]
     return page, list_query
 
 

@@ -4,11 +4,9 @@ is a 404. The blacklist is readable by every role."""
 
 from __future__ import annotations
 
-from django.db import connections, router
-from django.db.models import Count, OuterRef, QuerySet, Subquery
+from django.db.models import Count, Expression, OuterRef, QuerySet, Subquery
 
 from core import sqljson
-from core.db import prepared
 from core.db.counts import DEFAULT_CAP, capped_counts
 from core.exceptions import NotFound
 from experiments import rules
@@ -45,56 +43,19 @@ def sees_every_experiment(user) -> bool:
     return visible_projects_filter(user, "project__") == {}
 
 
-def latest_verdict_sql(alias: str) -> str:
-    """_latest_verdict() as SQL, for the experiment row aliased `alias`."""
-    return (
-        f"(SELECT v.effective_verdict FROM evaluations v WHERE v.experiment_id = {alias}.id "
-        "ORDER BY v.created_at DESC, v.id DESC LIMIT 1)"
-    )
-
-
-# The hot path of the API (detail, and the fetch before every transition), written once
-# in SQL: the same row, visibility and `verdict` as experiment_list, without compiling an
-# ORM query per request (measured at more than half the cost of a detail GET).
-_DETAIL_ALL = "FROM experiments e WHERE e.id = %s"
-_DETAIL_OWNED = "FROM experiments e JOIN projects p ON p.id = e.project_id WHERE e.id = %s AND p.owner_id = %s"
-
-
-def _detail_from(user, pk) -> tuple[str, list]:
-    """(FROM ... WHERE of the experiment `pk` aliased `e`, restricted to what `user` may
-    see; its parameters). NotFound when `user` sees nothing."""
-    visible = visible_projects_filter(user)
-    if visible is None:
-        raise NotFound("Experiment not found.")
-    if visible:
-        return _DETAIL_OWNED, [as_uuid(pk), visible["owner_id"]]
-    return _DETAIL_ALL, [as_uuid(pk)]
-
-
-_EXPERIMENT_FIELDS = Experiment._meta.concrete_fields
-_EXPERIMENT_SELECT = f"SELECT {prepared.columns(_EXPERIMENT_FIELDS, 'e')}, {latest_verdict_sql('e')}"
-
-
 def experiment_get(*, user, pk) -> Experiment:
     """The experiment `user` may see, annotated with `verdict` (NotFound otherwise)."""
-    sql, params = _detail_from(user, pk)
-    alias = router.db_for_read(Experiment)
-    with connections[alias].cursor() as cursor:
-        prepared.execute(cursor, f"{_EXPERIMENT_SELECT} {sql}", params)
-        row = cursor.fetchone()
-    if row is None:
-        raise NotFound("Experiment not found.")
-    experiment = prepared.instance_from_row(Experiment, _EXPERIMENT_FIELDS, row[:-1], alias)
-    experiment.verdict = row[-1]
-    return experiment
+    try:
+        return experiment_list(user=user).get(pk=as_uuid(pk))
+    except Experiment.DoesNotExist:
+        raise NotFound("Experiment not found.") from None
 
 
-def experiment_get_document(*, user, pk, document: str) -> str:
-    """experiment_get rendered by PostgreSQL: `document` is the SQL (over the experiment
-    aliased `e`) of its JSON, built from the output serializer by the API
-    (core.sqljson). The same visibility and NotFound; one query."""
-    sql, params = _detail_from(user, pk)
-    text = sqljson.fetch_document(Experiment, f"SELECT {document}::text {sql}", params)
+def experiment_get_document(*, user, pk, document: Expression) -> str:
+    """experiment_get rendered by PostgreSQL: `document` is the expression of its JSON
+    text over experiment_list's rows, built from the output serializer by the API
+    (core.sqljson). The same queryset, so the same visibility and NotFound; one query."""
+    text = sqljson.document_of(experiment_list(user=user).filter(pk=as_uuid(pk)), document)
     if text is None:
         raise NotFound("Experiment not found.")
     return text

@@ -4,10 +4,9 @@ user's session (and everything in it) is a 404, never a 403."""
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import Expression, OuterRef, Prefetch, QuerySet
 
 from core import sqljson
-from core.db import prepared
 from core.exceptions import NotFound
 from production.models import AnalysisSession, AnalysisTask, Artifact, CodeReviewResult
 from projects.selectors import as_uuid
@@ -56,68 +55,48 @@ def session_get(*, user, pk) -> AnalysisSession:
         raise NotFound("Analysis session not found.") from None
 
 
-def _columns(model) -> list:
-    return [field for field in model._meta.concrete_fields]
+TASK_ORDER = ("created_at", "id")  # a session's tasks, in creation order
 
 
-_SESSION_FIELDS = _columns(AnalysisSession)
-_TASK_FIELDS = _columns(AnalysisTask)
-# The hot read of the API (a session with its tasks), written once in SQL: one round trip
-# instead of two, and no ORM compilation per request (see docs/production.md).
-_DETAIL_SQL = (
-    f"SELECT {prepared.columns(_SESSION_FIELDS, 's')}, {prepared.columns(_TASK_FIELDS, 't')}"
-    " FROM analysis_sessions s LEFT JOIN analysis_tasks t ON t.session_id = s.id WHERE s.id = %s {scope}"
-    " ORDER BY t.created_at, t.id"
-)
+def _tasks_of(session_id) -> QuerySet[AnalysisTask]:
+    """The tasks of a session (an id, or an OuterRef of a session row), in creation order."""
+    return AnalysisTask.objects.filter(session_id=session_id).order_by(*TASK_ORDER)
 
 
-def _detail_scope(user, pk) -> tuple[str, list]:
-    """(SQL condition after `s.id = %s`, its parameters with the id first) restricting a
-    session detail aliased `s` to what `user` may see; NotFound when that is nothing."""
-    visible = visible_sessions_filter(user)
-    if visible is None:
-        raise NotFound("Analysis session not found.")
-    if visible:
-        return "AND s.user_id = %s", [as_uuid(pk), visible["user_id"]]
-    return "", [as_uuid(pk)]
+def session_detail_list(*, user) -> QuerySet[AnalysisSession]:
+    """session_list, each session with its tasks in creation order as `task_list`."""
+    tasks = Prefetch("tasks", queryset=AnalysisTask.objects.order_by(*TASK_ORDER), to_attr="task_list")
+    return session_list(user=user).prefetch_related(tasks)
 
 
 def session_detail(*, user, pk) -> AnalysisSession:
     """The session `user` may see, with its tasks in creation order as `task_list`
-    (NotFound otherwise). One query."""
-    from django.db import connections, router
-
-    scope, params = _detail_scope(user, pk)
-    connection = connections[router.db_for_read(AnalysisSession)]
-    with connection.cursor() as cursor:
-        cursor.execute(_DETAIL_SQL.format(scope=scope), params)
-        rows = cursor.fetchall()
-    if not rows:
-        raise NotFound("Analysis session not found.")
-    width = len(_SESSION_FIELDS)
-    session = prepared.instance_from_row(AnalysisSession, _SESSION_FIELDS, rows[0][:width], connection.alias)
-    session.task_list = [
-        prepared.instance_from_row(AnalysisTask, _TASK_FIELDS, row[width:], connection.alias)
-        for row in rows
-        if row[width] is not None
-    ]
-    return session
+    (NotFound otherwise)."""
+    try:
+        return session_detail_list(user=user).get(pk=as_uuid(pk))
+    except AnalysisSession.DoesNotExist:
+        raise NotFound("Analysis session not found.") from None
 
 
-def session_detail_document(*, user, pk, document: str) -> str:
-    """session_detail rendered by PostgreSQL: `document` is the SQL (over the session
-    aliased `s`) of its JSON, built from the output serializers by the API
-    (core.sqljson). The same visibility and NotFound; one query."""
-    scope, params = _detail_scope(user, pk)
-    sql = f"SELECT {document}::text FROM analysis_sessions s WHERE s.id = %s {scope}"
-    text = sqljson.fetch_document(AnalysisSession, sql, params)
+def session_tasks_json(serializer_class) -> Expression | None:
+    """The tasks of the enclosing session row as a JSON array rendered by
+    `serializer_class` (core.sqljson), in task_list's order; None if SQL cannot render it."""
+    return sqljson.json_list(_tasks_of(OuterRef("pk")), serializer_class)
+
+
+def session_detail_document(*, user, pk, document: Expression) -> str:
+    """session_detail rendered by PostgreSQL: `document` is the expression of its JSON
+    text over session_list's rows, built from the output serializers by the API
+    (core.sqljson, its tasks from session_tasks_json). The same queryset, so the same
+    visibility and NotFound; one query."""
+    text = sqljson.document_of(session_list(user=user).filter(pk=as_uuid(pk)), document)
     if text is None:
         raise NotFound("Analysis session not found.")
     return text
 
 
 def task_list(*, session: AnalysisSession) -> QuerySet[AnalysisTask]:
-    return AnalysisTask.objects.filter(session_id=session.pk).order_by("created_at", "id")
+    return _tasks_of(session.pk)
 
 
 def task_get(*, session: AnalysisSession, pk) -> AnalysisTask:

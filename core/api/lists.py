@@ -2,11 +2,12 @@
 
 `SqlRenderedListMixin.list` keeps what DRF's list does (filters, ordering, page number and
 size, the count, the next/previous links, the 404 for a page out of range) and changes who
-writes the rows: one SQL expression per row instead of a model instance, a serializer pass
-and a JSON encoding in Python; and the count and the page come back from one query instead
-of two. It steps aside, to DRF's own list, when the output serializer has a field SQL
-cannot render, when the client asked for something other than JSON (the browsable API),
-or when the current time zone is not UTC.
+writes the rows: one SQL expression per row, evaluated on the view's own filtered queryset
+(the selector's), instead of a model instance, a serializer pass and a JSON encoding in
+Python; and the count and the page come back from one query instead of two. It steps
+aside, to DRF's own list, when the output serializer has a field SQL cannot render, when
+the client asked for something other than JSON (the browsable API), or when the current
+time zone is not UTC.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import json
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from django.core.paginator import InvalidPage
+from django.db.models import BigIntegerField
+from django.db.models.expressions import RawSQL
 from rest_framework.exceptions import NotFound
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
@@ -42,7 +45,8 @@ OFFSET_MAX = 2**63 - 1
 class SqlRenderedListMixin(_ListView):
     """For ListModelMixin viewsets with a page-number paginator and a read-only output
     serializer of plain columns. Override `sql_output_fields` for serializer fields the
-    row cannot give as a column (e.g. a method field reading an annotation). Set
+    row cannot give as a column (e.g. a method field reading the selector's annotation:
+    `F("verdict")`). Set
     `tally_column` when the model's table has a tally by that column (core.db.tallies),
     and `lists_every_row` to say when the request's user sees the whole table: a list
     over the whole table, or filtered only by that column, is then counted from the
@@ -50,14 +54,14 @@ class SqlRenderedListMixin(_ListView):
 
     tally_column: str | None = None
     # Set on each concrete class by _row_document (None: SQL cannot render the rows).
-    _sql_row_document: ClassVar[str | None]
+    _sql_row_document: ClassVar[Any]
 
     def lists_every_row(self) -> bool:
         """Whether get_queryset() restricts nothing for this request's user (the
         selector's visibility rule says so): only such a list can be read off a tally."""
         return False
 
-    def _tally_count(self, request, queryset) -> tuple[str, list] | None:
+    def _tally_count(self, request, queryset) -> RawSQL | None:
         """The tally's count when the request filters by `tally_column` alone (the
         filterset's cleaned values, django-filter's public API), else None."""
         if not self.tally_column or not self.lists_every_row() or self.filterset_class is None:
@@ -71,11 +75,12 @@ class SqlRenderedListMixin(_ListView):
         values = used.get(self.tally_column)
         if isinstance(values, str):
             values = [values]
-        return tallies.tally_count(queryset.model, self.tally_column, values)
+        sql, params = tallies.tally_count(queryset.model, self.tally_column, values)
+        return RawSQL(sql, params, output_field=BigIntegerField())  # noqa: S611 (fixed SQL of the tally)
 
-    def sql_output_fields(self) -> dict[str, str]:
-        """{output field name: SQL over the row (aliased core.sqljson.ROW)} for fields
-        that are not plain columns."""
+    def sql_output_fields(self) -> dict[str, Any]:
+        """{output field name: expression over get_queryset()'s rows} for fields that are
+        not plain columns."""
         return {}
 
     def _row_document(self):
@@ -83,7 +88,7 @@ class SqlRenderedListMixin(_ListView):
         cached = cls.__dict__.get("_sql_row_document", ...)
         if cached is ...:
             serializer_class = cast("type[ModelSerializer]", self.get_serializer_class())  # a model's output
-            cached = sqljson.row_document(serializer_class, serializer_class.Meta.model, self.sql_output_fields())
+            cached = sqljson.document(serializer_class, serializer_class.Meta.model, self.sql_output_fields())
             cls._sql_row_document = cached
         return cached
 
@@ -135,7 +140,9 @@ class SqlRenderedListMixin(_ListView):
         count = self._tally_count(request, queryset)
         total, rows = sqljson.counted_page(queryset, document, (number - 1) * page_size, page_size, count=count)
         django_paginator = paginator.django_paginator_class(queryset, page_size)
-        django_paginator.count = total  # a cached_property: the COUNT is not run again
+        # A cached_property: the COUNT is not run again. No count (an empty page past the
+        # first) is out of range whatever the count: 0 gives Django's message for it.
+        django_paginator.count = total or 0
         paginator.request = request
         try:
             paginator.page = django_paginator.page(number)

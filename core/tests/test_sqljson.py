@@ -4,7 +4,8 @@ import json
 from datetime import UTC, datetime
 
 import pytest
-from django.db import connection
+from django.db.models import F, TextField, Value
+from django.db.models.functions import Cast, Upper
 from rest_framework import serializers
 
 from accounts.models import User
@@ -23,13 +24,13 @@ from core.serializers import CachedFieldsOutput
         datetime(999, 3, 4, 5, 6, 7, tzinfo=UTC),
     ],
 )
-def test_iso_datetime_sql_writes_what_drf_writes(moment):
+def test_iso_datetime_writes_what_drf_writes(moment, make_user):
     expected = serializers.DateTimeField().to_representation(moment)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT {sqljson.iso_datetime_sql('%s::timestamptz')}, {sqljson.iso_datetime_sql('NULL')}", [moment]
-        )
-        rendered, null = cursor.fetchone()
+    user = make_user("user")
+    User.objects.filter(pk=user.pk).update(created_at=moment, last_login=None)
+    rendered, null = User.objects.filter(pk=user.pk).values_list(
+        sqljson.IsoDateTime(F("created_at")), sqljson.IsoDateTime(F("last_login"))
+    )[0]
     assert rendered == expected
     assert null is None
 
@@ -61,12 +62,12 @@ class _BigAsText(_Plain):
     failed_login_attempts = serializers.BigIntegerField(coerce_to_string=True)
 
 
-def test_only_plain_columns_or_given_sql_are_rendered_in_sql():
-    assert sqljson.row_document(_BigAsText, User) is None  # DRF writes it as a string
-    assert sqljson.row_document(_Plain, User) is not None
-    assert sqljson.row_document(_WithMethod, User) is None  # Python computes it
-    assert sqljson.row_document(_WithNested, User) is None  # a path through a relation
-    assert sqljson.row_document(_WithMethod, User, {"shout": f"upper({sqljson.ROW}.email)"}) is not None
+def test_only_plain_columns_or_given_expressions_are_rendered_in_sql():
+    assert sqljson.document(_BigAsText, User) is None  # DRF writes it as a string
+    assert sqljson.document(_Plain, User) is not None
+    assert sqljson.document(_WithMethod, User) is None  # Python computes it
+    assert sqljson.document(_WithNested, User) is None  # a path through a relation
+    assert sqljson.document(_WithMethod, User, {"shout": Upper("email")}) is not None
 
 
 @pytest.mark.django_db
@@ -75,9 +76,46 @@ def test_documents_equal_the_serializer_output_row_by_row(make_user):
     users = [make_user("user", name=odd), make_user("admin"), make_user("viewer")]
     User.objects.filter(pk=users[1].pk).update(created_at=datetime(2026, 1, 1, tzinfo=UTC), failed_login_attempts=3)
     queryset = User.objects.filter(pk__in=[u.pk for u in users]).order_by("email")
-    document = sqljson.row_document(_Plain, User)
+    document = sqljson.document(_Plain, User)
     texts = list(sqljson.documents(queryset, document))
 
     assert [json.loads(t) for t in texts] == [dict(_Plain(u).data) for u in queryset]
     assert [list(json.loads(t)) for t in texts] == [list(_Plain.Meta.fields)] * 3  # key order kept
     assert odd in [json.loads(t)["name"] for t in texts]
+
+
+@pytest.mark.django_db
+def test_a_given_expression_reads_the_querysets_own_annotation(make_user):
+    users = [make_user("user"), make_user("admin")]
+    queryset = User.objects.filter(pk__in=[u.pk for u in users]).annotate(shout=Upper("email")).order_by("email")
+    texts = list(sqljson.documents(queryset, sqljson.document(_WithMethod, User, {"shout": F("shout")})))
+    assert [json.loads(t)["shout"] for t in texts] == [u.email.upper() for u in queryset]
+
+
+@pytest.mark.django_db
+def test_counted_page_counts_the_querysets_rows_and_reads_one_page(make_user):
+    users = [make_user("user") for _ in range(5)]
+    queryset = User.objects.filter(pk__in=[u.pk for u in users]).order_by("email")
+    document = sqljson.document(_Plain, User)
+    total, page = sqljson.counted_page(queryset, document, 2, 2)
+    assert total == 5
+    assert [json.loads(t)["email"] for t in page] == [u.email for u in queryset[2:4]]
+    # A count given as an expression is read instead of counting the rows.
+    total, page = sqljson.counted_page(queryset, document, 0, 2, count=Value(41))
+    assert (total, len(page)) == (41, 2)
+    # An empty first page counts nothing; an empty later one is out of range.
+    assert sqljson.counted_page(queryset.none(), document, 0, 2) == (0, [])
+    assert sqljson.counted_page(queryset.filter(email="nobody"), document, 0, 2) == (0, [])
+    assert sqljson.counted_page(queryset, document, 10, 2) == (None, [])
+
+
+@pytest.mark.django_db
+def test_a_nested_list_keeps_the_querysets_order_and_is_empty_not_null(make_user):
+    from django.db.models import OuterRef
+
+    users = [make_user("user") for _ in range(3)]
+    nested = sqljson.json_list(User.objects.filter(pk=OuterRef("pk")).order_by("email"), _Plain)
+    text = sqljson.documents(User.objects.filter(pk=users[0].pk), Cast(nested, TextField()))[0]
+    assert json.loads(text) == [dict(_Plain(users[0]).data)]
+    none = sqljson.json_list(User.objects.filter(pk=OuterRef("pk"), email="nobody"), _Plain)
+    assert sqljson.documents(User.objects.filter(pk=users[0].pk), Cast(none, TextField()))[0] == "[]"

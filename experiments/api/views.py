@@ -3,6 +3,7 @@
 
 import functools
 
+from django.db.models import F
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
@@ -58,8 +59,9 @@ def _field_404(field: str, exc: NotFound) -> ValidationFailed:
 
 @functools.cache
 def _detail_document() -> str | None:
-    """The SQL of ExperimentOutput over the experiment aliased `e` (core.sqljson)."""
-    return sqljson.object_sql(ExperimentOutput, Experiment, "e", {"verdict": selectors.latest_verdict_sql("e")})
+    """ExperimentOutput as JSON text over experiment_list's rows (core.sqljson), its
+    `verdict` read from the selector's annotation."""
+    return sqljson.document(ExperimentOutput, Experiment, {"verdict": F("verdict")})
 
 
 @extend_schema_view(
@@ -87,7 +89,7 @@ class ExperimentViewSet(
         return selectors.sees_every_experiment(self.request.user)
 
     def sql_output_fields(self):
-        return {"verdict": selectors.latest_verdict_sql(sqljson.ROW)}
+        return {"verdict": F("verdict")}  # experiment_list's annotation
 
     def retrieve(self, request, *args, **kwargs):
         # Visibility is the selector's, as in get_object; the permission classes here have

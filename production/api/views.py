@@ -41,12 +41,12 @@ SESSION_PK = OpenApiParameter("session_pk", OpenApiTypes.UUID, OpenApiParameter.
 
 @functools.cache
 def _detail_document() -> str | None:
-    """The SQL of AnalysisSessionDetailOutput over the session aliased `s` (its tasks in
+    """AnalysisSessionDetailOutput as JSON text over session_list's rows (its tasks in
     creation order), or None if a field cannot be rendered in SQL (core.sqljson)."""
-    tasks = sqljson.list_sql(AnalysisTaskOutput, AnalysisTask, "t", "t.session_id = s.id", "t.created_at, t.id")
+    tasks = selectors.session_tasks_json(AnalysisTaskOutput)
     if tasks is None:
         return None
-    return sqljson.object_sql(AnalysisSessionDetailOutput, AnalysisSession, "s", {"tasks": tasks})
+    return sqljson.document(AnalysisSessionDetailOutput, AnalysisSession, {"tasks": tasks})
 
 
 @extend_schema_view(
