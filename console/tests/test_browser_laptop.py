@@ -2,8 +2,8 @@
 keep each row's name on one line with every column visible, the experiment page shows
 its config as indented JSON with links to its evaluations, promotions and audit entries,
 an object's History lists its audit trail, an add form has no read-only field and no
-pre-generated id. Same rules as console/tests/test_browser.py (no database work while the
-browser runs)."""
+pre-generated id, and names keep their capitalisation (no CSS capitals). Same rules as
+console/tests/test_browser.py (no database work while the browser runs)."""
 
 from __future__ import annotations
 
@@ -64,6 +64,8 @@ def test_the_console_reads_well_at_1400_px(chromium, live_server, scene):  # noq
             page.fill("#id_password", PASSWORD)
             page.click("input[type=submit]")
             page.wait_for_selector("#card-experiments")
+            seen["user_tools"] = page.inner_text("#user-tools")  # innerText: as displayed, CSS capitals included
+            seen["dashboard"] = page.inner_text("#content")
 
             for changelist in CHANGELISTS:
                 page.goto(f"{base}/admin/{changelist}/")
@@ -92,6 +94,10 @@ def test_the_console_reads_well_at_1400_px(chromium, live_server, scene):  # noq
     crowded = {name: r for name, r in measured.items() if r["wrapped"] or r["clipped"] or r["overflow"]}
     assert crowded == {}
     assert measured["experiments/experiment"]["rows"] >= 1 and measured["providers/provider"]["rows"] >= 2
+    # Names as written: the user's e-mail, the zones' "v1" and "v2", "AI" (not in capitals).
+    assert admin.email in seen["user_tools"]
+    assert "Promotions v1 → v2" in seen["dashboard"] and "Experiments (v1 zone)" in seen["dashboard"]
+    assert "AI providers" in seen["dashboard"]
     assert '\n  "' in seen["config"]  # indented JSON
     assert seen["related"] == ["evaluations", "promotions", "audit entries"]
     assert "create" in seen["history"] and "experiment" in seen["history"]
