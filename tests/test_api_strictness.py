@@ -89,6 +89,31 @@ def test_every_201_carries_the_new_objects_location(user_client, project):
 
 
 @pytest.mark.django_db
+def test_every_201_in_the_schema_has_a_readable_location(user_client):
+    """Every operation the OpenAPI document says answers 201 gets its Location from
+    CreatedLocationMiddleware: the view names where (`created_location`), or the
+    collection URL plus the new id is a route with a GET. Otherwise the 201 would go out
+    without one (the middleware adds nothing it cannot resolve)."""
+    import re
+    import uuid
+
+    from django.urls import resolve
+
+    from core.api.responses import _has_get
+
+    document = user_client.get("/api/schema/?format=json").json()
+    created = [path for path, item in document["paths"].items() if "201" in item.get("post", {}).get("responses", {})]
+    assert len(created) >= 20
+    nowhere = []
+    for path in created:
+        concrete = re.sub(r"{(\w+)}", lambda m: "v2" if m.group(1) == "tag" else str(uuid.uuid4()), path)
+        view = getattr(resolve(concrete).func, "cls", None)
+        if not getattr(view, "created_location", None) and not _has_get(f"{concrete.rstrip('/')}/{uuid.uuid4()}/"):
+            nowhere.append(path)
+    assert nowhere == []
+
+
+@pytest.mark.django_db
 def test_options_describes_the_request_bodies(user_client, project):
     collection = user_client.options(f"{API}/projects/").json()
     post = collection["actions"]["POST"]
