@@ -90,7 +90,7 @@ class Experiment(TimestampedModel):
     version = models.CharField(max_length=2, choices=Tag.choices, default=Tag.V1)
     config = models.JSONField(default=dict)
     # The same config as JSON text in the user's key order (experiments.rules.config_text):
-    # what the API, exports and console show. jsonb sorts object keys, so `config` stays
+    # what the API and the console show. jsonb sorts object keys, so `config` stays
     # for what reads the value (search, promotion, quarantine); the hash is order-free.
     config_text = models.TextField()
     # SHA-256 of the config's canonical JSON (experiments.services.config_hash).
