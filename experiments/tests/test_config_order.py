@@ -23,7 +23,7 @@ API = "/api/v1"
 SENT = {
     "zeta": 1,
     "alpha": {"yy": [{"k2": 1, "a1": 2.5}], "b": None, "x": True},
-    "model": "ünï \"q\" \u2028",
+    "model": 'ünï "q" \u2028',
     "aa": {},
 }
 REORDERED = {"aa": {}, "model": SENT["model"], "alpha": {"x": True, "b": None, "yy": [{"a1": 2.5, "k2": 1}]}, "zeta": 1}
