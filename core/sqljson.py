@@ -11,7 +11,7 @@ else (a decimal, a nested serializer, a method field the caller does not give as
 expression) makes it return None, and the caller keeps the Python path.
 
 The expression is evaluated on the selector's own queryset (`documents`, `counted_page`,
-`document_of`): the rows, their visibility and their annotations are the selector's, and
+`first_document`): the rows, their visibility and their annotations are the selector's, and
 nothing here knows who may see what. A field the serializer computes (a method field
 reading an annotation, a nested list) is given by the caller as an expression over that
 queryset, e.g. `F("verdict")` for the selector's `verdict` annotation.
@@ -191,11 +191,11 @@ def documents(queryset: models.QuerySet, text: Expression) -> models.QuerySet:
     return queryset.prefetch_related(None).values_list(text, flat=True)
 
 
-def document_of(queryset: models.QuerySet, text: Expression) -> str | None:
-    """The JSON text of the one row `queryset` finds (a lookup by primary key), or None.
-    Unordered, as QuerySet.get() is: a model's default ordering with LIMIT 1 can make
-    PostgreSQL walk that ordering's index instead of the primary key's."""
-    return next(iter(documents(queryset.order_by(), text)[:1]), None)
+def first_document(texts: models.QuerySet) -> str | None:
+    """The JSON text of the one row a queryset of `documents` finds (a lookup by primary
+    key), or None. Unordered, as QuerySet.get() is: a model's default ordering with
+    LIMIT 1 can make PostgreSQL walk that ordering's index instead of the primary key's."""
+    return next(iter(texts.order_by()[:1]), None)
 
 
 def counted_page(

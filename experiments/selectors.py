@@ -4,6 +4,8 @@ is a 404. The blacklist is readable by every role."""
 
 from __future__ import annotations
 
+import functools
+
 from django.db.models import Count, Expression, OuterRef, QuerySet, Subquery
 
 from core import sqljson
@@ -32,10 +34,30 @@ def _latest_verdict():
     )
 
 
+@functools.cache
+def _every_experiment() -> QuerySet[Experiment]:
+    """Every experiment annotated with `verdict`, built once per process: resolving the
+    annotation (and a rendering's expressions, _rendered) is most of the ORM's work
+    for a detail. Never evaluated itself: callers filter a clone."""
+    return Experiment.objects.annotate(verdict=_latest_verdict())
+
+
+@functools.cache
+def _rendered(document: Expression) -> QuerySet[str]:
+    """_every_experiment's rows as the JSON texts of `document` (core.sqljson), built once."""
+    return sqljson.documents(_every_experiment(), document)
+
+
+def _visible(queryset: QuerySet, user) -> QuerySet:
+    """`queryset` (experiments, or their rendered rows) cut to what `user` may see: the
+    one statement of the rule (docs/zones.md), through the experiment's project."""
+    return restrict_to_visible(queryset.all(), user, "project__")
+
+
 def experiment_list(*, user) -> QuerySet[Experiment]:
     """Visible experiments, each annotated with `verdict`: the effective verdict of its
     latest evaluation (null before any)."""
-    return restrict_to_visible(Experiment.objects.all(), user, "project__").annotate(verdict=_latest_verdict())
+    return _visible(_every_experiment(), user)
 
 
 def sees_every_experiment(user) -> bool:
@@ -53,9 +75,9 @@ def experiment_get(*, user, pk) -> Experiment:
 
 def experiment_get_document(*, user, pk, document: Expression) -> str:
     """experiment_get rendered by PostgreSQL: `document` is the expression of its JSON
-    text over experiment_list's rows, built from the output serializer by the API
-    (core.sqljson). The same queryset, so the same visibility and NotFound; one query."""
-    text = sqljson.document_of(experiment_list(user=user).filter(pk=as_uuid(pk)), document)
+    text over experiment_list's rows, built once from the output serializer by the API
+    (core.sqljson). The same rows and visibility rule, so the same NotFound; one query."""
+    text = sqljson.first_document(_visible(_rendered(document), user).filter(pk=as_uuid(pk)))
     if text is None:
         raise NotFound("Experiment not found.")
     return text

@@ -4,6 +4,8 @@ user's session (and everything in it) is a 404, never a 403."""
 
 from __future__ import annotations
 
+import functools
+
 from django.db.models import Expression, OuterRef, Prefetch, QuerySet
 
 from core import sqljson
@@ -40,6 +42,14 @@ def _restrict(queryset: QuerySet, user, prefix: str = "") -> QuerySet:
 def session_list(*, user) -> QuerySet[AnalysisSession]:
     """Visible sessions, newest first. The list renders foreign keys as ids: no joins."""
     return _restrict(AnalysisSession.objects.all(), user)
+
+
+@functools.cache
+def _rendered(document: Expression) -> QuerySet[str]:
+    """Every session as the JSON text of `document` (core.sqljson), built once per process:
+    resolving a rendering's expressions is most of the ORM's work for a detail. Never
+    evaluated itself: callers filter a clone."""
+    return sqljson.documents(AnalysisSession.objects.all(), document)
 
 
 def sees_every_session(user) -> bool:
@@ -86,10 +96,10 @@ def session_tasks_json(serializer_class) -> Expression | None:
 
 def session_detail_document(*, user, pk, document: Expression) -> str:
     """session_detail rendered by PostgreSQL: `document` is the expression of its JSON
-    text over session_list's rows, built from the output serializers by the API
-    (core.sqljson, its tasks from session_tasks_json). The same queryset, so the same
-    visibility and NotFound; one query."""
-    text = sqljson.document_of(session_list(user=user).filter(pk=as_uuid(pk)), document)
+    text over session_list's rows, built once from the output serializers by the API
+    (core.sqljson, its tasks from session_tasks_json). The same rows and visibility
+    rule, so the same NotFound; one query."""
+    text = sqljson.first_document(_restrict(_rendered(document).all(), user).filter(pk=as_uuid(pk)))
     if text is None:
         raise NotFound("Analysis session not found.")
     return text
