@@ -1,26 +1,28 @@
 """Observability: what the metrics, request ids and request log lines add to a request.
 
-Two gunicorn servers (2 sync workers each) on the same benchmark database, one with the
-observability middleware, prometheus-client in multiprocess mode (PROMETHEUS_MULTIPROC_DIR)
-and JSON log lines, one without the middleware. The same requests alternate between
-them one by one (the VM's speed moves between minutes, so both sides see the same
-minutes): GET /healthz (no database: the fixed cost shows most) and GET /api/v1/auth/me
-with a Bearer token (authentication, two statements), and GET /api/v1/providers/ (a
-list: the catalog with each entry's health, a page of 50). Target: p50 and mean within 5 %.
-Over loopback HTTP the figures follow the shared VM's load; the same comparison is also
-made in one process (a child with PROMETHEUS_MULTIPROC_DIR set), calling two WSGI
-handlers built with and without the middleware alternately: the time the middleware
-adds, without the network and the other server's noise, and the process CPU time per
-request of each (blocks of calls alternating), which the other processes of the VM move
-less than they move wall-clock times. Also the time a scrape of
-/metrics takes (every worker's files added up, plus the database-held figures).
+One gunicorn server (2 sync workers) on the benchmark database serves
+bench._metrics_ab_wsgi: each request goes to the project's handler (the observability
+middleware, prometheus-client in multiprocess mode with PROMETHEUS_MULTIPROC_DIR, JSON
+log lines) or, with `X-Bench-Side: off`, to the same Django handler built without the
+middleware, in the same worker processes. The sides alternate request by request (the
+VM's speed moves between minutes, so both see the same minutes): GET /healthz (no
+database: the fixed cost shows most), GET /api/v1/auth/me with a Bearer token
+(authentication, two statements) and GET /api/v1/providers/ (a list: the catalog with
+each entry's health, a page of 50). Target: p50 and mean within 5 %. A control compares
+the middleware's side with itself (/healthz): how far apart two identical sides read on
+the VM at the time, the resolution of the other ratios.
 
 The latency is the client's: until the last byte of the body (HTTP: the Content-Length
 read, as httpx or a proxy reads it; in one process: the body joined). The middleware
 writes its metric values and log line from the response's close(), which gunicorn's
 sync worker calls after writing the body and before closing the connection; the time to
-the connection's end (EOF, which includes that bookkeeping) is reported beside it, and
-the CPU time per request counts everything.
+the connection's end (EOF, which includes that bookkeeping) is reported beside it.
+
+The same comparison is made in one process (a child with PROMETHEUS_MULTIPROC_DIR set)
+calling the two handlers alternately, without the network: the latency, and the
+process CPU time per request of each, close() included (blocks of calls alternating),
+which the VM's other processes move less than wall-clock times. Also the time a scrape
+of /metrics takes (every worker's files added up, plus the database-held figures).
 
 `.venv/bin/python -m bench metrics_overhead`
 """
@@ -151,15 +153,10 @@ def _ratios(report, label: str, samples: tuple[dict, dict]) -> None:
 def _in_process(access: str) -> dict:
     """Run in a child process (PROMETHEUS_MULTIPROC_DIR set before prometheus-client is
     imported): two WSGI handlers, with and without the middleware, called alternately."""
-    from django.core.handlers.wsgi import WSGIHandler
-    from django.test import RequestFactory, override_settings
+    from django.test import RequestFactory
 
-    on = WSGIHandler()
-    from django.conf import settings
-
-    without = [name for name in settings.MIDDLEWARE if not name.startswith("core.observability.")]
-    with override_settings(MIDDLEWARE=without):
-        off = WSGIHandler()
+    from bench._metrics_ab_wsgi import with_observability as on
+    from bench._metrics_ab_wsgi import without_observability as off
 
     def caller(handler, environ):
         def call() -> float:
@@ -230,21 +227,23 @@ def main(report) -> None:
         _cpu_added(report, f"in-process GET {path}", figures["cpu"][path])
     with contextlib.ExitStack() as stack:
         metrics_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-metrics-"))
-        on = stack.enter_context(
+        base = stack.enter_context(
             gunicorn(
                 workers=2,
+                app="bench._metrics_ab_wsgi:application",
                 env={"PROMETHEUS_MULTIPROC_DIR": metrics_dir, "METRICS_TOKEN": TOKEN, "LOG_FORMAT": "json"},
             )
         )
-        off = stack.enter_context(
-            gunicorn(workers=2, env={"DJANGO_SETTINGS_MODULE": "bench._settings_without_metrics"})
-        )
         bearer = {"Authorization": f"Bearer {access}"}
+        sides = {"on": {}, "off": {"X-Bench-Side": "off"}}
         for path, headers in (("/healthz", {}), ("/api/v1/auth/me", bearer), ("/api/v1/providers/", bearer)):
-            calls = {side: _getter(base, path, headers) for side, base in (("on", on), ("off", off))}
-            _alternating(calls, 50)  # warm both workers' connections and imports
+            calls = {side: _getter(base, path, {**headers, **extra}) for side, extra in sides.items()}
+            _alternating(calls, 50)  # warm both sides' imports and caches
             _ratios(report, f"GET {path}", _alternating(calls, ROUNDS))
-        scrape = HttpClient(on, {"Authorization": f"Bearer {TOKEN}"})
+        control = {side: _getter(base, "/healthz", {"X-Bench-Side": "on"}) for side in ("on", "off")}
+        _alternating(control, 50)
+        _ratios(report, "control: GET /healthz with metrics both sides", _alternating(control, ROUNDS))
+        scrape = HttpClient(base, {"Authorization": f"Bearer {TOKEN}"})
         timings = []
         for _ in range(SCRAPES):
             start = time.perf_counter()
