@@ -179,12 +179,14 @@ def record_answered(**_signal) -> None:
     """Receiver of django.core.signals.request_finished, which the response's close()
     sends: a WSGI server (gunicorn's sync worker) calls it after writing the body, so the
     client already has its answer while the metric values and the log line are written.
+    The request stops being in flight here, once its body is out.
     Never raises: close() would pass the exception to the server."""
     answered = _answered.get()
     if answered is None:
         return
     _answered.set(None)
     try:
+        metrics.HTTP_IN_FLIGHT.dec()
         answered.record()
     except Exception:
         logging.getLogger("tristate.observability").exception("recording request %s failed", answered.request_id)
@@ -222,7 +224,7 @@ class ObservabilityMiddleware:
             response[context.HEADER] = request_id
             return response
         finally:
-            metrics.HTTP_IN_FLIGHT.dec()
+            # Still in flight until its body is sent: record_answered counts it out.
             elapsed = time.perf_counter() - start
             match = getattr(request, "resolver_match", None)
             _answered.set(

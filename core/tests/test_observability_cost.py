@@ -149,14 +149,17 @@ def _healthz_count() -> float:
 
 
 def test_a_request_is_counted_and_logged_once_its_body_has_been_sent(wsgi, request_lines):
-    before = _healthz_count()
+    before, flying = _healthz_count(), _sample("tristate_http_requests_in_flight")
     response = wsgi("/healthz", HTTP_X_REQUEST_ID="after-body-1")
     assert json.loads(b"".join(response)) == {"status": "ok"}
     assert dict(response.items())["X-Request-ID"] == "after-body-1"
-    # The body is out; its figures and log line wait for close(), as under gunicorn.
+    # The body is out; its figures and log line wait for close(), as under gunicorn, and
+    # it is in flight until then.
     assert _healthz_count() == before and request_lines == []
+    assert _sample("tristate_http_requests_in_flight") == flying + 1
     response.close()
     assert _healthz_count() == before + 1
+    assert _sample("tristate_http_requests_in_flight") == flying
     assert len(request_lines) == 1
     line = request_lines[0]
     # The request's contextvar is reset by now: the id is the one carried to close().
