@@ -76,8 +76,14 @@ def experiment_get(*, user, pk) -> Experiment:
 def experiment_get_document(*, user, pk, document: Expression) -> str:
     """experiment_get rendered by PostgreSQL: `document` is the expression of its JSON
     text over experiment_list's rows, built once from the output serializer by the API
-    (core.sqljson). The same rows and visibility rule, so the same NotFound; one query."""
-    text = sqljson.first_document(_visible(_rendered(document), user).filter(pk=as_uuid(pk)))
+    (core.sqljson). The same rows and visibility rule, so the same NotFound; one query,
+    compiled once per rendering and rule (core.sqljson.first_document_compiled)."""
+    visible = visible_projects_filter(user, "project__")
+    if visible is None:
+        raise NotFound("Experiment not found.")
+    text = sqljson.first_document_compiled(
+        (document, *visible), lambda **values: _rendered(document).filter(**values), pk=as_uuid(pk), **visible
+    )
     if text is None:
         raise NotFound("Experiment not found.")
     return text

@@ -98,8 +98,14 @@ def session_detail_document(*, user, pk, document: Expression) -> str:
     """session_detail rendered by PostgreSQL: `document` is the expression of its JSON
     text over session_list's rows, built once from the output serializers by the API
     (core.sqljson, its tasks from session_tasks_json). The same rows and visibility
-    rule, so the same NotFound; one query."""
-    text = sqljson.first_document(_restrict(_rendered(document).all(), user).filter(pk=as_uuid(pk)))
+    rule, so the same NotFound; one query, compiled once per rendering and rule
+    (core.sqljson.first_document_compiled)."""
+    visible = visible_sessions_filter(user)
+    if visible is None:
+        raise NotFound("Analysis session not found.")
+    text = sqljson.first_document_compiled(
+        (document, *visible), lambda **values: _rendered(document).filter(**values), pk=as_uuid(pk), **visible
+    )
     if text is None:
         raise NotFound("Analysis session not found.")
     return text

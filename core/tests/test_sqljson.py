@@ -1,6 +1,7 @@
 """core.sqljson: what PostgreSQL writes is what DRF would write."""
 
 import json
+import uuid
 from datetime import UTC, datetime
 
 import pytest
@@ -119,3 +120,42 @@ def test_a_nested_list_keeps_the_querysets_order_and_is_empty_not_null(make_user
     assert json.loads(text) == [dict(_Plain(users[0]).data)]
     none = sqljson.json_list(User.objects.filter(pk=OuterRef("pk"), email="nobody"), _Plain)
     assert sqljson.documents(User.objects.filter(pk=users[0].pk), Cast(none, TextField()))[0] == "[]"
+
+
+@pytest.mark.django_db
+def test_a_compiled_lookup_answers_as_the_queryset_does_prepared_once(make_user):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    users = [make_user("user") for _ in range(3)]
+    document = sqljson.document(_Plain, User)
+    texts = sqljson.documents(User.objects.all(), document)
+
+    def build(*, pk, but_not):
+        return texts.filter(pk=pk).exclude(pk=but_not)
+
+    key = ("test", document)
+    for user, other in zip(users, users[1:] + users[:1], strict=True):
+        with CaptureQueriesContext(connection) as queries:
+            found = sqljson.first_document_compiled(key, build, pk=user.pk, but_not=other.pk)
+            excluded = sqljson.first_document_compiled(key, build, pk=user.pk, but_not=user.pk)
+        assert json.loads(found) == dict(_Plain(user).data)
+        assert excluded is None
+        assert [q["sql"].split()[0] for q in queries.captured_queries] == ["EXECUTE", "EXECUTE"]
+    assert sqljson.first_document_compiled(key, build, pk=uuid.uuid4(), but_not=users[0].pk) is None
+
+
+@pytest.mark.django_db
+def test_a_lookup_whose_values_are_not_plain_parameters_is_not_compiled(make_user):
+    from django.db.models import Q
+
+    user = make_user("user")
+    document = sqljson.document(_Plain, User)
+    texts = sqljson.documents(User.objects.all(), document)
+
+    def twice(*, pk):  # the value appears twice among the parameters
+        return texts.filter(Q(pk=pk) | Q(pk=pk, is_active=True))
+
+    key = ("test-twice", document)
+    assert json.loads(sqljson.first_document_compiled(key, twice, pk=user.pk))["id"] == str(user.pk)
+    assert sqljson._COMPILED[key] is None  # answered by first_document, through the ORM
