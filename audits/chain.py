@@ -20,7 +20,10 @@ place in the chain:
     3. After committing a batch the holder looks for pending entries again and loops. A
        sealer that failed to get the lock did so while the holder held it, i.e. after
        its entry was committed, so the holder's look after releasing sees that entry:
-       nothing is left behind while writers keep writing.
+       nothing is left behind while writers keep writing. So a failed attempt is one
+       probe statement (the lock taken and released in autocommit), and a sealer thread
+       that found another process sealing leaves its own commits to that one for a few
+       windows (BUSY_BACKOFF_WINDOWS) instead of trying again after each of them.
 
 AUDIT_SEALER chooses who runs step 2:
 - "thread" (default): each process has one background sealer thread, woken by an event
@@ -56,6 +59,9 @@ logger = logging.getLogger("tristate.audit")
 
 SEQUENCER_LOCK = AdvisoryLock.AUDIT_SEQUENCER
 DEFAULT_BATCH = 5000
+# How long a sealer thread that found another process sealing leaves its own commits to
+# that process, in sealing windows (AUDIT_SEALER_WINDOW_SECONDS), at most the idle period.
+BUSY_BACKOFF_WINDOWS = 10
 
 # Pending entries this process found forged: skipped by later batches, so a few bad rows
 # cannot make every seal re-check them.
@@ -150,17 +156,24 @@ def _pending_exists(cursor) -> bool:
     return cursor.fetchone()[0]
 
 
-def chain_pending(*, batch_size: int = DEFAULT_BATCH, wait: bool = False, linger: float = 0.0) -> int:
-    """Seal every committed pending entry; returns how many this call sealed.
+def _try_lock_free(cursor) -> bool:
+    """Whether no other process is sealing right now: the sequencer lock taken and at once
+    released, in one autocommit statement (no transaction to open and end)."""
+    cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [SEQUENCER_LOCK])
+    return cursor.fetchone()[0]
 
-    Must run outside a transaction (it commits per batch). With wait=False it returns at
-    once when another process is sealing; with wait=True it waits for the lock (used by
-    commands that must see everything sealed before going on). With linger > 0 (the
-    sealer thread), it pauses that long between batches while writers keep committing,
-    so each batch seals many entries instead of a few.
-    """
+
+def _seal_committed(*, batch_size: int, wait: bool, linger: float) -> tuple[int, bool]:
+    """chain_pending's work: (entries sealed, whether another process was sealing)."""
     if connection.in_atomic_block:
         raise RuntimeError("chain_pending() commits; call it outside transaction.atomic()")
+    if not wait:
+        # A probe before any transaction: when another process holds the lock it will
+        # see this process's committed entries (3. above), and a failed attempt costs one
+        # statement instead of a transaction of three.
+        with connection.cursor() as cursor:
+            if not _try_lock_free(cursor):
+                return 0, True
     sealed = 0
     while True:
         with transaction.atomic(), connection.cursor() as cursor:
@@ -169,7 +182,7 @@ def chain_pending(*, batch_size: int = DEFAULT_BATCH, wait: bool = False, linger
             else:
                 cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [SEQUENCER_LOCK])
                 if not cursor.fetchone()[0]:
-                    return sealed
+                    return sealed, True
             done = _seal_batch(cursor, batch_size)
         sealed += done
         if done:
@@ -180,7 +193,20 @@ def chain_pending(*, batch_size: int = DEFAULT_BATCH, wait: bool = False, linger
             time.sleep(linger)
         with connection.cursor() as cursor:
             if done == 0 or not _pending_exists(cursor):
-                return sealed
+                return sealed, False
+
+
+def chain_pending(*, batch_size: int = DEFAULT_BATCH, wait: bool = False, linger: float = 0.0) -> int:
+    """Seal every committed pending entry; returns how many this call sealed.
+
+    Must run outside a transaction (it commits per batch). With wait=False it returns at
+    once when another process is sealing; with wait=True it waits for the lock (used by
+    commands that must see everything sealed before going on). With linger > 0 (the
+    sealer thread), it pauses that long between batches while writers keep committing,
+    so each batch seals many entries instead of a few.
+    """
+    sealed, _ = _seal_committed(batch_size=batch_size, wait=wait, linger=linger)
+    return sealed
 
 
 class _SealerThread:
@@ -192,6 +218,7 @@ class _SealerThread:
         self._thread: threading.Thread | None = None
         self._pid: int | None = None
         self._stop = False
+        self._halt = threading.Event()  # set by stop(): ends a pause at once
 
     def wake(self) -> None:
         if self._pid != os.getpid() or self._thread is None or not self._thread.is_alive():
@@ -203,6 +230,7 @@ class _SealerThread:
     def _start(self) -> None:
         self._stop = False
         self._event = threading.Event()
+        self._halt = threading.Event()
         self._pid = os.getpid()
         self._thread = threading.Thread(target=self._run, name="audit-sealer", daemon=True)
         self._thread.start()
@@ -211,6 +239,11 @@ class _SealerThread:
     def _run(self) -> None:
         idle = settings.AUDIT_SEALER_IDLE_SECONDS
         window = settings.AUDIT_SEALER_WINDOW_SECONDS
+        # After finding another process sealing, this one lets its own commits go
+        # unattended for a while: the other seals them as long as it runs (it looks for
+        # pending entries after each batch), and an entry committed just as it stops waits
+        # at most this long. Without it, every process tried after every commit.
+        backoff = min(idle, BUSY_BACKOFF_WINDOWS * window)
         try:
             while not self._stop:
                 self._event.wait(timeout=idle)
@@ -221,11 +254,14 @@ class _SealerThread:
                 self._event.clear()
                 try:
                     close_old_connections()
-                    chain_pending(linger=window)
+                    _, busy = _seal_committed(batch_size=DEFAULT_BATCH, wait=False, linger=window)
                 except Exception:  # entries stay pending; retry after a pause, not in a tight loop
                     logger.exception("audit sealer thread: sealing failed; will retry in %.0f s", idle)
                     connection.close()
-                    time.sleep(idle)
+                    self._halt.wait(idle)
+                    continue
+                if busy:
+                    self._halt.wait(backoff)
         finally:
             connection.close()
 
@@ -236,6 +272,7 @@ class _SealerThread:
             return
         self._stop = True
         self._event.set()
+        self._halt.set()
         thread.join(timeout)
         self._thread = None
 

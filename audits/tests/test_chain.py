@@ -254,3 +254,70 @@ def test_the_pending_queue_renders_timestamps_as_the_signatures_do(db):
         rendered = dict(cursor.fetchall())
     assert queued == rendered
     assert queued == {i: signing.ts_text(m) for i, m in zip(ids, moments, strict=True)}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_sealer_finding_another_sealing_gives_up_in_one_statement_and_the_other_seals_its_entries(settings):
+    """While another process holds the sequencer lock, a sealing attempt is one probe
+    statement (no transaction opened), and the holder, looking for pending entries after
+    its batch, seals the entries committed before that attempt."""
+    import psycopg
+    from django.test.utils import CaptureQueriesContext
+
+    from audits import chain
+
+    settings.AUDIT_SEALER = "off"
+    with transaction.atomic():
+        entry = audit_record(entity="sealer", action="probe", payload={"n": 1})
+    params = connection.get_connection_params()
+    other = psycopg.connect(
+        **{k: v for k, v in params.items() if k not in ("cursor_factory", "context", "prepare_threshold")}
+    )
+    try:
+        other.execute("BEGIN")
+        other.execute("SELECT pg_advisory_xact_lock(%s)", [chain.SEQUENCER_LOCK])
+        with CaptureQueriesContext(connection) as queries:
+            assert chain.chain_pending() == 0
+        assert [q["sql"] for q in queries.captured_queries] == [
+            f"SELECT pg_try_advisory_xact_lock({chain.SEQUENCER_LOCK})"
+        ]
+        assert AuditEntry.objects.get(id=entry).chain_seq is None
+    finally:
+        other.rollback()  # the holder is done; what it would have sealed is sealed next
+        other.close()
+    assert chain.chain_pending() >= 1
+    assert AuditEntry.objects.get(id=entry).chain_seq is not None
+    assert verify_chain().ok
+
+
+def test_a_sealer_thread_that_finds_another_sealing_waits_before_trying_again(monkeypatch, settings):
+    """The thread backs off (BUSY_BACKOFF_WINDOWS windows, at most the idle period) after
+    a busy attempt, instead of trying again after each of its process's commits."""
+    from audits import chain
+
+    settings.AUDIT_SEALER_WINDOW_SECONDS = 0.001
+    settings.AUDIT_SEALER_IDLE_SECONDS = 30.0
+    attempts: list[float] = []
+    pauses: list[float] = []
+
+    def busy(**kwargs):
+        attempts.append(kwargs["linger"])
+        return 0, True
+
+    thread = chain._SealerThread()
+    monkeypatch.setattr(chain, "_seal_committed", busy)
+    monkeypatch.setattr(chain, "close_old_connections", lambda: None)
+    original_wait = threading.Event.wait
+
+    def recording_wait(self, timeout=None):
+        if self is thread._halt:
+            pauses.append(timeout)
+            thread._stop = True  # one round is enough
+            return True
+        return original_wait(self, timeout)
+
+    monkeypatch.setattr(threading.Event, "wait", recording_wait)
+    thread.wake()
+    thread._thread.join(5)
+    assert attempts == [0.001]
+    assert pauses == [pytest.approx(chain.BUSY_BACKOFF_WINDOWS * 0.001)]

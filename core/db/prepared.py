@@ -26,9 +26,8 @@ import hashlib
 import itertools
 import re
 import weakref
-from dataclasses import dataclass
 
-from psycopg.pq import ExecStatus
+from psycopg.pq import PipelineStatus
 
 MAX_PER_CONNECTION = 64
 
@@ -50,23 +49,41 @@ def _numbered(sql: str) -> str:
     return re.sub(r"%([%s])", lambda m: "%" if m.group(1) == "%" else f"${next(counter)}", sql)
 
 
+def _pipelined(raw) -> bool:
+    return raw.pgconn.pipeline_status != PipelineStatus.OFF
+
+
+def prepare(cursor, sqls) -> None:
+    """PREPARE those of `sqls` that are new on the cursor's connection, now, in one
+    message (before a pipelined block sends their EXECUTEs: core.db.pipeline)."""
+    connection = cursor.db
+    if not may_prepare(connection):
+        return
+    raw = connection.connection
+    names = _prepared.setdefault(raw, set())
+    new = {statement_name(sql): sql for sql in sqls if statement_name(sql) not in names}
+    if not new or _pipelined(raw) or len(names) + len(new) > MAX_PER_CONNECTION:
+        return
+    # On the driver's cursor: a one-off per connection, not a query of the request
+    # (query logging and the tests' query counts see the EXECUTEs, once per call).
+    cursor.cursor.execute("; ".join(f"PREPARE {name} AS {_numbered(sql)}" for name, sql in new.items()))
+    names.update(new)
+
+
 def statement(cursor, sql: str, params) -> tuple[str, list]:
     """(SQL, params) that run `sql` on the cursor's connection: an EXECUTE of the
     statement prepared there (PREPAREd now if it is new), or `sql` itself where
-    statements may not be prepared."""
+    statements may not be prepared. In pipeline mode a new statement is sent as it is:
+    a queued PREPARE would not run if a statement before it failed, and the
+    connection would then believe it prepared."""
     connection = cursor.db
     if not may_prepare(connection):
         return sql, list(params)
-    raw = connection.connection
-    names = _prepared.setdefault(raw, set())
     name = statement_name(sql)
-    if name not in names:
-        if len(names) >= MAX_PER_CONNECTION:
+    if name not in _prepared.get(connection.connection, ()):
+        prepare(cursor, [sql])
+        if name not in _prepared.get(connection.connection, ()):
             return sql, list(params)
-        # On the driver's cursor: a one-off per connection, not a query of the request
-        # (query logging and the tests' query counts see the EXECUTE, once per call).
-        cursor.cursor.execute(f"PREPARE {name} AS {_numbered(sql)}")
-        names.add(name)
     placeholders = ", ".join(["%s"] * len(params))
     return (f"EXECUTE {name}({placeholders})" if params else f"EXECUTE {name}"), list(params)
 
@@ -75,38 +92,6 @@ def execute(cursor, sql: str, params) -> None:
     """cursor.execute(sql, params), through a statement prepared on the cursor's
     connection when it may be. `cursor` is a Django cursor (connection.cursor())."""
     cursor.execute(*statement(cursor, sql, params))
-
-
-def execute_together(cursor, statements: list[tuple[str, list]]) -> None:
-    """Run fixed statements in order, each as `execute` would, in one message and one
-    round trip; read their results in order, moving on with cursor.nextset(). PostgreSQL
-    runs the statements of one message one after another, each with its own snapshot
-    (READ COMMITTED), as if sent apart; the first that fails ends the message and the
-    rest do not run. Inside a transaction only: outside one, each would commit alone."""
-    if not cursor.db.in_atomic_block:
-        raise RuntimeError("execute_together() runs inside transaction.atomic()")
-    parts = [statement(cursor, sql, params) for sql, params in statements]
-    cursor.execute("; ".join(sql for sql, _ in parts), [value for _, params in parts for value in params])
-
-
-@dataclass(frozen=True)
-class StatementResult:
-    rowcount: int
-    rows: list[tuple]
-
-
-def run_together(cursor, statements: list[tuple[str, list]]) -> list[StatementResult]:
-    """execute_together, then every statement's result (row count and rows), in order."""
-    execute_together(cursor, statements)
-    results = []
-    for index in range(len(statements)):
-        if index:
-            cursor.nextset()
-        # The result's status says whether it has rows; cursor.description would build
-        # a Column object per column of every result only to be tested for emptiness.
-        has_rows = cursor.pgresult.status == ExecStatus.TUPLES_OK
-        results.append(StatementResult(cursor.rowcount, cursor.fetchall() if has_rows else []))
-    return results
 
 
 def columns(fields, alias: str | None = None) -> str:

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from audits.services import audit_record
 from core import canonical
+from core.db.pipeline import pipelined
 from core.exceptions import ConfigBlacklisted, InvalidTransition, NotFound, PermissionDenied, ValidationFailed
 from core.validation import clean_text
 from experiments import rules
@@ -130,20 +131,22 @@ def experiment_create(
         dataset_id=dataset_id,
         created_by=creator,
     )
-    experiment.save(force_insert=True)
-    audit_record(
-        entity="experiment",
-        action="create",
-        actor=actor,
-        payload={
-            "id": str(experiment.pk),
-            "project": str(project.pk),
-            "name": name,
-            "config_hash": digest,
-            "dataset_id": dataset_id,
-            "status": experiment.status,
-        },
-    )
+    # The row and its entry in one round trip: neither statement's answer is read.
+    with pipelined():
+        experiment.save(force_insert=True)
+        audit_record(
+            entity="experiment",
+            action="create",
+            actor=actor,
+            payload={
+                "id": str(experiment.pk),
+                "project": str(project.pk),
+                "name": name,
+                "config_hash": digest,
+                "dataset_id": dataset_id,
+                "status": experiment.status,
+            },
+        )
     return experiment
 
 
