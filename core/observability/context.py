@@ -21,18 +21,23 @@ _request_id: ContextVar[str | None] = ContextVar("tristate_request_id", default=
 # New ids: 16 random hex digits per process and a counter, 32 hex digits in all; unique
 # across processes without a system call per request (uuid4 reads /dev/urandom each time).
 # A forked worker draws its own prefix when it starts, not by checking its pid each time.
-_process = {"prefix": secrets.token_hex(8), "counter": itertools.count()}
+class _ProcessIds:
+    __slots__ = ("counter", "prefix")
+
+    def __init__(self) -> None:
+        self.renew()
+
+    def renew(self) -> None:
+        self.prefix = secrets.token_hex(8)
+        self.counter = itertools.count()
 
 
-def _forked() -> None:
-    _process.update(prefix=secrets.token_hex(8), counter=itertools.count())
-
-
-os.register_at_fork(after_in_child=_forked)
+_process = _ProcessIds()
+os.register_at_fork(after_in_child=_process.renew)
 
 
 def new_request_id() -> str:
-    return f"{_process['prefix']}{next(_process['counter']):016x}"
+    return f"{_process.prefix}{next(_process.counter):016x}"
 
 
 def accepted_or_new(value: str | None) -> str:

@@ -191,3 +191,20 @@ def test_a_failure_recording_a_request_never_reaches_the_server(wsgi, request_li
     with caplog.at_level(logging.ERROR, logger="tristate.observability"):
         response.close()  # gunicorn would log the exception and drop the connection
     assert any("broken-1" in record.getMessage() for record in caplog.records)
+
+
+def test_a_forked_worker_makes_request_ids_of_its_own():
+    from core.observability.context import new_request_id
+
+    read, write = os.pipe()
+    ours = new_request_id()
+    child = os.fork()
+    if child == 0:
+        os.write(write, new_request_id().encode())
+        os._exit(0)
+    os.waitpid(child, 0)
+    theirs = os.read(read, 64).decode()
+    os.close(read), os.close(write)
+    assert len(theirs) == len(ours) == 32
+    assert theirs[:16] != ours[:16], "the forked worker drew its own prefix"
+    assert new_request_id()[:16] == ours[:16]
