@@ -33,11 +33,11 @@ from typing import Any
 
 from django.contrib.postgres.expressions import ArraySubquery
 from django.core.exceptions import EmptyResultSet, FieldDoesNotExist
-from django.db import connections, models, router
+from django.db import models
 from django.db.models import Expression, F, Func, Subquery
 from django.utils import timezone
 
-from core.db import prepared
+from core import lookups
 from core.serializers import plain_kind
 
 _TEXT_COLUMNS = ("CharField", "TextField", "EmailField", "SlugField", "URLField", "UUIDField")
@@ -201,44 +201,16 @@ def first_document(texts: models.QuerySet) -> str | None:
     return next(iter(texts.order_by()[:1]), None)
 
 
-# key -> (SQL, parameters: a value name to fill in, or a constant, model) of a compiled
-# lookup, or None when it could not be compiled with stand-ins (first_document then).
-_COMPILED: dict[Hashable, tuple[str, tuple[tuple[str | None, Any], ...], type[models.Model]] | None] = {}
-
-
-def _compile_lookup(build: Callable[..., models.QuerySet], names: tuple[str, ...]):
-    """(SQL, slots, model) of first_document(build(**values)) for any UUID `values`, or
-    None. Compiled once with a random stand-in for each value; each stand-in must then
-    appear exactly once among the query's parameters (QuerySet.query.sql_with_params),
-    where the real value goes at each call. Nothing of the SQL text is read."""
-    stand_ins = {name: uuid.uuid4() for name in names}
-    texts = build(**stand_ins).order_by()[:1]
-    try:
-        sql, params = texts.query.sql_with_params()
-    except EmptyResultSet:
-        return None
-    by_value = {value: name for name, value in stand_ins.items()}
-    slots = tuple((by_value.get(param), param) if isinstance(param, uuid.UUID) else (None, param) for param in params)
-    filled = sorted(name for name, _ in slots if name is not None)
-    return (sql, slots, texts.model) if filled == sorted(names) else None
-
-
-def first_document_compiled(key: Hashable, build: Callable[..., models.QuerySet], **values: uuid.UUID) -> str | None:
-    """first_document(build(**values)), with the queryset compiled to SQL once per `key`
-    and the statement prepared once per connection (core.db.prepared): a detail then
-    costs no ORM work and no planning per request. `build` makes the selector's queryset
-    of documents from `values` (ids: the primary key, the visibility filter's values);
-    `key` names everything else it depends on (the rendering, which filters apply)."""
-    if key not in _COMPILED:
-        _COMPILED[key] = _compile_lookup(build, tuple(values))
-    compiled = _COMPILED[key]
+def first_document_compiled(key: Hashable, build: Callable[..., models.QuerySet], **ids: uuid.UUID) -> str | None:
+    """first_document(build(**ids)), with the queryset compiled to SQL once per `key`
+    and the statement prepared once per connection (core.lookups): a detail then costs
+    no ORM work and no planning per request. `build` makes the selector's queryset of
+    documents from `ids` (the primary key, the visibility filter's values); `key` names
+    everything else it depends on (the rendering, which filters apply)."""
+    compiled = lookups.statement(key, build, tuple(ids))
     if compiled is None:
-        return first_document(build(**values))
-    sql, slots, model = compiled
-    params = [values[name] if name is not None else constant for name, constant in slots]
-    with connections[router.db_for_read(model)].cursor() as cursor:
-        prepared.execute(cursor, sql, params)
-        row = cursor.fetchone()
+        return first_document(build(**ids))
+    row = compiled.first_row(**ids)
     return None if row is None else row[0]
 
 

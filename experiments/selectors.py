@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import functools
 
+from django.db import router
 from django.db.models import Count, Expression, OuterRef, QuerySet, Subquery
 
-from core import sqljson
+from core import lookups, sqljson
+from core.db import prepared
 from core.db.counts import DEFAULT_CAP, capped_counts
 from core.exceptions import NotFound
 from experiments import rules
@@ -65,12 +67,34 @@ def sees_every_experiment(user) -> bool:
     return visible_projects_filter(user, "project__") == {}
 
 
+_EXPERIMENT_FIELDS = Experiment._meta.concrete_fields
+
+
+def _experiment_rows(**ids) -> QuerySet:
+    """experiment_list's rows as values (every column, then `verdict`) for a compiled
+    lookup (core.lookups): `ids` are the primary key and the visibility filter's."""
+    return _every_experiment().filter(**ids).values_list(*(f.attname for f in _EXPERIMENT_FIELDS), "verdict")
+
+
 def experiment_get(*, user, pk) -> Experiment:
-    """The experiment `user` may see, annotated with `verdict` (NotFound otherwise)."""
-    try:
-        return experiment_list(user=user).get(pk=as_uuid(pk))
-    except Experiment.DoesNotExist:
-        raise NotFound("Experiment not found.") from None
+    """The experiment `user` may see, annotated with `verdict` (NotFound otherwise).
+    The hot path of the API (a detail, the fetch before every transition): experiment_list
+    compiled once per visibility rule and prepared once per connection (core.lookups)."""
+    visible = visible_projects_filter(user, "project__")
+    if visible is None:
+        raise NotFound("Experiment not found.")
+    compiled = lookups.statement(("experiment_get", *visible), _experiment_rows, ("pk", *visible))
+    if compiled is None:
+        try:
+            return experiment_list(user=user).get(pk=as_uuid(pk))
+        except Experiment.DoesNotExist:
+            raise NotFound("Experiment not found.") from None
+    row = compiled.first_row(pk=as_uuid(pk), **visible)
+    if row is None:
+        raise NotFound("Experiment not found.")
+    experiment = prepared.instance_from_row(Experiment, _EXPERIMENT_FIELDS, row[:-1], router.db_for_read(Experiment))
+    experiment.verdict = row[-1]
+    return experiment
 
 
 def experiment_get_document(*, user, pk, document: Expression) -> str:

@@ -10,7 +10,7 @@ from django.db.models.functions import Cast, Upper
 from rest_framework import serializers
 
 from accounts.models import User
-from core import sqljson
+from core import lookups, sqljson
 from core.serializers import CachedFieldsOutput
 
 
@@ -158,4 +158,4 @@ def test_a_lookup_whose_values_are_not_plain_parameters_is_not_compiled(make_use
 
     key = ("test-twice", document)
     assert json.loads(sqljson.first_document_compiled(key, twice, pk=user.pk))["id"] == str(user.pk)
-    assert sqljson._COMPILED[key] is None  # answered by first_document, through the ORM
+    assert lookups.statement(key, twice, ("pk",)) is None  # answered by first_document, through the ORM
