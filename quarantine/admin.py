@@ -1,6 +1,8 @@
 """Admin of the v3 zone. Quarantine records are read-only (the database refuses content
 changes and deletes anyway); re-evaluation actions call quarantine.services."""
 
+import json
+
 from django.contrib import admin
 
 from core.admin_tools import ReasonActionForm, ServiceAdmin
@@ -36,9 +38,23 @@ class QuarantineRecordAdmin(admin.ModelAdmin):
     date_hierarchy = "quarantined_at"
     inlines = [ReevaluationInline]
 
+    readonly_fields = ["config_json"]
+
     @admin.display(description="config hash", ordering="config_hash")
     def short_hash(self, obj):
         return obj.config_hash[:12] + "…"
+
+    def get_fields(self, request, obj=None):
+        # The config once, indented, in its author's key order (config_text), where the
+        # jsonb `config` would stand.
+        fields = [name for name in super().get_fields(request, obj) if name not in ("config_json", "config_text")]
+        return ["config_json" if name == "config" else name for name in fields]
+
+    @admin.display(description="config")
+    def config_json(self, obj):
+        from console.history import pretty_json
+
+        return pretty_json(json.loads(obj.config_text))
 
     def has_add_permission(self, request):
         return False  # records come from quarantining an experiment

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.db.models.functions import Cast
 
 from core.models import TimestampedModel, choices_check
 
@@ -34,6 +35,7 @@ CONTENT_COLUMNS = (
     "experiment_id",
     "config_hash",
     "config",
+    "config_text",
     "reason",
     "evidence",
     "failure_metrics",
@@ -53,6 +55,9 @@ class QuarantineRecord(TimestampedModel):
     )
     config_hash = models.CharField(max_length=64, unique=True)
     config = models.JSONField()
+    # The experiment's config_text: the config in its author's key order, as shown (jsonb
+    # `config` sorts keys). The same value as `config`, checked by the database.
+    config_text = models.TextField()
     reason = models.TextField()
     evidence = models.JSONField(default=dict, blank=True)
     failure_metrics = models.JSONField(default=dict, blank=True)
@@ -76,6 +81,10 @@ class QuarantineRecord(TimestampedModel):
         ]
         constraints = [
             choices_check("review_status", RecordStatus, "quarantine_records"),
+            models.CheckConstraint(
+                condition=models.Q(config=Cast("config_text", models.JSONField())),
+                name="quarantine_records_config_text_check",
+            ),
             # Also the experiment index: an experiment is quarantined at most once.
             models.UniqueConstraint(fields=["experiment"], name="quarantine_records_experiment_uniq"),
             models.CheckConstraint(

@@ -5,6 +5,7 @@ JSON). jsonb, the column the value is also kept in, sorts keys (shorter first)."
 
 import hashlib
 import json
+import re
 
 import pytest
 from django.db import IntegrityError, connection, transaction
@@ -90,8 +91,28 @@ def test_the_console_shows_the_config_indented_in_the_order_it_was_sent(project,
 
 
 @pytest.mark.django_db
+def test_the_quarantine_record_archives_the_config_in_the_order_it_was_sent(
+    project, regular_user, user_client, superadmin
+):
+    from projects.tests.factories import quarantined_experiment
+
+    experiment, record = quarantined_experiment(project, regular_user, config=SENT)
+    assert in_order(record.config) != in_order(SENT)  # jsonb's order
+    for url in (f"{API}/quarantine/{record.pk}/", f"{API}/quarantine/"):
+        body = user_client.get(url, HTTP_ACCEPT="application/json").json()
+        row = body["results"][0] if "results" in body else body
+        assert in_order(row["config"]) == in_order(SENT), url
+        assert row["config_hash"] == experiment.config_hash == config_hash(SENT)
+    console = Client()
+    console.force_login(superadmin)
+    page = console.get(reverse("admin:quarantine_quarantinerecord_change", args=[record.pk])).content.decode()
+    assert escape(json.dumps(SENT, indent=2, ensure_ascii=False)) in page
+    assert not re.search(r'field-config(_text)?[" ]', page)  # shown once (config_json), in the author's order
+
+
+@pytest.mark.django_db
 def test_the_legacy_import_keeps_the_order(project, regular_user, user_client):
-    from legacy.bulk.experiments import ExperimentImport, experiments_import
+    from legacy.bulk.experiments import ExperimentImport, QuarantineImport, experiments_import, quarantines_import
 
     [result] = experiments_import(
         experiments=[
@@ -99,7 +120,7 @@ def test_the_legacy_import_keeps_the_order(project, regular_user, user_client):
                 project_id=project.pk,
                 name="imported",
                 config=SENT,
-                status="created",
+                status="quarantined",
                 created_by_id=regular_user.pk,
                 created_at=project.created_at,
             )
@@ -110,13 +131,23 @@ def test_the_legacy_import_keeps_the_order(project, regular_user, user_client):
     detail = user_client.get(f"{API}/experiments/{result.id}/", HTTP_ACCEPT="application/json")
     assert in_order(detail.json()["config"]) == in_order(SENT)
     assert detail.json()["config_hash"] == config_hash(SENT)
+    [archived] = quarantines_import(
+        records=[
+            QuarantineImport(experiment_id=result.id, config=REORDERED, reason="r", quarantined_at=project.created_at)
+        ],
+        actor=None,
+    )
+    assert archived.ok, archived.error
+    record = user_client.get(f"{API}/quarantine/{archived.id}/", HTTP_ACCEPT="application/json").json()
+    assert in_order(record["config"]) == in_order(REORDERED)  # as the legacy record wrote it
 
 
 @pytest.mark.django_db(transaction=True)
 def test_the_migration_fills_existing_rows_from_jsonb(project, regular_user, user_client):
-    """Rows written before the text copy existed get jsonb's order (their own is lost)."""
+    """Rows written before the text copies existed get jsonb's order (their own is lost),
+    quarantine records their experiment's."""
     executor = MigrationExecutor(connection)
-    executor.migrate([("experiments", "0003_experiments_status_tally")])
+    executor.migrate([("experiments", "0003_experiments_status_tally")])  # quarantine's 0003 goes back too
     try:
         with connection.cursor() as cursor:
             cursor.execute(
@@ -127,9 +158,19 @@ def test_the_migration_fills_existing_rows_from_jsonb(project, regular_user, use
                 [project.pk, '{"alpha": {"b": 1, "aa": 2}, "zeta": 1}', config_hash({"zeta": 1}), regular_user.pk],
             )
             pk = cursor.fetchone()[0]
+            cursor.execute(
+                "INSERT INTO quarantine.quarantine_records (id, created_at, updated_at, experiment_id, config_hash,"
+                " config, reason, evidence, failure_metrics, quarantined_at, review_status, review_notes)"
+                " SELECT gen_random_uuid(), now(), now(), id, config_hash, config, 'r', '{}', '{}', now(),"
+                " 'quarantined', '' FROM experiments.experiments WHERE id = %s RETURNING id",
+                [pk],
+            )
+            record_pk = cursor.fetchone()[0]
     finally:
         executor = MigrationExecutor(connection)
         executor.migrate(executor.loader.graph.leaf_nodes())
     assert Experiment.objects.get(pk=pk).config_text == '{"zeta": 1, "alpha": {"b": 1, "aa": 2}}'
     detail = user_client.get(f"{API}/experiments/{pk}/", HTTP_ACCEPT="application/json")
     assert in_order(detail.json()["config"]) == '{"zeta": 1, "alpha": {"b": 1, "aa": 2}}'
+    record = user_client.get(f"{API}/quarantine/{record_pk}/", HTTP_ACCEPT="application/json")
+    assert in_order(record.json()["config"]) == '{"zeta": 1, "alpha": {"b": 1, "aa": 2}}'

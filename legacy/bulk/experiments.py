@@ -332,6 +332,7 @@ def quarantines_import(*, records: list[QuarantineImport], actor, context: dict 
                 failure,
                 rec.quarantined_by_id,
                 rec.review_status,
+                rules.config_text(rec.config),  # a JSON string: its key order survives the jsonb rows
             ]
         )
         review, lifted = _BLACKLIST_FOR_RECORD[rec.review_status]
@@ -351,9 +352,9 @@ def quarantines_import(*, records: list[QuarantineImport], actor, context: dict 
                 """
                 INSERT INTO quarantine_records (id, created_at, updated_at, quarantined_at, experiment_id, config_hash,
                                                 config, reason, evidence, failure_metrics, quarantined_by_id,
-                                                review_status, review_notes)
+                                                review_status, review_notes, config_text)
                 SELECT (r->>0)::uuid, (r->>1)::timestamptz, %s, (r->>1)::timestamptz, (r->>2)::uuid, r->>3, r->4,
-                       r->>5, r->6, r->7, (r->>8)::uuid, r->>9, %s
+                       r->>5, r->6, r->7, (r->>8)::uuid, r->>9, %s, r->>10
                 FROM jsonb_array_elements(%s::jsonb) AS r
                 """,
                 [now, "Imported from the legacy store.", bulk.json_rows(new_rows)],

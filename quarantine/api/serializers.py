@@ -1,12 +1,15 @@
 from rest_framework import serializers
 
 from core.json_types import TypedInput
-from core.serializers import CachedFieldsOutput
+from core.serializers import CachedFieldsOutput, JsonTextField
 from quarantine.models import QuarantineRecord, ReevaluationRequest
 
 
 class QuarantineRecordOutput(CachedFieldsOutput, serializers.ModelSerializer):
     project = serializers.UUIDField(source="experiment.project_id", read_only=True)
+    config = JsonTextField(
+        source="config_text", help_text="The archived configuration, its keys in the order they were sent."
+    )
 
     class Meta:
         model = QuarantineRecord

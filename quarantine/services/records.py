@@ -66,6 +66,7 @@ def record_quarantine(
             experiment=experiment,
             config_hash=experiment.config_hash,
             config=experiment.config,
+            config_text=experiment.config_text,
             reason=reason,
             evidence=evidence,
             failure_metrics=failure_metrics,

@@ -12,6 +12,7 @@ CHANGES = {
     "experiment_id": None,  # replaced by another experiment's id below
     "config_hash": "0" * 64,
     "config": '{"model": "forged"}',
+    "config_text": '{"model": "forged"}',
     "reason": "'rewritten'",
     "evidence": '{"forged": true}',
     "failure_metrics": '{"accuracy": 1}',
@@ -30,7 +31,7 @@ def record(project, regular_user):
 def _sql_value(column, value):
     if column in ("config", "evidence", "failure_metrics"):
         return f"'{value}'::jsonb"
-    if column == "config_hash":
+    if column in ("config_hash", "config_text"):
         return f"'{value}'"
     return value
 
