@@ -412,6 +412,7 @@ def test_every_irregularity_is_handled_or_rejected_with_its_reason(messy, run_im
     assert rows["experiments"] == {"read": 12, "imported": 4, "already_present": 1, "rejected": 7}
     e1 = Experiment.objects.get(name="E1", config__seed=1)
     assert len(e1.config["prompt"]) == 600_000 and e1.status == "evaluating"
+    assert list(json.loads(e1.config_text)) == ["model", "temperature", "seed", "prompt"]  # the file's key order
     ev_pass, ev_fail = Evaluation.objects.filter(experiment=e1).order_by("evaluated_at")
     assert (ev_pass.ai_verdict, ev_pass.effective_verdict) == ("pass", "pass")
     # Tristate's rules decide the AI verdict; the legacy verdict is kept beside it.
