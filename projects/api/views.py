@@ -15,7 +15,7 @@ from accounts.models import User
 from accounts.types import SignedInRequest
 from core.api.strict import QueryNamesOnly
 from core.db.replica_views import ReplicaReadMixin
-from core.exceptions import PermissionDenied, ValidationFailed
+from core.exceptions import NotFound, PermissionDenied, ValidationFailed
 from core.permissions import AdminWritesOthersRead
 from projects import selectors, services
 from projects.api.filters import BaselineFilter, PolicyFilter, ProjectFilter, VersionHistoryFilter
@@ -37,7 +37,8 @@ from projects.api.serializers import (
     VersionOutput,
     VersionUpdateInput,
 )
-from projects.models import Baseline, ProjectPolicy, Version, VersionHistory
+from projects.models import Baseline, Project, ProjectPolicy, Version, VersionHistory
+from projects.selectors import as_uuid
 
 PROJECT_PK = OpenApiParameter("project_pk", OpenApiTypes.UUID, OpenApiParameter.PATH, description="Project id.")
 UUID_PK = OpenApiParameter("id", OpenApiTypes.UUID, OpenApiParameter.PATH)
@@ -71,12 +72,12 @@ class ProjectViewSet(
         return project
 
     def retrieve(self, request, *args, **kwargs):
-        project = selectors.project_get(user=request.user, pk=kwargs["pk"])
-        project = (
-            selectors.project_list(user=request.user)
-            .prefetch_related(Prefetch("versions", queryset=Version.objects.order_by("tag")))
-            .get(pk=project.pk)
-        )
+        # One read of the project through the selector (visibility, 404), its versions prefetched.
+        versions = Prefetch("versions", queryset=Version.objects.order_by("tag"))
+        try:
+            project = selectors.project_list(user=request.user).prefetch_related(versions).get(pk=as_uuid(kwargs["pk"]))
+        except Project.DoesNotExist:
+            raise NotFound("Project not found.") from None
         context = {**self.get_serializer_context(), "sections": selectors.project_detail_sections(project)}
         return Response(ProjectDetailOutput(project, context=context).data)
 

@@ -257,3 +257,15 @@ def test_nested_lists_cost_a_constant_number_of_queries(project, regular_user, a
     after = {(c.user.pk, url): queries_for(c, url) for c in (user_client, viewer_client) for url in urls}
     assert after == before
     assert user_client.get(f"{API}/versions/{v1.pk}/history/").json()["count"] == 6
+
+
+@pytest.mark.django_db
+def test_project_detail_reads_the_project_once(regular_user, user_client, other_user_client):
+    project = make_project(regular_user, name="once", baselines=())
+    url = f"{API}/projects/{project.pk}/"
+    user_client.get(url)  # warm-up
+    with CaptureQueriesContext(connection) as ctx:
+        body = user_client.get(url).json()
+    assert body["id"] == str(project.pk) and [v["tag"] for v in body["versions"]] == ["v1", "v2", "v3"]
+    assert sum('FROM "projects"' in q["sql"] for q in ctx.captured_queries) == 1
+    assert_error(other_user_client.get(url), 404, "not_found")
