@@ -1,7 +1,8 @@
 """An experiment's config comes back in the key order its author wrote it, nested objects
-included: from the API (created, detail and list, rendered by PostgreSQL or by DRF), the
-console and the legacy import, while the config hash stays order-free (SPEC: canonical
-JSON). jsonb, the column the value is also kept in, sorts keys (shorter first)."""
+included: from the API (created, detail and list, rendered by PostgreSQL or by DRF), its
+quarantine record, the console and the legacy import, while the config hash stays
+order-free (SPEC: canonical JSON). jsonb, the column the value is also kept in, sorts
+keys (shorter first)."""
 
 import hashlib
 import json
