@@ -60,3 +60,17 @@ def test_a_command_refuses_to_start(name, value):
     )
     assert done.returncode != 0
     assert f"Refusing to start: {name}" in done.stderr
+
+
+def test_a_server_process_freezes_what_it_loaded_views_included():
+    import gc
+    import sys
+
+    from core.startup import freeze_loaded_objects
+
+    try:
+        freeze_loaded_objects()
+        assert gc.get_freeze_count() > 10_000
+        assert "experiments.api.views" in sys.modules  # the URLconf was loaded before the freeze
+    finally:
+        gc.unfreeze()
