@@ -15,7 +15,7 @@ import json
 from django.apps import apps
 from django.contrib import admin
 from django.contrib.auth import get_user_model
-from django.db.models import OuterRef, Q, Subquery
+from django.db.models import Q
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 
@@ -56,12 +56,12 @@ def actor_url(actor) -> str | None:
 
 def audit_trail(obj, *, limit: int = HISTORY_LIMIT):
     """The newest `limit` audit entries naming `obj` (its domain entries and the console's)."""
-    from audits.models import AuditLogRow
+    from audits import selectors
 
     key = str(obj.pk)
     names = Q(payload__id=key) | (Q(payload__id=obj.pk) if isinstance(obj.pk, int) else Q())
-    users = get_user_model().objects.filter(pk=OuterRef("actor")).values("email")[:1]
-    return list(AuditLogRow.objects.filter(names).annotate(actor_email=Subquery(users)).order_by("-ts", "-id")[:limit])
+    entries = selectors.audit_log_list(with_actor_email=True).filter(names)
+    return list(entries.order_by("-ts", "-id")[:limit])
 
 
 def pretty_json(value) -> str:
