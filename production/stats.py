@@ -1,4 +1,4 @@
-"""Statistics of the production zone, computed in SQL (GROUP BY, percentile_cont) over a
+"""Statistics of the production zone, computed by PostgreSQL (GROUP BY, percentile_cont) over a
 bounded window of UTC days, for the API (`GET /analysis-sessions/statistics`) and the
 admin's statistics page.
 
@@ -13,7 +13,9 @@ Four queries; each reads the window's slice of one covering index.
 The window defaults to the last DEFAULT_WINDOW_DAYS days (today included) and may span at
 most MAX_WINDOW_DAYS days, so one request reads a bounded slice of each table, through
 indexes that hold every column it needs (index-only scans; see production.models).
-Visibility: users get their own sessions' figures; admins and viewers everyone's.
+Visibility: users get their own sessions' figures; admins and viewers everyone's. The
+figures are read from session_list's queryset (production.selectors), which says who sees
+which sessions; tasks and reviews reach it through their session.
 """
 
 from __future__ import annotations
@@ -21,55 +23,40 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
-from django.db import connections, router
+from django.contrib.postgres.fields import ArrayField
+from django.db.models import Aggregate, Avg, Count, Exists, FloatField, Func, IntegerField, Max, Min, OuterRef, Value
+from django.db.models.functions import Cast, Least, TruncDate
 from django.utils import timezone
 
 from core.exceptions import ValidationFailed
-from production.models import AnalysisSession, SessionStatus, TaskType
-from production.selectors import visible_sessions_filter
+from production.models import AnalysisSession, AnalysisTask, CodeReviewResult, SessionStatus, TaskType
+from production.selectors import sees_every_session, session_list
 
 DEFAULT_WINDOW_DAYS = 30
 MAX_WINDOW_DAYS = 366
 SCORE_BUCKETS = 10
 
-_SESSIONS_SQL = """
-SELECT (s.created_at AT TIME ZONE 'UTC')::date AS day, s.status, count(*)
-FROM analysis_sessions s
-WHERE s.created_at >= %(start)s AND s.created_at < %(end)s {scope}
-GROUP BY 1, 2
-"""
 
-# `type IN (every type)` is no filter (a CHECK constraint allows no other value): it lets
-# the scan of analysis_tasks_duration_idx return the window's rows grouped by type, so
-# the per-type percentiles need no sort of the whole window first.
-_TASKS_SQL = f"""
-SELECT t.type, count(*), avg(t.duration_ms),
-       percentile_cont(ARRAY[0.5, 0.95]) WITHIN GROUP (ORDER BY t.duration_ms)
-FROM analysis_tasks t
-WHERE t.type IN ({", ".join(f"'{kind}'" for kind in TaskType.values)})
-  AND t.status IN ('completed', 'failed') AND t.finished_at >= %(start)s AND t.finished_at < %(end)s
-  {{scope}}
-GROUP BY t.type
-"""
+class PercentileCont(Aggregate):
+    """percentile_cont(fractions) WITHIN GROUP (ORDER BY expression): PostgreSQL's
+    continuous percentile, linear between the closest ranks. `fractions` is SQL text
+    written here (`0.5`, `ARRAY[0.5, 0.95]`), never input."""
 
-_REVIEWS_SQL = """
-SELECT r.code_language, count(*), avg(r.overall_score), min(r.overall_score), max(r.overall_score),
-       percentile_cont(0.5) WITHIN GROUP (ORDER BY r.overall_score)
-FROM code_review_results r
-WHERE r.created_at >= %(start)s AND r.created_at < %(end)s {scope}
-GROUP BY r.code_language
-ORDER BY count(*) DESC, r.code_language
-"""
+    function = "percentile_cont"
+    template = "%(function)s(%(fractions)s) WITHIN GROUP (ORDER BY %(expressions)s)"
 
-# The histogram is its own (hashed) grouping: as ten FILTERed counts beside the median it
-# cost three times the rest of the query.
-_SCORE_BUCKETS_SQL = f"""
-SELECT r.code_language, LEAST(width_bucket(r.overall_score::float8, 0, 100, {SCORE_BUCKETS}), {SCORE_BUCKETS}),
-       count(*)
-FROM code_review_results r
-WHERE r.created_at >= %(start)s AND r.created_at < %(end)s {{scope}}
-GROUP BY 1, 2
-"""
+
+def _score_bucket():
+    """The histogram bucket of a review's score: 1..SCORE_BUCKETS (100 falls in the last)."""
+    bucket = Func(
+        Cast("overall_score", FloatField()),
+        Value(0),
+        Value(100),
+        Value(SCORE_BUCKETS),
+        function="width_bucket",
+        output_field=IntegerField(),
+    )
+    return Least(bucket, Value(SCORE_BUCKETS))
 
 
 @dataclass(frozen=True)
@@ -116,34 +103,59 @@ def session_statistics(
     project). `everyone=True` (the admin console, which checks its own permissions)
     counts every session."""
     span = window(date_from, date_to)
-    visible = {} if everyone else visible_sessions_filter(user)
-    params: dict = {"start": span.start, "end": span.end}
-    conditions = []
-    if visible is None:
-        conditions.append("AND FALSE")
-    elif visible:
-        conditions.append("AND s.user_id = %(user)s")
-        params["user"] = visible["user_id"]
+    sessions = AnalysisSession.objects.all() if everyone else session_list(user=user)
     if project is not None:
-        conditions.append("AND s.project_id = %(project)s")
-        params["project"] = project
-    session_scope = " ".join(conditions)
-    # Tasks and reviews reach the scope through their session.
-    child_scope = (
-        f"AND EXISTS (SELECT 1 FROM analysis_sessions s WHERE s.id = {{alias}}.session_id {session_scope})"
-        if conditions
-        else ""
+        sessions = sessions.filter(project_id=project)
+    # Tasks and reviews reach the scope through their session; a scope that is the whole
+    # table is left out, so their scans read the window's slice of one index.
+    whole_table = project is None and (everyone or sees_every_session(user))
+    in_scope = None if whole_table else Exists(sessions.filter(pk=OuterRef("session_id")))
+
+    session_rows = (
+        sessions.filter(created_at__gte=span.start, created_at__lt=span.end)
+        .annotate(day=TruncDate("created_at", tzinfo=UTC))
+        .values_list("day", "status")
+        .annotate(n=Count("id"))
+        .order_by()
     )
-    connection = connections[router.db_for_read(AnalysisSession)]
-    with connection.cursor() as cursor:
-        cursor.execute(_SESSIONS_SQL.format(scope=session_scope), params)
-        session_rows = cursor.fetchall()
-        cursor.execute(_TASKS_SQL.format(scope=child_scope.format(alias="t")), params)
-        task_rows = cursor.fetchall()
-        cursor.execute(_REVIEWS_SQL.format(scope=child_scope.format(alias="r")), params)
-        review_rows = cursor.fetchall()
-        cursor.execute(_SCORE_BUCKETS_SQL.format(scope=child_scope.format(alias="r")), params)
-        bucket_counts = {(language, bucket): count for language, bucket, count in cursor.fetchall()}
+    # `type IN (every type)` is no filter (a CHECK constraint allows no other value): it
+    # lets the scan of analysis_tasks_duration_idx return the window's rows grouped by
+    # type, so the per-type percentiles need no sort of the whole window first.
+    tasks = AnalysisTask.objects.filter(
+        type__in=TaskType.values,
+        status__in=("completed", "failed"),
+        finished_at__gte=span.start,
+        finished_at__lt=span.end,
+    )
+    reviews = CodeReviewResult.objects.filter(created_at__gte=span.start, created_at__lt=span.end)
+    if in_scope is not None:
+        tasks, reviews = tasks.filter(in_scope), reviews.filter(in_scope)
+    task_rows = (
+        tasks.values_list("type")
+        .annotate(
+            n=Count("id"),
+            mean=Avg("duration_ms"),
+            percentiles=PercentileCont(
+                "duration_ms", fractions="ARRAY[0.5, 0.95]", output_field=ArrayField(FloatField())
+            ),
+        )
+        .order_by()
+    )
+    review_rows = (
+        reviews.values_list("code_language")
+        .annotate(
+            n=Count("id"),
+            mean=Avg("overall_score"),
+            low=Min("overall_score"),
+            high=Max("overall_score"),
+            median=PercentileCont("overall_score", fractions="0.5", output_field=FloatField()),
+        )
+        .order_by("-n", "code_language")
+    )
+    # The histogram is its own (hashed) grouping: as ten FILTERed counts beside the
+    # median it cost three times the rest of the query.
+    buckets = reviews.annotate(bucket=_score_bucket()).values_list("code_language", "bucket").annotate(n=Count("id"))
+    bucket_counts = {(language, bucket): count for language, bucket, count in buckets.order_by()}
 
     per_day: dict[date, dict[str, int]] = {}
     for day, status, count in session_rows:
@@ -182,7 +194,7 @@ def session_statistics(
     return {
         "date_from": span.date_from,
         "date_to": span.date_to,
-        "scope": "all" if visible == {} else "own",
+        "scope": "all" if everyone or sees_every_session(user) else "own",
         "project": project,
         "sessions_per_day": sessions,
         "task_durations": tasks,
