@@ -35,6 +35,7 @@ from django.contrib.postgres.expressions import ArraySubquery
 from django.core.exceptions import EmptyResultSet, FieldDoesNotExist
 from django.db import models
 from django.db.models import Expression, F, Func, Subquery
+from django.db.models.expressions import Combinable
 from django.utils import timezone
 
 from core import lookups
@@ -80,13 +81,14 @@ class JSONBuildObject(Func):
         self.keys = tuple(values)
         super().__init__(*values.values())
 
-    def as_sql(self, compiler, connection, **extra_context):
-        arguments, params = [], []
+    def as_sql(self, compiler, connection, function=None, template=None, arg_joiner=None, **extra_context):
+        arguments: list[str] = []
+        params: list[Any] = []
         for key, expression in zip(self.keys, self.get_source_expressions(), strict=True):
             sql, expression_params = compiler.compile(expression)
             arguments.append(f"'{key}', {sql}")
             params.extend(expression_params)
-        return f"{self.function}({', '.join(arguments)})", params
+        return f"{self.function}({', '.join(arguments)})", tuple(params)
 
 
 class JSONText(Func):
@@ -129,7 +131,7 @@ def _model_field(model, name: str):
         return None
 
 
-def _column_expression(field, model) -> Expression | None:
+def _column_expression(field, model) -> Combinable | None:
     """The rendering of one serializer field over a row of `model`, or None when only
     Python can render it."""
     kind = plain_kind(field)
@@ -215,7 +217,7 @@ def first_document_compiled(key: Hashable, build: Callable[..., models.QuerySet]
 
 
 def counted_page(
-    queryset: models.QuerySet, text: Expression, offset: int, limit: int, *, count: Expression | None = None
+    queryset: models.QuerySet, text: Expression, offset: int, limit: int, *, count: Combinable | None = None
 ) -> tuple[int | None, list[str]]:
     """(how many rows `queryset` has, the JSON texts of rows offset..offset+limit) in one
     query, instead of a COUNT and then the page: the count rides on each row of the page
@@ -224,14 +226,17 @@ def counted_page(
     past the first (the page is out of range whatever the count). `count`, when given, is
     an expression that yields the same number more cheaply (a tally: core.db.tallies),
     read in the same statement, so in the same snapshot."""
-    if count is None:
+    total: Combinable
+    if count is not None:
+        total = count
+    else:
         # COUNT as a plain function, not an aggregate: Django adds no GROUP BY and the
         # subquery stays the selector's filtered rows.
         counted = queryset.order_by().values(
             total=Func(F("pk"), function="count", output_field=models.BigIntegerField())
         )
-        count = Subquery(counted, output_field=models.BigIntegerField())
-    page = queryset.prefetch_related(None).values_list(count, text)[offset : offset + limit]
+        total = Subquery(counted, output_field=models.BigIntegerField())
+    page = queryset.prefetch_related(None).values_list(total, text)[offset : offset + limit]
     try:
         rows = list(page)
     except EmptyResultSet:  # a filter that can match nothing (e.g. queryset.none())

@@ -45,7 +45,7 @@ def _every_experiment() -> QuerySet[Experiment]:
 
 
 @functools.cache
-def _rendered(document: Expression) -> QuerySet[str]:
+def _rendered(document: Expression) -> QuerySet:
     """_every_experiment's rows as the JSON texts of `document` (core.sqljson), built once."""
     return sqljson.documents(_every_experiment(), document)
 

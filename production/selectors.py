@@ -45,7 +45,7 @@ def session_list(*, user) -> QuerySet[AnalysisSession]:
 
 
 @functools.cache
-def _rendered(document: Expression) -> QuerySet[str]:
+def _rendered(document: Expression) -> QuerySet:
     """Every session as the JSON text of `document` (core.sqljson), built once per process:
     resolving a rendering's expressions is most of the ORM's work for a detail. Never
     evaluated itself: callers filter a clone."""

@@ -103,16 +103,16 @@ def session_statistics(
     project). `everyone=True` (the admin console, which checks its own permissions)
     counts every session."""
     span = window(date_from, date_to)
-    sessions = AnalysisSession.objects.all() if everyone else session_list(user=user)
+    in_scope_sessions = AnalysisSession.objects.all() if everyone else session_list(user=user)
     if project is not None:
-        sessions = sessions.filter(project_id=project)
+        in_scope_sessions = in_scope_sessions.filter(project_id=project)
     # Tasks and reviews reach the scope through their session; a scope that is the whole
     # table is left out, so their scans read the window's slice of one index.
     whole_table = project is None and (everyone or sees_every_session(user))
-    in_scope = None if whole_table else Exists(sessions.filter(pk=OuterRef("session_id")))
+    in_scope = None if whole_table else Exists(in_scope_sessions.filter(pk=OuterRef("session_id")))
 
     session_rows = (
-        sessions.filter(created_at__gte=span.start, created_at__lt=span.end)
+        in_scope_sessions.filter(created_at__gte=span.start, created_at__lt=span.end)
         .annotate(day=TruncDate("created_at", tzinfo=UTC))
         .values_list("day", "status")
         .annotate(n=Count("id"))
@@ -121,17 +121,17 @@ def session_statistics(
     # `type IN (every type)` is no filter (a CHECK constraint allows no other value): it
     # lets the scan of analysis_tasks_duration_idx return the window's rows grouped by
     # type, so the per-type percentiles need no sort of the whole window first.
-    tasks = AnalysisTask.objects.filter(
+    window_tasks = AnalysisTask.objects.filter(
         type__in=TaskType.values,
         status__in=("completed", "failed"),
         finished_at__gte=span.start,
         finished_at__lt=span.end,
     )
-    reviews = CodeReviewResult.objects.filter(created_at__gte=span.start, created_at__lt=span.end)
+    window_reviews = CodeReviewResult.objects.filter(created_at__gte=span.start, created_at__lt=span.end)
     if in_scope is not None:
-        tasks, reviews = tasks.filter(in_scope), reviews.filter(in_scope)
+        window_tasks, window_reviews = window_tasks.filter(in_scope), window_reviews.filter(in_scope)
     task_rows = (
-        tasks.values_list("type")
+        window_tasks.values_list("type")
         .annotate(
             n=Count("id"),
             mean=Avg("duration_ms"),
@@ -142,7 +142,7 @@ def session_statistics(
         .order_by()
     )
     review_rows = (
-        reviews.values_list("code_language")
+        window_reviews.values_list("code_language")
         .annotate(
             n=Count("id"),
             mean=Avg("overall_score"),
@@ -154,8 +154,10 @@ def session_statistics(
     )
     # The histogram is its own (hashed) grouping: as ten FILTERed counts beside the
     # median it cost three times the rest of the query.
-    buckets = reviews.annotate(bucket=_score_bucket()).values_list("code_language", "bucket").annotate(n=Count("id"))
-    bucket_counts = {(language, bucket): count for language, bucket, count in buckets.order_by()}
+    bucket_rows = (
+        window_reviews.annotate(bucket=_score_bucket()).values_list("code_language", "bucket").annotate(n=Count("id"))
+    )
+    bucket_counts = {(language, bucket): count for language, bucket, count in bucket_rows.order_by()}
 
     per_day: dict[date, dict[str, int]] = {}
     for day, status, count in session_rows:

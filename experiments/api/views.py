@@ -3,7 +3,7 @@
 
 import functools
 
-from django.db.models import F
+from django.db.models import Expression, F
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
@@ -58,7 +58,7 @@ def _field_404(field: str, exc: NotFound) -> ValidationFailed:
 
 
 @functools.cache
-def _detail_document() -> str | None:
+def _detail_document() -> Expression | None:
     """ExperimentOutput as JSON text over experiment_list's rows (core.sqljson), its
     `verdict` read from the selector's annotation."""
     return sqljson.document(ExperimentOutput, Experiment, {"verdict": F("verdict")})

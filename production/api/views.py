@@ -3,6 +3,7 @@
 
 import functools
 
+from django.db.models import Expression
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
@@ -40,7 +41,7 @@ SESSION_PK = OpenApiParameter("session_pk", OpenApiTypes.UUID, OpenApiParameter.
 
 
 @functools.cache
-def _detail_document() -> str | None:
+def _detail_document() -> Expression | None:
     """AnalysisSessionDetailOutput as JSON text over session_list's rows (its tasks in
     creation order), or None if a field cannot be rendered in SQL (core.sqljson)."""
     tasks = selectors.session_tasks_json(AnalysisTaskOutput)
