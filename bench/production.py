@@ -198,9 +198,11 @@ def interleaved(calls: dict, n: int, warmup: int = 10) -> dict[str, dict]:
 
 
 def _floor_statistics(floor, user_id=None):
-    """The statistics endpoint's four queries (production.stats), for everyone or one user,
-    unprepared like Django's (a custom plan for the window each time)."""
+    """The statistics endpoint's four queries (production.stats builds them with the ORM),
+    written by hand for everyone or one user, unprepared like Django's (a custom plan for
+    the window each time)."""
     from production import stats
+    from production.models import TaskType
 
     span = stats.window()
     params = {"start": span.start, "end": span.end, "user": user_id}
@@ -210,11 +212,22 @@ def _floor_statistics(floor, user_id=None):
         if user_id
         else ""
     )
+    buckets = stats.SCORE_BUCKETS
+    types = ", ".join(f"'{kind}'" for kind in TaskType.values)
     queries = [
-        stats._SESSIONS_SQL.format(scope=scope),
-        stats._TASKS_SQL.format(scope=child.format(alias="t")),
-        stats._REVIEWS_SQL.format(scope=child.format(alias="r")),
-        stats._SCORE_BUCKETS_SQL.format(scope=child.format(alias="r")),
+        "SELECT (s.created_at AT TIME ZONE 'UTC')::date AS day, s.status, count(*) FROM analysis_sessions s "
+        f"WHERE s.created_at >= %(start)s AND s.created_at < %(end)s {scope} GROUP BY 1, 2",
+        "SELECT t.type, count(*), avg(t.duration_ms), percentile_cont(ARRAY[0.5, 0.95]) WITHIN GROUP "
+        f"(ORDER BY t.duration_ms) FROM analysis_tasks t WHERE t.type IN ({types}) AND t.status IN "
+        "('completed', 'failed') AND t.finished_at >= %(start)s AND t.finished_at < %(end)s "
+        f"{child.format(alias='t')} GROUP BY t.type",
+        "SELECT r.code_language, count(*), avg(r.overall_score), min(r.overall_score), max(r.overall_score), "
+        "percentile_cont(0.5) WITHIN GROUP (ORDER BY r.overall_score) FROM code_review_results r "
+        f"WHERE r.created_at >= %(start)s AND r.created_at < %(end)s {child.format(alias='r')} "
+        "GROUP BY r.code_language ORDER BY count(*) DESC, r.code_language",
+        f"SELECT r.code_language, LEAST(width_bucket(r.overall_score::float8, 0, 100, {buckets}), {buckets}), "
+        "count(*) FROM code_review_results r WHERE r.created_at >= %(start)s AND r.created_at < %(end)s "
+        f"{child.format(alias='r')} GROUP BY 1, 2",
     ]
 
     def run():
