@@ -26,8 +26,9 @@ import hashlib
 import itertools
 import re
 import weakref
+from dataclasses import dataclass
 
-from psycopg.pq import PipelineStatus
+from psycopg.pq import ExecStatus, PipelineStatus
 
 MAX_PER_CONNECTION = 64
 
@@ -92,6 +93,38 @@ def execute(cursor, sql: str, params) -> None:
     """cursor.execute(sql, params), through a statement prepared on the cursor's
     connection when it may be. `cursor` is a Django cursor (connection.cursor())."""
     cursor.execute(*statement(cursor, sql, params))
+
+
+def execute_together(cursor, statements: list[tuple[str, list]]) -> None:
+    """Run fixed statements in order, each as `execute` would, in one message and one
+    round trip; read their results in order, moving on with cursor.nextset(). PostgreSQL
+    runs the statements of one message one after another, each with its own snapshot
+    (READ COMMITTED), as if sent apart; the first that fails ends the message and the
+    rest do not run. Inside a transaction only: outside one, each would commit alone."""
+    if not cursor.db.in_atomic_block:
+        raise RuntimeError("execute_together() runs inside transaction.atomic()")
+    parts = [statement(cursor, sql, params) for sql, params in statements]
+    cursor.execute("; ".join(sql for sql, _ in parts), [value for _, params in parts for value in params])
+
+
+@dataclass(frozen=True)
+class StatementResult:
+    rowcount: int
+    rows: list[tuple]
+
+
+def run_together(cursor, statements: list[tuple[str, list]]) -> list[StatementResult]:
+    """execute_together, then every statement's result (row count and rows), in order."""
+    execute_together(cursor, statements)
+    results = []
+    for index in range(len(statements)):
+        if index:
+            cursor.nextset()
+        # The result's status says whether it has rows; cursor.description would build
+        # a Column object per column of every result only to be tested for emptiness.
+        has_rows = cursor.pgresult.status == ExecStatus.TUPLES_OK
+        results.append(StatementResult(cursor.rowcount, cursor.fetchall() if has_rows else []))
+    return results
 
 
 def columns(fields, alias: str | None = None) -> str:

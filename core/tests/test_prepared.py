@@ -2,7 +2,7 @@
 rows and the same visible query as the plain statement."""
 
 import pytest
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from core.db import prepared
@@ -76,3 +76,44 @@ def test_plain_statements_behind_a_transaction_pooler_and_past_the_cap(regular_u
         assert cursor.fetchone() == (regular_user.email,)
     assert queries.captured_queries[0]["sql"].startswith("SELECT email")
     assert prepared.statement_name(sql) not in server_prepared()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("pooler", [False, True])
+def test_statements_sent_together_answer_in_order_and_stop_at_the_first_error(regular_user, monkeypatch, pooler):
+    if pooler:
+        monkeypatch.setitem(connection.settings_dict, "OPTIONS", {"search_path_in_options": False})
+    first = ("SELECT email FROM accounts.users WHERE id = %s AND 'together' = 'together'", [regular_user.pk])
+    update = "UPDATE accounts.users SET name = %s WHERE id = %s AND 'together' = 'together'"
+    with transaction.atomic():
+        with CaptureQueriesContext(connection) as queries, connection.cursor() as cursor:
+            prepared.execute_together(cursor, [first, (update, ["X", regular_user.pk]), ("SELECT %s::int * 2", [21])])
+            assert cursor.fetchall() == [(regular_user.email,)]
+            cursor.nextset()
+            assert cursor.rowcount == 1 and cursor.description is None
+            cursor.nextset()
+            assert cursor.fetchall() == [(42,)]
+        assert len(queries.captured_queries) == 1  # one message, one round trip
+        assert queries.captured_queries[0]["sql"].count("EXECUTE") == (0 if pooler else 3)
+
+    # A sequence is not rolled back: it shows whether a statement after the failing one ran.
+    sequence = "experiments.experiments_status_tally_writes"
+
+    def last_value():
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT last_value, is_called FROM {sequence}")
+            return cursor.fetchone()
+
+    before = last_value()
+    with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
+        prepared.execute_together(cursor, [("SELECT 1 / %s", [0]), (f"SELECT nextval('{sequence}') + %s", [0])])
+    assert last_value() == before
+    with transaction.atomic(), connection.cursor() as cursor:
+        prepared.execute_together(cursor, [("SELECT 1 / %s", [1]), (f"SELECT nextval('{sequence}') + %s", [0])])
+    assert last_value() != before  # the same pair without the error does move it
+
+
+@pytest.mark.django_db(transaction=True)
+def test_statements_are_sent_together_only_inside_a_transaction():
+    with pytest.raises(RuntimeError, match=r"inside transaction\.atomic"), connection.cursor() as cursor:
+        prepared.execute_together(cursor, [("SELECT 1", []), ("SELECT 2", [])])

@@ -56,7 +56,7 @@ def hash_lock(config_hash: str) -> None:
 
 def shared_hash_lock_then_blacklisted(config_hash: str) -> list[tuple[str, list]]:
     """The shared config-hash lock, then whether the hash is blacklisted (a row not
-    lifted), as statements for one round trip (core.db.pipeline.run_together). The
+    lifted), as statements for one message (core.db.prepared.execute_together). The
     blacklist must be read after the lock is granted, in a statement of its own, so that
     its snapshot includes any blacklisting that held the lock. PostgreSQL runs each statement
     of a message with its own snapshot (READ COMMITTED), taken when that statement
