@@ -159,3 +159,19 @@ def test_a_lookup_whose_values_are_not_plain_parameters_is_not_compiled(make_use
     key = ("test-twice", document)
     assert json.loads(sqljson.first_document_compiled(key, twice, pk=user.pk))["id"] == str(user.pk)
     assert lookups.statement(key, twice, ("pk",)) is None  # answered by first_document, through the ORM
+
+
+@pytest.mark.django_db
+def test_a_compiled_lookup_sends_the_plain_statement_where_none_may_be_prepared(make_user, monkeypatch):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    user = make_user("user")
+    document = sqljson.document(_Plain, User)
+    texts = sqljson.documents(User.objects.all(), document)
+    # Behind a transaction-pooling PgBouncer (core.db.prepared.may_prepare).
+    monkeypatch.setitem(connection.settings_dict["OPTIONS"], "search_path_in_options", False)
+    with CaptureQueriesContext(connection) as queries:
+        text = sqljson.first_document_compiled(("test-plain", document), lambda **ids: texts.filter(**ids), pk=user.pk)
+    assert json.loads(text) == dict(_Plain(user).data)
+    assert [q["sql"].split()[0] for q in queries.captured_queries] == ["SELECT"]
