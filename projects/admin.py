@@ -1,6 +1,8 @@
 """Admin of the projects app. Every write calls projects.services (validated, locked,
 audited); version history is read-only."""
 
+import json
+
 from django.contrib import admin
 from django.utils.html import format_html, format_html_join
 
@@ -161,6 +163,14 @@ class VersionAdmin(ServiceAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
+    def get_object(self, request, object_id, from_field=None):
+        obj = super().get_object(request, object_id, from_field)
+        if obj is not None:
+            # The form shows (and edits) the config in its author's key order: the same
+            # value as the jsonb column, which sorts keys.
+            obj.model_config = json.loads(obj.model_config_text)
+        return obj
+
     def save_model(self, request, obj, form, change):
         values = {f: form.cleaned_data[f] for f in form.changed_data if f in ("model_config", "changelog")}
         if values:
@@ -253,6 +263,19 @@ class VersionHistoryAdmin(BigTableAdmin, ReadOnlyAdmin):
     date_hierarchy = "created_at"
 
     sortable_by = ["created_at"]
+    readonly_fields = ["model_config_json"]
 
     def get_actions(self, request):
         return {}
+
+    def get_fields(self, request, obj=None):
+        # The config once, indented, in its author's key order (model_config_text), where
+        # the jsonb `model_config` would stand.
+        fields = [f for f in super().get_fields(request, obj) if f not in ("model_config_json", "model_config_text")]
+        return ["model_config_json" if name == "model_config" else name for name in fields]
+
+    @admin.display(description="model config")
+    def model_config_json(self, obj):
+        from console.history import pretty_json
+
+        return pretty_json(json.loads(obj.model_config_text))

@@ -12,6 +12,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import models
+from django.db.models.functions import Cast
 
 from core.models import TimestampedModel, UUIDModel, choices_check
 
@@ -99,6 +100,11 @@ class Version(TimestampedModel):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="versions", db_index=False)
     tag = models.CharField(max_length=2, choices=Tag.choices)
     model_config = models.JSONField(default=dict, blank=True)
+    # The same config as JSON text in its author's key order (projects.services.json_text;
+    # after a promotion, the experiment's config_text): what the API and the console show.
+    # jsonb sorts object keys, so `model_config` stays for what reads the value. The
+    # database default lets set-based inserts of empty versions leave it out.
+    model_config_text = models.TextField(default="{}", db_default="{}")
     changelog = models.TextField(blank=True, default="")
     promoted_at = models.DateTimeField(null=True, blank=True)
     promoted_by = models.ForeignKey(
@@ -116,6 +122,11 @@ class Version(TimestampedModel):
         constraints = [
             models.UniqueConstraint(fields=["project", "tag"], name="versions_project_tag_uniq"),
             choices_check("tag", Tag, "versions"),
+            # The text copy holds the same JSON value as `model_config` (only its key order may differ).
+            models.CheckConstraint(
+                condition=models.Q(model_config=Cast("model_config_text", models.JSONField())),
+                name="versions_model_config_text_check",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -221,6 +232,8 @@ class VersionHistory(UUIDModel):
     to_tag = models.CharField(max_length=2, choices=Tag.choices, null=True, blank=True)
     reason = models.TextField(blank=True, default="")
     model_config = models.JSONField(default=dict, blank=True)
+    # model_config as JSON text in its author's key order, as the version showed it then.
+    model_config_text = models.TextField(default="{}", db_default="{}")
 
     class Meta:
         db_table = "version_history"
@@ -241,6 +254,10 @@ class VersionHistory(UUIDModel):
             models.CheckConstraint(
                 condition=models.Q(to_tag__isnull=True) | models.Q(to_tag__in=Tag.values),
                 name="version_history_to_tag_check",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(model_config=Cast("model_config_text", models.JSONField())),
+                name="version_history_model_config_text_check",
             ),
         ]
 

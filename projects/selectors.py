@@ -8,6 +8,7 @@ Other apps (experiments, production, the legacy importer) fetch projects through
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -173,7 +174,7 @@ def version_config_at(*, version: Version, ts: datetime) -> dict:
         "project": version.project_id,
         "tag": version.tag,
         "ts": ts,
-        "model_config": row.model_config if row else {},
+        "model_config": json.loads(row.model_config_text) if row else {},  # in its author's key order
         "history": row,
     }
 

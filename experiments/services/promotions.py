@@ -55,7 +55,7 @@ def promotion_request(*, experiment: Experiment, actor, reason: str = "") -> Pro
         raise InvalidTransition(frm=locked.status, to=Status.PROMOTED, entity="experiment")
     latest = latest_evaluation(experiment_id=locked.pk)
     verdict = latest.effective_verdict if latest else None
-    if verdict != Verdict.PASS:
+    if latest is None or verdict != Verdict.PASS:
         raise Conflict(
             "Only an experiment whose effective verdict is 'pass' may be proposed for promotion.",
             details={"verdict": verdict},
@@ -144,6 +144,7 @@ def promotion_complete(*, promotion: Promotion, actor) -> Promotion:
     version = version_apply_config(
         version=locked.to_version,
         model_config=experiment.config,
+        model_config_text=experiment.config_text,  # the order its author wrote it in
         actor=actor,
         action=HistoryAction.PROMOTED,
         reason=locked.reason or f"Promotion of experiment {experiment.name}",

@@ -70,6 +70,7 @@ def experiment_quarantine_locked(
     version_apply_config(
         version=v3,
         model_config=experiment.config,
+        model_config_text=experiment.config_text,  # the order its author wrote it in
         actor=actor,
         action=HistoryAction.DEGRADED,
         reason=reason,

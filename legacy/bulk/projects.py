@@ -16,7 +16,7 @@ from core.exceptions import ValidationFailed
 from core.ids import uuid7
 from projects.models import Policy, Tag
 from projects.services.baselines import baseline_operator, baseline_threshold
-from projects.services.projects import METRIC_KEY_MAX, require_name, require_object
+from projects.services.projects import METRIC_KEY_MAX, json_text, require_name, require_object
 
 IMPORT_REASON = "Imported from the legacy store"
 
@@ -213,9 +213,10 @@ def projects_import(*, projects: list[ProjectImport], actor, context: dict | Non
             for tag in Tag.values:
                 config, changelog = versions[tag]
                 version_id = uuid7()
-                version_rows.append([version_id, created, project_id, tag, config, changelog])
+                # As JSON strings (json_text): their key order survives the jsonb rows.
+                version_rows.append([version_id, created, project_id, tag, json_text(config), changelog])
                 if config:
-                    history_rows.append([uuid7(), version_id, tag, config])
+                    history_rows.append([uuid7(), version_id, tag, json_text(config)])
             for metric_key, operator, threshold, active in baselines:
                 baseline_rows.append([uuid7(), created, project_id, metric_key, operator, threshold, active])
             for policy_id in dict.fromkeys(project.policy_ids):
@@ -223,8 +224,9 @@ def projects_import(*, projects: list[ProjectImport], actor, context: dict | Non
         if version_rows:
             cursor.execute(
                 """
-                INSERT INTO versions (id, created_at, updated_at, project_id, tag, model_config, changelog)
-                SELECT (r->>0)::uuid, (r->>1)::timestamptz, %s, (r->>2)::uuid, r->>3, r->4, r->>5
+                INSERT INTO versions (id, created_at, updated_at, project_id, tag, model_config, model_config_text,
+                                      changelog)
+                SELECT (r->>0)::uuid, (r->>1)::timestamptz, %s, (r->>2)::uuid, r->>3, (r->>4)::jsonb, r->>4, r->>5
                 FROM jsonb_array_elements(%s::jsonb) AS r
                 """,
                 [now, bulk.json_rows(version_rows)],
@@ -233,8 +235,8 @@ def projects_import(*, projects: list[ProjectImport], actor, context: dict | Non
             cursor.execute(
                 """
                 INSERT INTO version_history (id, created_at, version_id, changed_by_id, action, from_tag, to_tag,
-                                             reason, model_config)
-                SELECT (r->>0)::uuid, %s, (r->>1)::uuid, %s, 'updated', r->>2, r->>2, %s, r->3
+                                             reason, model_config, model_config_text)
+                SELECT (r->>0)::uuid, %s, (r->>1)::uuid, %s, 'updated', r->>2, r->>2, %s, (r->>3)::jsonb, r->>3
                 FROM jsonb_array_elements(%s::jsonb) AS r
                 """,
                 [now, actor_id, IMPORT_REASON, bulk.json_rows(history_rows)],

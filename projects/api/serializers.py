@@ -4,7 +4,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from core.json_types import TypedInput
-from core.serializers import CachedFieldsOutput
+from core.serializers import CachedFieldsOutput, JsonTextField
 from projects.models import Baseline, Operator, Policy, Project, ProjectPolicy, Tag, Version, VersionHistory
 from projects.services import METRIC_KEY_MAX, NAME_MAX, THRESHOLD_DECIMALS, THRESHOLD_MAX_DIGITS
 
@@ -32,6 +32,10 @@ class ProjectOutput(CachedFieldsOutput, serializers.ModelSerializer):
 
 
 class VersionOutput(CachedFieldsOutput, serializers.ModelSerializer):
+    model_config = JsonTextField(
+        source="model_config_text", help_text="The version's model configuration, its keys in the order they were sent."
+    )
+
     class Meta:
         model = Version
         fields = [
@@ -117,6 +121,9 @@ class VersionUpdateInput(TypedInput):
 
 class VersionHistoryOutput(CachedFieldsOutput, serializers.ModelSerializer):
     tag = serializers.CharField(source="version.tag", read_only=True)
+    model_config = JsonTextField(
+        source="model_config_text", help_text="The config right after the change, its keys in the order they were sent."
+    )
 
     class Meta:
         model = VersionHistory

@@ -4,6 +4,7 @@ JSON objects, limits) the other project modules and the API share.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -37,6 +38,12 @@ def require_object(value: Any, field: str) -> dict:
     except (TypeError, ValueError) as exc:
         raise ValidationFailed.field(field, f"Not storable JSON: {exc}") from None
     return value
+
+
+def json_text(value: Any) -> str:
+    """A JSON object as text in its own key order (Version.model_config_text): what the API
+    and the console show. jsonb, which `model_config` is stored as, re-orders object keys."""
+    return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
 
 
 def require_name(value: Any, field: str = "name", max_length: int = NAME_MAX) -> str:

@@ -4,6 +4,7 @@ row, and their descriptive fields.
 
 from __future__ import annotations
 
+import json
 from uuid import UUID
 
 from django.db import transaction
@@ -14,7 +15,7 @@ from audits.services import audit_record
 from core.exceptions import ValidationFailed
 from projects.models import HistoryAction, Tag, Version, VersionHistory
 from projects.selectors import project_for_write
-from projects.services.projects import UNSET, json_hash, require_admin, require_object
+from projects.services.projects import UNSET, json_hash, json_text, require_admin, require_object
 
 
 def _lock_version(version_id: UUID) -> Version:
@@ -31,18 +32,26 @@ def version_apply_config(
     from_tag: str | None = None,
     to_tag: str | None = None,
     promoted: bool = False,
+    model_config_text: str | None = None,
 ) -> Version:
     """Set a version's model_config and write its version_history row (and audit entry),
     in the caller's transaction. The building block of version_update, promotion
-    completion and quarantine; the caller has checked permissions and the project."""
+    completion and quarantine; the caller has checked permissions and the project.
+
+    `model_config_text` is the same config as JSON text in its author's key order (an
+    experiment's config_text); by default, model_config's own order. The database checks
+    that both hold the same value."""
     if action not in HistoryAction.values:
         raise ValidationFailed.field("action", f"Unknown history action '{action}'.")
     model_config = require_object(model_config, "model_config")
+    if model_config_text is None:
+        model_config_text = json_text(model_config)
     with transaction.atomic():
         locked = _lock_version(version.pk)
         before_hash = json_hash(locked.model_config)
         locked.model_config = model_config
-        fields = ["model_config", "updated_at"]
+        locked.model_config_text = model_config_text
+        fields = ["model_config", "model_config_text", "updated_at"]
         if promoted:
             locked.promoted_at = timezone.now()
             locked.promoted_by = actor
@@ -56,6 +65,7 @@ def version_apply_config(
             to_tag=to_tag or locked.tag,
             reason=reason or "",
             model_config=model_config,
+            model_config_text=model_config_text,
         )
         audit_record(
             entity="version",
@@ -74,6 +84,13 @@ def version_apply_config(
             },
         )
     return locked
+
+
+def _same_in_order(model_config, stored_text: str) -> bool:
+    """Whether `model_config` is the stored config in the same key order. Another order is a
+    change of what the version shows (and its history keeps it), though not of its hash.
+    The stored text is re-serialised: rows backfilled from jsonb have jsonb's spacing."""
+    return json_text(require_object(model_config, "model_config")) == json_text(json.loads(stored_text))
 
 
 @transaction.atomic
@@ -97,7 +114,7 @@ def version_update(
             actor=actor,
             payload={"id": str(locked.pk), "tag": locked.tag, "before": before, "after": locked.changelog},
         )
-    if model_config is not UNSET and model_config != locked.model_config:
+    if model_config is not UNSET and not _same_in_order(model_config, locked.model_config_text):
         locked = version_apply_config(
             version=locked, model_config=model_config, actor=actor, action=HistoryAction.UPDATED, reason=reason
         )
