@@ -185,10 +185,10 @@ def _walk(blocks, key: bytes, runs, last_seq: int | None, last_sig: str | None, 
             h.update(b"entry|" + body)
             o = outer.copy()
             o.update(h.digest())
-            problem = None
+            problem: tuple[str, str | None, str | None] | None = None
             if o.hexdigest().encode() != mac:
                 problem = EDITED, None, None
-            elif last_seq is not None and (seq != last_seq + 1 or prev_hash != last_sig_b):
+            elif last_seq is not None and last_sig_b is not None and (seq != last_seq + 1 or prev_hash != last_sig_b):
                 problem = _link_problem(runs, last_seq, last_sig_b.decode(), seq, prev_hash.decode())
             if problem is None:
                 h = inner.copy()
@@ -295,7 +295,10 @@ def _walk_parallel(cursor, key, runs, acked, bounds: list[int], progress) -> lis
             proc.join(timeout=5)
             if proc.is_alive():
                 proc.kill()
-    return segments
+    done_segments = [segment for segment in segments if segment is not None]
+    if len(done_segments) != n:
+        raise RuntimeError("a verification worker returned nothing")
+    return done_segments
 
 
 def _join_segments(
@@ -307,7 +310,7 @@ def _join_segments(
     for segment in segments:
         # An edited first entry is reported as edited, as a single walk would.
         edited_first = segment.broken is not None and segment.checked == 0 and segment.broken.reason == EDITED
-        if segment.first is not None and last_seq is not None and not edited_first:
+        if segment.first is not None and last_seq is not None and last_sig is not None and not edited_first:
             seq, prev_hash, entry_id, ts = segment.first
             problem = _link_problem(runs, last_seq, last_sig, seq, prev_hash)
             if problem is not None:

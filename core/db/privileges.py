@@ -105,10 +105,10 @@ def grant_statements(conn, *, app_role: str, owner_role: str) -> list[str]:
             out.append(f"GRANT {privileges} ON {table} TO {app}")
     for table, columns in COLUMN_LIMITED.items():
         if _existing(conn, table):
-            present = [c for c in columns if c in _columns(conn, table)]
+            updatable = [c for c in columns if c in _columns(conn, table)]
             out.append(f"REVOKE UPDATE, DELETE ON {table} FROM {app}")
-            if present:
-                out.append(f"GRANT UPDATE ({', '.join(_q(conn, c) for c in present)}) ON {table} TO {app}")
+            if updatable:
+                out.append(f"GRANT UPDATE ({', '.join(_q(conn, c) for c in updatable)}) ON {table} TO {app}")
     # Migrations are the owner's business; the app only needs to read their state (/healthz).
     out.append(f"REVOKE INSERT, UPDATE, DELETE ON public.django_migrations FROM {app}")
     for function in (

@@ -23,7 +23,7 @@ _wrote: contextvars.ContextVar[bool] = contextvars.ContextVar("request_wrote", d
 _login: contextvars.ContextVar = contextvars.ContextVar("request_login_session", default=None)
 
 _health_lock = threading.Lock()
-_health = {"checked": 0.0, "ok": False}
+_health: dict[str, float | bool] = {"checked": 0.0, "ok": False}
 _HEALTH_TTL = 2.0
 
 
@@ -34,10 +34,10 @@ def replica_configured() -> bool:
 def _replica_healthy() -> bool:
     now = time.monotonic()
     if now - _health["checked"] < _HEALTH_TTL:
-        return _health["ok"]
+        return bool(_health["ok"])
     with _health_lock:
         if now - _health["checked"] < _HEALTH_TTL:
-            return _health["ok"]
+            return bool(_health["ok"])
         ok = False
         try:
             with connections["replica"].cursor() as cursor:

@@ -2,6 +2,7 @@
 
 import logging
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from django.utils import timezone
 from rest_framework.permissions import SAFE_METHODS
@@ -14,7 +15,13 @@ logger = logging.getLogger("tristate.db")
 _STAMP_GRANULARITY = 1.0
 
 
-class ReplicaReadMixin:
+if TYPE_CHECKING:  # the mixin's base as the type checker sees it; at run time a plain mixin
+    from rest_framework.views import APIView as _ViewBase
+else:
+    _ViewBase = object
+
+
+class ReplicaReadMixin(_ViewBase):
     """For views whose GETs only read through selectors (lists, details, statistics,
     the audit log): their queries may be served by the replica (core.db.routers).
     Authentication still reads the primary, so a revoked session stops at once."""

@@ -131,7 +131,10 @@ def evaluation_override(*, evaluation: Evaluation, verdict: str, reason: str, ac
         )
     latest = latest_evaluation(experiment_id=locked_exp.pk)
     if latest is None or latest.pk != evaluation.pk:
-        raise Conflict("Only the experiment's latest evaluation can be overridden.", details={"latest": str(latest.pk)})
+        raise Conflict(
+            "Only the experiment's latest evaluation can be overridden.",
+            details={"latest": str(latest.pk) if latest is not None else None},
+        )
     promotion = open_promotion(experiment_id=locked_exp.pk)
     if promotion is not None:
         raise Conflict("A promotion of this experiment is open.", details={"promotion": str(promotion.pk)})

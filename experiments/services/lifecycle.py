@@ -29,7 +29,7 @@ config_hash = rules.config_hash
 validate_config = rules.validate_config
 compute_verdict = rules.compute_verdict
 
-WORKFLOW_TARGETS = {
+WORKFLOW_TARGETS: dict[str, str] = {
     Status.PROMOTED: "POST /api/v1/promotions/ (then approve and complete)",
     Status.QUARANTINED: "POST /api/v1/experiments/{id}/quarantine",
 }

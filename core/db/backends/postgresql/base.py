@@ -110,7 +110,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
         # time zone: the connection's loader (see _utc_adapters) already yields UTC.
         if name:
             if self.settings_dict["OPTIONS"].get("server_side_binding") is not True:
-                return base.ServerSideCursor(
+                return base.ServerSideCursor(  # type: ignore[call-arg]  # the stubs give it no constructor; it is psycopg's ServerCursor, which takes these
                     self.connection, name=name, scrollable=False, withhold=self.connection.autocommit
                 )
             return self.connection.cursor(name, scrollable=False, withhold=self.connection.autocommit)
