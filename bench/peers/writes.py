@@ -225,11 +225,17 @@ def run(system: str, n: int, monitor_url: str) -> dict:
                 if system == "tristate":
                     _wait_sealed(monitor)
                     sealed = time.perf_counter() - started
-                cpu = _cpu_spent(before, _cpu(monitor, pids))
+                after = _cpu(monitor, pids)
+                cpu = _cpu_spent(before, after)
+                writers_cpu = _cpu_spent({p: before.get(p, 0.0) for p in pids}, {p: after[p] for p in pids})
                 figures[phase] = {
                     "rows_per_s": WRITERS * n / committed,
                     "rows_per_s_chained": WRITERS * n / sealed if sealed else None,
                     "cpu_ms_per_write": cpu * 1000 / (WRITERS * n),
+                    # The same, split: the writer processes (their Python, and for
+                    # Tristate its sealer threads) and their database backends.
+                    "cpu_ms_per_write_writers": writers_cpu * 1000 / (WRITERS * n),
+                    "cpu_ms_per_write_backends": (cpu - writers_cpu) * 1000 / (WRITERS * n),
                 }
             barrier.wait(timeout=120)  # CPU read: let them go
         except threading.BrokenBarrierError:
