@@ -3,8 +3,7 @@
 the others to the project's own (config.wsgi). Both sides run in the same gunicorn
 workers, so what differs between two servers (which worker is warmer, where the
 scheduler put it, the memory layout of each process) no longer shows as a difference
-between with and without: two servers running the same code measured 0.98-1.09x apart
-at p50 on the shared VM.
+between with and without (docs/observability/README.md, Cost).
 
 `gunicorn bench._metrics_ab_wsgi:application` (bench settings unless
 DJANGO_SETTINGS_MODULE says otherwise)."""
