@@ -116,7 +116,7 @@ def test_the_sql_rendering_of_a_version_keeps_the_order(project, user_client):
     text = sqljson.document(VersionOutput, Version)
     assert text is not None  # a version renders in SQL as in Python
     rows = selectors.version_list(project=project).filter(tag="v1")
-    by_sql = json.loads(sqljson.first_document(sqljson.documents(rows, text)))
+    by_sql = json.loads(rows.annotate(document=text).values_list("document", flat=True).get())
     by_drf = json.loads(json.dumps(VersionOutput(rows.get()).data, default=str))
     assert in_order(by_sql["model_config"]) == in_order(by_drf["model_config"]) == in_order(SENT)
 
@@ -143,7 +143,20 @@ def test_the_console_shows_the_order_it_was_sent(project, regular_user, user_cli
     assert page.status_code == 200
     assert escape(json.dumps(SENT, ensure_ascii=False)) in page.content.decode()  # the form's text area
 
-    entry = VersionHistory.objects.get(version=version)
+    # An edit in the console keeps the order typed (the form posts the config shown as its
+    # initial value, as a browser does).
+    edited = {**REORDERED, "zeta": 2}
+    entries = list(VersionHistory.objects.filter(version=version).order_by("-created_at"))
+    form = {"model_config": json.dumps(edited, ensure_ascii=False), "changelog": ""}
+    form |= {"initial-model_config": json.dumps(SENT, ensure_ascii=False)}
+    form |= {"history-TOTAL_FORMS": len(entries), "history-INITIAL_FORMS": len(entries)}  # the read-only inline
+    form |= {f"history-{n}-id": entry.pk for n, entry in enumerate(entries)}
+    saved = console.post(reverse("admin:projects_version_change", args=[version.pk]), form)
+    assert saved.status_code == 302, saved.context and saved.context["errors"]
+    assert VersionHistory.objects.filter(version=version).count() == 2
+    assert_version_shows(user_client, project, "v1", edited)
+
+    entry = VersionHistory.objects.filter(version=version).order_by("created_at").first()
     page = console.get(reverse("admin:projects_versionhistory_change", args=[entry.pk])).content.decode()
     assert escape(json.dumps(SENT, indent=2, ensure_ascii=False)) in page
     assert "field-model_config_text" not in page  # shown once, in the author's order
