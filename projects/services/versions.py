@@ -86,7 +86,7 @@ def version_apply_config(
     return locked
 
 
-def _same_in_order(model_config, stored_text: str) -> bool:
+def _same_in_order(model_config: object, stored_text: str) -> bool:
     """Whether `model_config` is the stored config in the same key order. Another order is a
     change of what the version shows (and its history keeps it), though not of its hash.
     The stored text is re-serialised: rows backfilled from jsonb have jsonb's spacing."""
