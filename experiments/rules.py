@@ -4,6 +4,7 @@ importer) call these; tests exercise them directly."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
@@ -17,8 +18,8 @@ METRICS_MAX = 500
 FOUR_PLACES = Decimal("0.0001")
 
 
-def validate_config(config, field: str = "config") -> dict:
-    """A config is a JSON object that canonical JSON can encode (no NaN, no NUL)."""
+def _canonical_config(config, field: str) -> str:
+    """The canonical JSON text of a config, refusing what is not a storable JSON object."""
     if not isinstance(config, dict):
         raise ValidationFailed.field(field, "Must be a JSON object.")
     try:
@@ -27,6 +28,12 @@ def validate_config(config, field: str = "config") -> dict:
         raise ValidationFailed.field(field, f"Not storable JSON: {exc}") from None
     if "\x00" in text or "\\u0000" in text:
         raise ValidationFailed.field(field, "NUL characters are not allowed.")
+    return text
+
+
+def validate_config(config, field: str = "config") -> dict:
+    """A config is a JSON object that canonical JSON can encode (no NaN, no NUL)."""
+    _canonical_config(config, field)
     return config
 
 
@@ -34,14 +41,24 @@ def config_hash(config: dict) -> str:
     """SHA-256 (hex) of the config's canonical JSON: sorted keys, no insignificant
     whitespace, UTF-8, integral floats as integers (core.canonical). Key order and
     whitespace of the submitted JSON never matter."""
-    return canonical.sha256_hex(validate_config(config))
+    return hashlib.sha256(_canonical_config(config, "config").encode("utf-8")).hexdigest()
+
+
+def _user_order_text(config: dict) -> str:
+    return json.dumps(config, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
 
 
 def config_text(config: dict) -> str:
     """The config as JSON text in the user's key order (Experiment.config_text): what the
     API and the console show. jsonb, which `config` is stored as, re-orders object keys;
     the hash reads the canonical form, so this order never changes it."""
-    return json.dumps(validate_config(config), ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    return _user_order_text(validate_config(config))
+
+
+def config_hash_and_text(config: dict) -> tuple[str, str]:
+    """(config_hash(config), config_text(config)), the config checked and made canonical
+    once instead of twice (a create needs both)."""
+    return config_hash(config), _user_order_text(config)
 
 
 def _number(value) -> Decimal | None:

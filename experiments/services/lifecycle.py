@@ -113,7 +113,7 @@ def experiment_create(
     name = cleaned_text(name, "name", required=True, max_length=200)
     description = cleaned_text(description, "description", max_length=100_000)
     dataset_id = cleaned_text(dataset_id, "dataset_id", max_length=200)
-    digest = config_hash(config)
+    digest, text = rules.config_hash_and_text(config)
     # One round trip: the project's share lock, then the config-hash lock and the
     # blacklist read (shared_hash_lock_then_blacklisted), each statement with its own snapshot.
     project, (_, blacklisted) = project_for_write_then(
@@ -126,7 +126,7 @@ def experiment_create(
         name=name,
         description=description,
         config=config,
-        config_text=rules.config_text(config),
+        config_text=text,
         config_hash=digest,
         dataset_id=dataset_id,
         created_by=creator,
