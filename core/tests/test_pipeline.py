@@ -84,3 +84,24 @@ def test_an_experiment_is_created_in_four_round_trips_with_its_audit_entry(regul
     assert round_trips(trace) == 4
     assert Experiment.objects.filter(pk=made.pk).exists()
     assert AuditEntry.objects.filter(entity="experiment", action="create", payload__id=str(made.pk)).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_experiment_moves_in_four_round_trips_with_its_audit_entry(regular_user, settings):
+    """BEGIN; the project's lock and the experiment's row lock with its status; the
+    UPDATE and its audit entry; COMMIT."""
+    from audits.models import AuditEntry
+    from experiments.models import Experiment
+    from experiments.services import experiment_create, experiment_transition
+    from projects.services import project_create
+
+    settings.AUDIT_SEALER = "off"
+    project = project_create(owner=regular_user, name="round trips", actor=regular_user)
+    warm = experiment_create(project=project, name="warm", config={"a": 1}, actor=regular_user)
+    experiment_transition(experiment=warm, to="running", actor=regular_user)  # statements prepared
+    made = experiment_create(project=project, name="traced", config={"a": 2}, actor=regular_user)
+    with protocol_trace() as trace:
+        experiment_transition(experiment=made, to="running", actor=regular_user)
+    assert round_trips(trace) == 4
+    assert Experiment.objects.get(pk=made.pk).status == "running"
+    assert AuditEntry.objects.filter(entity="experiment", action="transition", payload__id=str(made.pk)).count() == 1

@@ -53,6 +53,10 @@ def cleaned_text(value, field: str, *, required: bool = False, max_length: int =
     return clean_text(value, field, required=required, max_length=max_length)
 
 
+# The experiment's row lock and its current status, sent with the project's lock.
+_STATUS_FOR_UPDATE = "SELECT status FROM experiments.experiments WHERE id = %s FOR UPDATE"
+
+
 def experiment_lock(experiment_id) -> Experiment:
     try:
         return Experiment.objects.select_for_update(of=("self",)).get(pk=experiment_id)
@@ -183,10 +187,11 @@ def experiment_update(
 
 @transaction.atomic
 def experiment_transition(*, experiment: Experiment, to: str, actor, reason: str = "") -> Experiment:
-    """Move an experiment along the status machine (SPEC §4). One conditional UPDATE ...
-    WHERE status = <the status read>: of two concurrent moves exactly one wins, the other
-    gets 409 invalid_transition. `promoted` and `quarantined` are reached only through
-    their workflows (promotion, quarantine), which create the records they need."""
+    """Move an experiment along the status machine (SPEC §4). The row is locked and its
+    status read under the lock: of two concurrent moves from the same status exactly one
+    wins, the other gets 409 invalid_transition. `promoted` and `quarantined` are reached
+    only through their workflows (promotion, quarantine), which create the records they
+    need. Four round trips: BEGIN, the locks, the UPDATE with its audit entry, COMMIT."""
     if to not in Status.values:
         raise ValidationFailed.field("to", f"Unknown status '{to}'.")
     if to in WORKFLOW_TARGETS:
@@ -195,16 +200,24 @@ def experiment_transition(*, experiment: Experiment, to: str, actor, reason: str
     frm = experiment.status
     if to not in ALLOWED_MOVES[frm]:
         raise InvalidTransition(frm=frm, to=to, entity="experiment")
-    # The project's share lock (refuses an archived or invisible project) before any
-    # write; then one conditional UPDATE: of two concurrent moves exactly one matches.
-    project_for_write(project_id=experiment.project_id, actor=actor)
-    fields = _transition_fields(to, timezone.now())
-    if not Experiment.objects.filter(pk=experiment.pk, status=frm).update(**fields):
-        current = Experiment.objects.filter(pk=experiment.pk).values_list("status", flat=True).first()
-        if current is None:
-            raise NotFound("Experiment not found.")
+    # One round trip: the project's share lock (refuses an archived or invisible project),
+    # then the experiment's row lock and its status as it is now. Of two concurrent moves
+    # the second waits for the first and then reads the status it left.
+    _, (locked,) = project_for_write_then(
+        project_id=experiment.project_id, actor=actor, statements=[(_STATUS_FOR_UPDATE, [experiment.pk])]
+    )
+    if not locked.rows:
+        raise NotFound("Experiment not found.")
+    current = locked.rows[0][0]
+    if current != frm:
         raise InvalidTransition(frm=current, to=to, entity="experiment")
-    _record_transition(experiment, frm, to, actor, **({"reason": reason} if reason else {}))
+    fields = _transition_fields(to, timezone.now())
+    # The UPDATE and the entry in one round trip. The row is locked and its status read
+    # under the lock, so the UPDATE matches it: its row count is not needed (and not
+    # known inside the pipeline).
+    with pipelined():
+        Experiment.objects.filter(pk=experiment.pk).update(**fields)
+        _record_transition(experiment, frm, to, actor, **({"reason": reason} if reason else {}))
     for name, value in fields.items():
         setattr(experiment, name, value)
     return experiment
