@@ -208,3 +208,16 @@ def test_a_forked_worker_makes_request_ids_of_its_own():
     assert len(theirs) == len(ours) == 32
     assert theirs[:16] != ours[:16], "the forked worker drew its own prefix"
     assert new_request_id()[:16] == ours[:16]
+
+
+def test_under_asgi_too_a_request_is_counted_and_logged_once_closed(request_lines):
+    # The sync middleware runs in a worker thread, close() in another call: the answered
+    # request travels between them in the request's context.
+    from asgiref.sync import async_to_sync
+    from django.test import AsyncClient
+
+    before = _healthz_count()
+    response = async_to_sync(AsyncClient().get)("/healthz", headers={"X-Request-ID": "asgi-1"})
+    assert response.status_code == 200 and response["X-Request-ID"] == "asgi-1"
+    assert _healthz_count() == before + 1
+    assert [line["request_id"] for line in request_lines] == ["asgi-1"]
