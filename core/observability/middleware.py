@@ -2,7 +2,9 @@
 
 ObservabilityMiddleware is the first of MIDDLEWARE, so its figures cover every other
 middleware, and every response (redirects and refusals of later middleware included)
-carries X-Request-ID."""
+carries X-Request-ID. It takes the figures when the response is ready and writes them
+(metric values, the log line) from request_finished, once the body has been sent: that
+work is then no part of the time the client waits for its answer."""
 
 from __future__ import annotations
 
