@@ -15,8 +15,22 @@ PROJECTS_PER_USER = 10
 ANCHOR = "2026-11-01 00:00:00+00"
 
 TABLES = {
-    "tristate": {"users": "accounts.users", "projects": "projects.projects", "experiments": "experiments.experiments"},
-    "peer": {"users": "auth_user", "projects": "lab_project", "experiments": "lab_experiment"},
+    # Tristate keeps the config's text too (config_text, the user's key order): the same
+    # document, as jsonb prints it.
+    "tristate": {
+        "users": "accounts.users",
+        "projects": "projects.projects",
+        "experiments": "experiments.experiments",
+        "config_text_column": ", config_text",
+        "config_text_value": ", c.config::text",
+    },
+    "peer": {
+        "users": "auth_user",
+        "projects": "lab_project",
+        "experiments": "lab_experiment",
+        "config_text_column": "",
+        "config_text_value": "",
+    },
 }
 
 # A v7 UUID for a timestamp, its random bits taken from md5(seed): time-ordered like the
@@ -43,17 +57,20 @@ SELECT id, owner_id, row_number() OVER (ORDER BY id) - 1 AS k FROM {projects} WH
 
 INSERT INTO {experiments} (
     id, created_at, updated_at, project_id, name, description, version, config, config_hash, dataset_id, status,
-    created_by_id, started_at, completed_at)
+    created_by_id, started_at, completed_at{config_text_column})
 SELECT pg_temp.uuid7_at(ts, 'experiment-' || i), ts, ts, bp.id, 'bench experiment ' || i, '', 'v1',
-       jsonb_build_object('model', 'model-' || (i %% 50), 'temperature', (i %% 10) / 10.0, 'seed', i),
+       c.config,
        encode(sha256(('bench-config-' || i)::bytea), 'hex'), 'dataset-' || (i %% 100),
        (ARRAY['created', 'created', 'running', 'completed', 'completed', 'failed',
               'evaluating', 'evaluating', 'promoted', 'quarantined'])[1 + i %% 10],
        bp.owner_id,
        CASE WHEN i %% 10 >= 2 THEN ts END,
-       CASE WHEN i %% 10 >= 3 THEN ts END
+       CASE WHEN i %% 10 >= 3 THEN ts END{config_text_value}
 FROM generate_series(1, %(experiments)s) AS i
 CROSS JOIN LATERAL (SELECT %(anchor)s::timestamptz - (%(experiments)s - i) * interval '5 minutes' AS ts) AS t
+CROSS JOIN LATERAL (
+    SELECT jsonb_build_object('model', 'model-' || (i %% 50), 'temperature', (i %% 10) / 10.0, 'seed', i) AS config
+) AS c
 JOIN bench_projects bp ON bp.k = (i / 10) %% (SELECT count(*) FROM bench_projects)
 """
 
