@@ -55,20 +55,24 @@ def _pipelined(raw) -> bool:
 
 
 def prepare(cursor, sqls) -> None:
-    """PREPARE those of `sqls` that are new on the cursor's connection, now, in one
-    message (before a pipelined block sends their EXECUTEs: core.db.pipeline)."""
+    """PREPARE those of `sqls` that are new on the cursor's connection, now, one by one
+    (each name is remembered once its PREPARE succeeded). Never inside a pipeline: there
+    a queued PREPARE would not run if a statement before it failed."""
     connection = cursor.db
     if not may_prepare(connection):
         return
     raw = connection.connection
-    names = _prepared.setdefault(raw, set())
-    new = {statement_name(sql): sql for sql in sqls if statement_name(sql) not in names}
-    if not new or _pipelined(raw) or len(names) + len(new) > MAX_PER_CONNECTION:
+    if _pipelined(raw):
         return
-    # On the driver's cursor: a one-off per connection, not a query of the request
-    # (query logging and the tests' query counts see the EXECUTEs, once per call).
-    cursor.cursor.execute("; ".join(f"PREPARE {name} AS {_numbered(sql)}" for name, sql in new.items()))
-    names.update(new)
+    names = _prepared.setdefault(raw, set())
+    for sql in sqls:
+        name = statement_name(sql)
+        if name in names or len(names) >= MAX_PER_CONNECTION:
+            continue
+        # On the driver's cursor: a one-off per connection, not a query of the request
+        # (query logging and the tests' query counts see the EXECUTEs, once per call).
+        cursor.cursor.execute(f"PREPARE {name} AS {_numbered(sql)}")
+        names.add(name)
 
 
 def statement(cursor, sql: str, params) -> tuple[str, list]:

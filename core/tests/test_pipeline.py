@@ -7,7 +7,7 @@ import tempfile
 from contextlib import contextmanager
 
 import pytest
-from django.db import IntegrityError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from psycopg import pq
 
 from core.db import pipeline
@@ -105,3 +105,27 @@ def test_an_experiment_moves_in_four_round_trips_with_its_audit_entry(regular_us
     assert round_trips(trace) == 4
     assert Experiment.objects.get(pk=made.pk).status == "running"
     assert AuditEntry.objects.filter(entity="experiment", action="transition", payload__id=str(made.pk)).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_statement_first_met_in_a_pipeline_is_sent_plain_and_prepared_later():
+    """A PREPARE queued behind a statement that fails never runs: a new statement is
+    sent as it is inside a pipeline, so a failure there cannot leave the connection
+    believing it prepared (every later EXECUTE of it would fail)."""
+    from core.db import prepared
+
+    sql = "SELECT %s::int + 1 AS pipelined_first"
+    with (
+        pytest.raises(DatabaseError),
+        transaction.atomic(),
+        pipeline.pipelined(),
+        connection.cursor() as failing,
+        connection.cursor() as later,
+    ):
+        failing.execute("SELECT 1 / 0")
+        prepared.execute(later, sql, [1])
+    with connection.cursor() as cursor:
+        prepared.execute(cursor, sql, [41])
+        assert cursor.fetchone() == (42,)
+        cursor.execute("SELECT count(*) FROM pg_prepared_statements WHERE name = %s", [prepared.statement_name(sql)])
+        assert cursor.fetchone() == (1,)  # prepared now, outside the pipeline
