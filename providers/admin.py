@@ -75,20 +75,9 @@ class ProviderAdmin(admin.ModelAdmin):
     search_fields = ["name", "model_name"]
     list_select_related = ["health"]
     readonly_fields = ["id", "created_at", "updated_at"]
-    fields = [
-        "id",
-        "name",
-        "provider_type",
-        "model_name",
-        "api_endpoint",
-        "is_active",
-        "is_platform_provided",
-        "cost_per_1k_tokens",
-        "max_tokens",
-        "timeout_seconds",
-        "created_at",
-        "updated_at",
-    ]
+    # The fields the catalog service writes (save_model hands them to it), framed by the
+    # read-only ones.
+    fields = ["id", *services.PROVIDER_FIELDS, "created_at", "updated_at"]
     inlines = [HealthInline]
     actions = ["probe_now", "activate", "deactivate"]
 
