@@ -1,5 +1,6 @@
 """Helpers for tests (imported by test modules; not used at run time)."""
 
+import json
 from contextlib import contextmanager
 from typing import Any
 
@@ -199,3 +200,24 @@ def registered_model_admins(site=None) -> list:
 
     site = site or admin.site
     return [(model, site.get_model_admin(model)) for model in apps.get_models() if site.is_registered(model)]
+
+
+# A config whose keys are neither sorted nor in jsonb's order (shorter keys first), at
+# every level, and the same value in another order: for the tests of key order kept.
+UNORDERED_CONFIG = {
+    "zeta": 1,
+    "alpha": {"yy": [{"k2": 1, "a1": 2.5}], "b": None, "x": True},
+    "model": 'ünï "q" \u2028',
+    "aa": {},
+}
+UNORDERED_CONFIG_REORDERED = {
+    "aa": {},
+    "model": UNORDERED_CONFIG["model"],
+    "alpha": {"x": True, "b": None, "yy": [{"a1": 2.5, "k2": 1}]},
+    "zeta": 1,
+}
+
+
+def in_key_order(value) -> str:
+    """The value as JSON text in its own key order: equal texts, equal values in the same order."""
+    return json.dumps(value, ensure_ascii=False)

@@ -15,25 +15,14 @@ from django.test import Client
 from django.urls import reverse
 from django.utils.html import escape
 
+from core.testing import UNORDERED_CONFIG as SENT
+from core.testing import UNORDERED_CONFIG_REORDERED as REORDERED
+from core.testing import in_key_order as in_order
 from core.testing import sql_and_drf_pages
 from experiments.models import Experiment
 from experiments.rules import config_hash
 
 API = "/api/v1"
-
-# Neither sorted nor in jsonb's order (shorter keys first), at every level.
-SENT = {
-    "zeta": 1,
-    "alpha": {"yy": [{"k2": 1, "a1": 2.5}], "b": None, "x": True},
-    "model": 'ünï "q" \u2028',
-    "aa": {},
-}
-REORDERED = {"aa": {}, "model": SENT["model"], "alpha": {"x": True, "b": None, "yy": [{"a1": 2.5, "k2": 1}]}, "zeta": 1}
-
-
-def in_order(value) -> str:
-    """The value as JSON text in its own key order: equal texts, equal values in the same order."""
-    return json.dumps(value, ensure_ascii=False)
 
 
 def create(client, project, config):
