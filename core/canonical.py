@@ -30,4 +30,9 @@ def dumps(value: Any) -> str:
 
 
 def sha256_hex(value: Any) -> str:
-    return hashlib.sha256(dumps(value).encode("utf-8")).hexdigest()
+    return sha256_hex_of_text(dumps(value))
+
+
+def sha256_hex_of_text(text: str) -> str:
+    """sha256_hex of a value whose canonical text (dumps) is already at hand."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()

@@ -4,7 +4,6 @@ importer) call these; tests exercise them directly."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
@@ -41,7 +40,7 @@ def config_hash(config: dict) -> str:
     """SHA-256 (hex) of the config's canonical JSON: sorted keys, no insignificant
     whitespace, UTF-8, integral floats as integers (core.canonical). Key order and
     whitespace of the submitted JSON never matter."""
-    return hashlib.sha256(_canonical_config(config, "config").encode("utf-8")).hexdigest()
+    return canonical.sha256_hex_of_text(_canonical_config(config, "config"))
 
 
 def _user_order_text(config: dict) -> str:
