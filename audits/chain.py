@@ -156,9 +156,9 @@ def _pending_exists(cursor) -> bool:
     return cursor.fetchone()[0]
 
 
-def _try_lock_free(cursor) -> bool:
-    """Whether no other process is sealing right now: the sequencer lock taken and at once
-    released, in one autocommit statement (no transaction to open and end)."""
+def _try_sequencer_lock(cursor) -> bool:
+    """Whether the sequencer lock could be taken (held to the end of the transaction, or
+    of this one statement in autocommit: a probe that no other process is sealing)."""
     cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [SEQUENCER_LOCK])
     return cursor.fetchone()[0]
 
@@ -172,17 +172,15 @@ def _seal_committed(*, batch_size: int, wait: bool, linger: float) -> tuple[int,
         # see this process's committed entries (3. above), and a failed attempt costs one
         # statement instead of a transaction of three.
         with connection.cursor() as cursor:
-            if not _try_lock_free(cursor):
+            if not _try_sequencer_lock(cursor):
                 return 0, True
     sealed = 0
     while True:
         with transaction.atomic(), connection.cursor() as cursor:
             if wait:
                 cursor.execute("SELECT pg_advisory_xact_lock(%s)", [SEQUENCER_LOCK])
-            else:
-                cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [SEQUENCER_LOCK])
-                if not cursor.fetchone()[0]:
-                    return sealed, True
+            elif not _try_sequencer_lock(cursor):
+                return sealed, True
             done = _seal_batch(cursor, batch_size)
         sealed += done
         if done:
