@@ -71,7 +71,10 @@ def prepare(cursor, sqls) -> None:
             continue
         # On the driver's cursor: a one-off per connection, not a query of the request
         # (query logging and the tests' query counts see the EXECUTEs, once per call).
-        cursor.cursor.execute(f"PREPARE {name} AS {_numbered(sql)}")
+        # Its errors become Django's, as the wrapped cursor's do: a database that went
+        # away here is a 503 like anywhere else, not a driver exception.
+        with connection.wrap_database_errors:
+            cursor.cursor.execute(f"PREPARE {name} AS {_numbered(sql)}")
         names.add(name)
 
 

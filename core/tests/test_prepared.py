@@ -117,3 +117,14 @@ def test_statements_sent_together_answer_in_order_and_stop_at_the_first_error(re
 def test_statements_are_sent_together_only_inside_a_transaction():
     with pytest.raises(RuntimeError, match=r"inside transaction\.atomic"), connection.cursor() as cursor:
         prepared.execute_together(cursor, [("SELECT 1", []), ("SELECT 2", [])])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failing_prepare_raises_djangos_error_not_the_drivers():
+    """The PREPARE runs on the driver's cursor; its errors are translated as the wrapped
+    cursor's are (a database lost at that moment must be Django's OperationalError, which
+    the API answers 503, not a driver exception answered 500)."""
+    from django.db.utils import ProgrammingError
+
+    with pytest.raises(ProgrammingError), connection.cursor() as cursor:
+        prepared.execute(cursor, "SELEKT %s::int AS not_sql", [1])
