@@ -1,24 +1,29 @@
-"""One-row reads by id through a selector's queryset, compiled to SQL once.
+"""A selector's queryset compiled to SQL once, its varying values given per call.
 
 A detail (or the fetch before a write) is one row by primary key, cut to what the user
-may see. Through the ORM, building and compiling that queryset costs more than running
-it, and PostgreSQL plans the statement again on every call. `statement` builds the
-selector's queryset once per `key` with a random stand-in for each id it depends on (the
-primary key, the visibility filter's values), compiles it with Django's public
-`QuerySet.query.sql_with_params()`, and finds each stand-in among the parameters; each
-call then puts the real ids in their places and runs the statement prepared once per
+may see; a list page is the same rows filtered, ordered and sliced. Through the ORM,
+building and compiling such a queryset costs more than running it, and PostgreSQL plans
+the statement again on every call. `statement` (one row by ids) and `page_statement`
+(any queryset of values) build the selector's queryset once per `key` with a random
+stand-in for each value it depends on (the primary key, the visibility filter's values,
+a list's filter values), compile it with Django's public
+`QuerySet.query.sql_with_params()`, and find each stand-in among the parameters; each
+call then puts the real values in their places and runs the statement prepared once per
 connection (core.db.prepared). The SQL is Django's, made from the selector's queryset:
 nothing here knows who may see what, and nothing of the SQL text is read.
 
-A queryset whose ids do not come out as plain parameters (each exactly once) is not
+A queryset whose values do not all come out as plain parameters (each as itself) is not
 compiled: the caller reads it through the ORM on every call, with the same answer.
 """
 
 from __future__ import annotations
 
+import secrets
+import threading
 import uuid
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.core.exceptions import EmptyResultSet
@@ -26,41 +31,82 @@ from django.db import connections, models, router
 
 from core.db import prepared
 
+# The page statements kept per process: one per list shape (filters used, ordering, page).
+MAX_PAGE_STATEMENTS = 512
+
 
 @dataclass(frozen=True)
 class Statement:
-    """A selector's one-row queryset as SQL: its parameters are constants, or the name of
-    the id to put there at each call."""
+    """A selector's queryset as SQL: its parameters are constants, or the name of the
+    value to put there at each call."""
 
     sql: str
     slots: tuple[tuple[str | None, Any], ...]
     model: type[models.Model]
 
-    def first_row(self, **ids: uuid.UUID) -> tuple | None:
-        """The row for these ids, or None; values as the database driver returns them
+    def _run(self, cursor, values: dict[str, Any]) -> None:
+        params = [_as_sent(values[name]) if name is not None else constant for name, constant in self.slots]
+        prepared.execute(cursor, self.sql, params)
+
+    def first_row(self, **values: Any) -> tuple | None:
+        """The row for these values, or None; values as the database driver returns them
         (the caller converts what the ORM would: core.db.prepared.instance_from_row)."""
-        params = [ids[name] if name is not None else constant for name, constant in self.slots]
         with connections[router.db_for_read(self.model)].cursor() as cursor:
-            prepared.execute(cursor, self.sql, params)
+            self._run(cursor, values)
             row = cursor.fetchone()
         return None if row is None else tuple(row)
+
+    def rows(self, **values: Any) -> list[tuple]:
+        """Every row for these values, in the queryset's order."""
+        with connections[router.db_for_read(self.model)].cursor() as cursor:
+            self._run(cursor, values)
+            return [tuple(row) for row in cursor.fetchall()]
+
+
+def _as_sent(value: Any) -> Any:
+    """A value as the ORM sends it: an aware date-time in UTC, the same instant (the
+    stand-in is found by equality, which for date-times is the instant's)."""
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return value.astimezone(UTC)
+    return value
+
+
+def stand_in_for(value: Any) -> Any | None:
+    """A random value of `value`'s type that no query holds by chance, or None for a
+    type that cannot be told apart among a statement's parameters."""
+    if isinstance(value, uuid.UUID):
+        return uuid.uuid4()
+    if type(value) is str:
+        return f"stand-in-{uuid.uuid4().hex}"
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return datetime(2001, 1, 1, tzinfo=UTC) + timedelta(microseconds=secrets.randbelow(10**15))
+    return None
+
+
+def _compile(queryset: models.QuerySet, stand_ins: dict[str, Any]) -> Statement | None:
+    """`queryset` (built with `stand_ins` for its varying values) as a Statement whose
+    slots name those values, or None unless each stand-in is found among the parameters."""
+    try:
+        sql, params = queryset.query.sql_with_params()
+    except EmptyResultSet:
+        return None
+    by_value = {(type(value), value): name for name, value in stand_ins.items()}
+    slots = tuple(
+        (by_value.get((type(param), param)) if isinstance(param, (uuid.UUID, str, datetime)) else None, param)
+        for param in params
+    )
+    # Each value must be found, as itself (a filter may use it more than once, e.g. in the
+    # page and in its count), and nowhere made into something else (`%value%`).
+    texts = [value for value in stand_ins.values() if isinstance(value, str)]
+    altered = any(text in param for name, param in slots if name is None and isinstance(param, str) for text in texts)
+    found = {name for name, _ in slots if name is not None}
+    return Statement(sql, slots, queryset.model) if found == set(stand_ins) and not altered else None
 
 
 # key -> the statement, or None when the queryset could not be compiled with stand-ins.
 _COMPILED: dict[Hashable, Statement | None] = {}
-
-
-def _compile(build: Callable[..., models.QuerySet], names: tuple[str, ...]) -> Statement | None:
-    stand_ins = {name: uuid.uuid4() for name in names}
-    rows = build(**stand_ins).order_by()[:1]  # unordered, as QuerySet.get() is
-    try:
-        sql, params = rows.query.sql_with_params()
-    except EmptyResultSet:
-        return None
-    by_value = {value: name for name, value in stand_ins.items()}
-    slots = tuple((by_value.get(param), param) if isinstance(param, uuid.UUID) else (None, param) for param in params)
-    filled = sorted(name for name, _ in slots if name is not None)
-    return Statement(sql, slots, rows.model) if filled == sorted(names) else None
+_PAGES: dict[Hashable, Statement | None] = {}
+_PAGES_LOCK = threading.Lock()
 
 
 def statement(key: Hashable, build: Callable[..., models.QuerySet], names: tuple[str, ...]) -> Statement | None:
@@ -69,5 +115,23 @@ def statement(key: Hashable, build: Callable[..., models.QuerySet], names: tuple
     reads `build(**ids)` through the ORM). `key` names everything else the queryset
     depends on (e.g. the rendering, which filters apply)."""
     if key not in _COMPILED:
-        _COMPILED[key] = _compile(build, names)
+        stand_ins = {name: uuid.uuid4() for name in names}
+        _COMPILED[key] = _compile(build(**stand_ins).order_by()[:1], stand_ins)  # unordered, as get() is
     return _COMPILED[key]
+
+
+def page_statement(key: Hashable, build: Callable[..., models.QuerySet], values: dict[str, Any]) -> Statement | None:
+    """The statement of `build(**values)` (a queryset of values: a list's page), compiled
+    once per `key` with a stand-in for each of `values`; None when it cannot be. `key`
+    names everything else the SQL depends on (the list, which filters apply and with how
+    many values, the ordering, the offset and the limit: Django writes those two into the
+    SQL). At most MAX_PAGE_STATEMENTS are kept, the oldest dropped first."""
+    if key in _PAGES:
+        return _PAGES[key]
+    stand_ins = {name: stand_in_for(value) for name, value in values.items()}
+    compiled = None if None in stand_ins.values() else _compile(build(**stand_ins), stand_ins)
+    with _PAGES_LOCK:
+        while len(_PAGES) >= MAX_PAGE_STATEMENTS:
+            _PAGES.pop(next(iter(_PAGES)))
+        _PAGES[key] = compiled
+    return compiled

@@ -216,16 +216,10 @@ def first_document_compiled(key: Hashable, build: Callable[..., models.QuerySet]
     return None if row is None else row[0]
 
 
-def counted_page(
+def counted_page_rows(
     queryset: models.QuerySet, text: Expression, offset: int, limit: int, *, count: Combinable | None = None
-) -> tuple[int | None, list[str]]:
-    """(how many rows `queryset` has, the JSON texts of rows offset..offset+limit) in one
-    query, instead of a COUNT and then the page: the count rides on each row of the page
-    as an uncorrelated subquery of the same queryset (planned once, run once). When the
-    page is empty the count is not read: 0 for the first page (nothing matched), None
-    past the first (the page is out of range whatever the count). `count`, when given, is
-    an expression that yields the same number more cheaply (a tally: core.db.tallies),
-    read in the same statement, so in the same snapshot."""
+) -> models.QuerySet:
+    """The query of counted_page, not yet run: rows of (the count, a JSON text)."""
     total: Combinable
     if count is not None:
         total = count
@@ -236,14 +230,31 @@ def counted_page(
             total=Func(F("pk"), function="count", output_field=models.BigIntegerField())
         )
         total = Subquery(counted, output_field=models.BigIntegerField())
-    page = queryset.prefetch_related(None).values_list(total, text)[offset : offset + limit]
-    try:
-        rows = list(page)
-    except EmptyResultSet:  # a filter that can match nothing (e.g. queryset.none())
-        return 0, []
+    return queryset.prefetch_related(None).values_list(total, text)[offset : offset + limit]
+
+
+def count_and_texts(rows: list[tuple], offset: int) -> tuple[int | None, list[str]]:
+    """counted_page's answer from the rows of counted_page_rows."""
     if not rows:
         return (0 if offset == 0 else None), []
     return rows[0][0], [row[1] for row in rows]
+
+
+def counted_page(
+    queryset: models.QuerySet, text: Expression, offset: int, limit: int, *, count: Combinable | None = None
+) -> tuple[int | None, list[str]]:
+    """(how many rows `queryset` has, the JSON texts of rows offset..offset+limit) in one
+    query, instead of a COUNT and then the page: the count rides on each row of the page
+    as an uncorrelated subquery of the same queryset (planned once, run once). When the
+    page is empty the count is not read: 0 for the first page (nothing matched), None
+    past the first (the page is out of range whatever the count). `count`, when given, is
+    an expression that yields the same number more cheaply (a tally: core.db.tallies),
+    read in the same statement, so in the same snapshot."""
+    try:
+        rows = list(counted_page_rows(queryset, text, offset, limit, count=count))
+    except EmptyResultSet:  # a filter that can match nothing (e.g. queryset.none())
+        return 0, []
+    return count_and_texts(rows, offset)
 
 
 def renders_in_sql() -> bool:

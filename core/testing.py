@@ -157,15 +157,28 @@ def sql_and_drf_pages(client, url: str, params: dict, monkeypatch) -> tuple:
 
 def page_and_list_query(client, url: str, params: dict) -> tuple[dict, str]:
     """A list GET (after one warm-up) and the SQL of its one counted-page query
-    (core.sqljson.counted_page): which count it read, rows or a tally."""
+    (core.sqljson.counted_page, or the statement compiled from it): which count it read,
+    rows or a tally."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
     client.get(url, params)
     with CaptureQueriesContext(connection) as queries:
         page = client.get(url, params).json()
-    [list_query] = [q["sql"] for q in queries.captured_queries if "json_build_object" in q["sql"]]
+    statements = [prepared_text(connection, q["sql"]) for q in queries.captured_queries]
+    [list_query] = [sql for sql in statements if "json_build_object" in sql]
     return page, list_query
+
+
+def prepared_text(connection, sql: str) -> str:
+    """`sql`, or for an EXECUTE of a statement prepared on `connection` that statement's
+    text (core.db.prepared, core.lookups)."""
+    if not sql.startswith("EXECUTE "):
+        return sql
+    name = sql.split()[1].split("(")[0]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements WHERE name = %s", [name])
+        return cursor.fetchone()[0]
 
 
 def filter_by_statuses(queryset, statuses):

@@ -5,6 +5,7 @@ is a 404. The blacklist is readable by every role."""
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 
 from django.db import router
 from django.db.models import Count, Expression, OuterRef, QuerySet, Subquery
@@ -50,16 +51,25 @@ def _rendered(document: Expression) -> QuerySet:
     return sqljson.documents(_every_experiment(), document)
 
 
-def _visible(queryset: QuerySet, user) -> QuerySet:
-    """`queryset` (experiments, or their rendered rows) cut to what `user` may see: the
-    one statement of the rule (docs/zones.md), through the experiment's project."""
-    return restrict_to_visible(queryset.all(), user, "project__")
+def _visible_experiments(**visible) -> QuerySet[Experiment]:
+    """Every experiment (annotated) cut by a visibility filter's values: {} for all."""
+    return _every_experiment().filter(**visible)
+
+
+def experiment_list_parts(*, user) -> tuple[Callable[..., QuerySet[Experiment]], dict] | None:
+    """experiment_list(user=user) as (rows, values): rows(**values) is that queryset and
+    the values are all it takes from `user` (the one statement of the visibility rule,
+    docs/zones.md, through the experiment's project), so a list can be compiled once with
+    stand-ins for them (core.api.lists). None when `user` sees nothing."""
+    visible = visible_projects_filter(user, "project__")
+    return None if visible is None else (_visible_experiments, visible)
 
 
 def experiment_list(*, user) -> QuerySet[Experiment]:
     """Visible experiments, each annotated with `verdict`: the effective verdict of its
     latest evaluation (null before any)."""
-    return _visible(_every_experiment(), user)
+    parts = experiment_list_parts(user=user)
+    return Experiment.objects.none() if parts is None else parts[0](**parts[1])
 
 
 def sees_every_experiment(user) -> bool:

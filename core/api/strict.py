@@ -184,14 +184,20 @@ class StrictFilterBackend(DjangoFilterBackend):
     choice errors list the choices."""
 
     def filter_queryset(self, request, queryset, view):
+        filterset = self.valid_filterset(request, queryset, view)
+        return queryset if filterset is None else filterset.qs
+
+    def valid_filterset(self, request, queryset, view):
+        """The request's filterset once its query parameters are known and valid (a 400
+        otherwise), or None for a view without filters."""
         check_query_names(request, view)
         filterset = self.get_filterset(request, queryset, view)
         if filterset is None:
-            return queryset
+            return None
         _list_filter_choices(filterset.form)
         if not filterset.is_valid():
             raise translate_validation(filterset.errors)
-        return filterset.qs
+        return filterset
 
 
 class QueryNamesOnly(BaseFilterBackend):

@@ -146,10 +146,10 @@ def test_a_compiled_lookup_answers_as_the_queryset_does_prepared_once(make_user)
 
 
 @pytest.mark.django_db
-def test_a_lookup_whose_values_are_not_plain_parameters_is_not_compiled(make_user):
+def test_a_value_used_twice_is_compiled_in_both_places(make_user):
     from django.db.models import Q
 
-    user = make_user("user")
+    user, other = make_user("user"), make_user("user")
     document = sqljson.document(_Plain, User)
     texts = sqljson.documents(User.objects.all(), document)
 
@@ -157,8 +157,45 @@ def test_a_lookup_whose_values_are_not_plain_parameters_is_not_compiled(make_use
         return texts.filter(Q(pk=pk) | Q(pk=pk, is_active=True))
 
     key = ("test-twice", document)
-    assert json.loads(sqljson.first_document_compiled(key, twice, pk=user.pk))["id"] == str(user.pk)
-    assert lookups.statement(key, twice, ("pk",)) is None  # answered by first_document, through the ORM
+    assert lookups.statement(key, twice, ("pk",)) is not None
+    for each in (user, other):
+        assert json.loads(sqljson.first_document_compiled(key, twice, pk=each.pk))["id"] == str(each.pk)
+
+
+@pytest.mark.django_db
+def test_a_query_whose_values_are_not_plain_parameters_is_not_compiled(make_user):
+    user = make_user("user")
+    rows = User.objects.order_by("email").values_list("email", flat=True)
+
+    def containing(*, text):  # the value becomes "%text%"
+        return rows.filter(email__icontains=text)[:5]
+
+    def ignoring(*, text):  # the value shapes nothing in the SQL
+        return rows[:5]
+
+    def dropping(*, when):  # a date-time Django may not pass as it is
+        return rows.filter(created_at__date=when.date())[:5]
+
+    assert lookups.page_statement(("test-containing",), containing, {"text": user.email}) is None
+    assert lookups.page_statement(("test-ignoring",), ignoring, {"text": user.email}) is None
+    assert lookups.page_statement(("test-dropping",), dropping, {"when": user.created_at}) is None
+    assert lookups.page_statement(("test-decimal",), ignoring, {"text": 1.5}) is None  # no stand-in for a float
+
+
+@pytest.mark.django_db
+def test_a_compiled_page_answers_for_each_value_as_the_queryset_does(make_user):
+    users = [make_user("user") for _ in range(3)]
+    emails = User.objects.order_by("email").values_list("email", flat=True)
+
+    def after(*, since, role):
+        return emails.filter(created_at__gte=since, role=role)[:10]
+
+    compiled = lookups.page_statement(("test-after",), after, {"since": users[0].created_at, "role": "user"})
+    assert compiled is not None
+    for user in users:
+        for role in ("user", "admin"):
+            expected = list(after(since=user.created_at, role=role))
+            assert [row[0] for row in compiled.rows(since=user.created_at, role=role)] == expected
 
 
 @pytest.mark.django_db

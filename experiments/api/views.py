@@ -85,6 +85,9 @@ class ExperimentViewSet(
     def get_queryset(self):
         return selectors.experiment_list(user=self.request.user)
 
+    def visible_rows(self):
+        return selectors.experiment_list_parts(user=self.request.user)
+
     def lists_every_row(self):
         return selectors.sees_every_experiment(self.request.user)
 

@@ -11,6 +11,7 @@ from core.testing import (
     bearer_client,
     filter_by_statuses,
     page_and_list_query,
+    prepared_text,
     sql_and_drf_pages,
 )
 from experiments.models import Experiment, Status
@@ -112,3 +113,36 @@ def test_whole_table_lists_are_counted_from_the_status_tally(
     if role == "user" or "project" in params:
         expected = expected.filter(project__owner=regular_user)
     assert page["count"] == expected.count() == len(page["results"]) > 0
+
+
+@pytest.mark.django_db
+def test_a_list_shape_is_compiled_once_and_answers_for_each_user_and_value(
+    experiments, project, regular_user, other_user, make_user
+):
+    """The page statement compiled for one user's list (core.lookups.page_statement)
+    holds no user and no filter value: the next user, or the next project and statuses,
+    get their own rows and count from the same prepared statement."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    theirs = experiments[4].project
+    asks = [
+        (regular_user, project, ["running", "running", "evaluating"]),  # a repeated value counts once
+        (other_user, theirs, ["completed", "created"]),
+        (other_user, project, ["running", "created"]),  # someone else's project: nothing
+        (regular_user, project, ["created", "quarantined"]),
+    ]
+    for user, listed, statuses in asks:
+        params = {"project": str(listed.pk), "status": statuses, "created_after": "2000-01-01T00:00:00-22:29"}
+        with CaptureQueriesContext(connection) as queries:
+            response = bearer_client(user).get(URL, params)
+        assert response.status_code == 200, response.content
+        expected = Experiment.objects.filter(project=listed, project__owner=user, status__in=statuses)
+        page = response.json()
+        assert page["count"] == expected.count()
+        assert sorted(row["id"] for row in page["results"]) == sorted(
+            str(pk) for pk in expected.values_list("pk", flat=True)
+        )
+        list_query = queries.captured_queries[-1]["sql"]
+        assert list_query.startswith("EXECUTE ") and "json_build_object" in prepared_text(connection, list_query)
+    assert page["count"] > 0

@@ -69,6 +69,9 @@ class AnalysisSessionViewSet(
     def get_queryset(self):
         return selectors.session_list(user=self.request.user)
 
+    def visible_rows(self):
+        return selectors.session_list_parts(user=self.request.user)
+
     def lists_every_row(self):
         return selectors.sees_every_session(self.request.user)
 
