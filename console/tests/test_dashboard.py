@@ -214,8 +214,18 @@ def test_partition_summary_finds_the_next_missing_month():
         summary.months_ahead
         == (summary.next_missing.year * 12 + summary.next_missing.month) - (today.year * 12 + today.month) - 1
     )
-    # Seen from far in the past, the months are all there.
-    assert partition_summary(today=summary.first_month).months_ahead >= 1
+    # Seen from the first month of the unbroken run of partitions that reaches this month,
+    # the same month is the next missing one. (Older months may have partitions of their
+    # own, apart from that run: a legacy import of old events creates them, and the test
+    # database is kept between runs.)
+    earliest = month_start(today)
+    while add_months(earliest, -1) in have:
+        earliest = add_months(earliest, -1)
+    seen_then = partition_summary(today=earliest)
+    assert seen_then.next_missing == summary.next_missing
+    assert seen_then.months_ahead == summary.months_ahead + (today.year * 12 + today.month) - (
+        earliest.year * 12 + earliest.month
+    )
 
 
 def test_locked_users_are_counted_from_recent_lockouts(superuser_console, world, make_user, settings):
