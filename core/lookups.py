@@ -14,8 +14,9 @@ the bench data, more than running it); PostgreSQL keeps custom plans for the fir
 calls and uses a generic plan after only when it does not cost more than those, the
 usual trade of prepared statements (psycopg's and JDBC's `prepare_threshold` make it
 for every repeated query). Where a list's data is skewed enough to need a plan per
-value, `plan_cache_mode=force_custom_plan` on the database role restores that. The SQL is Django's, made from the selector's queryset:
-nothing here knows who may see what, and nothing of the SQL text is read.
+value, `plan_cache_mode=force_custom_plan` on the database role restores that. The SQL
+is Django's, made from the selector's queryset: nothing here knows who may see what, and
+nothing of the SQL text is read.
 
 A queryset whose values do not all come out as plain parameters (each as itself) is not
 compiled: the caller reads it through the ORM on every call, with the same answer.
@@ -88,6 +89,15 @@ def stand_in_for(value: Any) -> Any | None:
     return None
 
 
+def _text_forms(value: Any) -> tuple[str, ...]:
+    """How a stand-in could appear inside a text parameter once altered."""
+    if isinstance(value, uuid.UUID):
+        return (str(value), value.hex)
+    if isinstance(value, datetime):
+        return (value.isoformat(), str(value), value.astimezone(UTC).isoformat())
+    return (str(value),)
+
+
 def _compile(queryset: models.QuerySet, stand_ins: dict[str, Any]) -> Statement | None:
     """`queryset` (built with `stand_ins` for its varying values) as a Statement whose
     slots name those values, or None unless each stand-in is found among the parameters."""
@@ -101,8 +111,9 @@ def _compile(queryset: models.QuerySet, stand_ins: dict[str, Any]) -> Statement 
         for param in params
     )
     # Each value must be found, as itself (a filter may use it more than once, e.g. in the
-    # page and in its count), and nowhere made into something else (`%value%`).
-    texts = [value for value in stand_ins.values() if isinstance(value, str)]
+    # page and in its count), and nowhere made into something else (`%value%`, an id as
+    # text for a JSON key): a constant holding it would keep the stand-in at every call.
+    texts = [form for value in stand_ins.values() for form in _text_forms(value)]
     altered = any(text in param for name, param in slots if name is None and isinstance(param, str) for text in texts)
     found = {name for name, _ in slots if name is not None}
     if found != set(stand_ins) or altered:

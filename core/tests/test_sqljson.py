@@ -181,6 +181,11 @@ def test_a_query_whose_values_are_not_plain_parameters_is_not_compiled(make_user
     assert lookups.page_statement(("test-dropping",), dropping, {"when": user.created_at}) is None
     assert lookups.page_statement(("test-decimal",), ignoring, {"text": 1.5}) is None  # no stand-in for a float
 
+    def as_text_too(*, pk):  # the id found as itself, and again as text in another parameter
+        return rows.filter(pk=pk).exclude(email__startswith=str(pk))[:5]
+
+    assert lookups.page_statement(("test-as-text",), as_text_too, {"pk": user.pk}) is None
+
 
 @pytest.mark.django_db
 def test_a_compiled_page_answers_for_each_value_as_the_queryset_does(make_user):
