@@ -186,3 +186,42 @@ def test_archiving_waits_for_writes_in_flight_and_later_writes_see_it(regular_us
     assert Experiment.objects.filter(pk=outcome["experiment"].pk).exists()  # committed before the archive
     with pytest.raises(ProjectArchived):
         make_experiment(project, regular_user)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_parallel_lists_of_one_shape_each_get_their_own_users_rows(regular_user, other_user, monkeypatch):
+    """Threads listing with the same filters, for two users, race to compile the page
+    statement of that shape (core.lookups.page_statement, a page size no other test uses):
+    each answer holds its own user's rows and count, whichever thread compiled it."""
+    from core import sqljson
+    from core.testing import bearer_client
+
+    def orm_page(*args, **kwargs):
+        raise AssertionError("the list was built through the ORM")
+
+    monkeypatch.setattr(sqljson, "counted_page", orm_page)
+    expected = {}
+    for user, made in ((regular_user, 3), (other_user, 5)):
+        project = make_project(user, baselines=())
+        ids = {str(make_experiment(project, user, status=Status.RUNNING).pk) for _ in range(made)}
+        make_experiment(project, user, status=Status.COMPLETED)  # filtered out
+        expected[user.pk] = (project.pk, ids)
+
+    def list_as(user):
+        project, _ = expected[user.pk]
+        client = bearer_client(user)
+        answers = []
+        for _ in range(5):
+            response = client.get(
+                "/api/v1/experiments/", {"project": str(project), "status": ["running", "created"], "page_size": 37}
+            )
+            assert response.status_code == 200, response.content
+            page = response.json()
+            answers.append((page["count"], {row["id"] for row in page["results"]}))
+        return answers
+
+    results = run_together(*[lambda u=u: list_as(u) for u in (regular_user, other_user) * 3])
+    for user, answers in zip((regular_user, other_user) * 3, results, strict=True):
+        assert not isinstance(answers, Exception), answers
+        ids = expected[user.pk][1]
+        assert answers == [(len(ids), ids)] * 5
