@@ -23,6 +23,13 @@ def domain_error_text(exc: DomainError) -> str:
     return f"{exc.message} ({details})" if details else exc.message
 
 
+def json_shown_as(fields, column: str, text_column: str, shown: str) -> list[str]:
+    """An admin form's `fields` with the jsonb `column` replaced by `shown` (a read-only
+    rendering of `text_column`, the same JSON in its author's key order), and neither
+    `shown` nor `text_column` anywhere else: the config appears once, where it stood."""
+    return [shown if name == column else name for name in fields if name not in (shown, text_column)]
+
+
 class ReasonActionForm(ActionForm):
     """The changelist's action bar with a free-text reason that workflow actions use."""
 

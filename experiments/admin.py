@@ -8,7 +8,7 @@ from django.contrib import admin, messages
 from django.urls import reverse
 from django.utils.html import format_html_join
 
-from core.admin_tools import BigTableAdmin, ReadOnlyAdmin, ReasonActionForm, ServiceAdmin
+from core.admin_tools import BigTableAdmin, ReadOnlyAdmin, ReasonActionForm, ServiceAdmin, json_shown_as
 from experiments import services
 from experiments.models import Blacklist, ComparisonReport, Evaluation, Experiment, Promotion, Status
 
@@ -66,7 +66,7 @@ class ExperimentAdmin(ServiceAdmin, BigTableAdmin):
         fields = super().get_fields(request, obj)
         if obj is None:
             return fields
-        return [*("config_json" if name == "config" else name for name in fields), "related"]
+        return [*json_shown_as(fields, "config", "config_text", "config_json"), "related"]
 
     @admin.display(description="config")
     def config_json(self, obj):

@@ -6,7 +6,7 @@ import json
 from django.contrib import admin
 from django.utils.html import format_html, format_html_join
 
-from core.admin_tools import BigTableAdmin, ReadOnlyAdmin, ServiceAdmin
+from core.admin_tools import BigTableAdmin, ReadOnlyAdmin, ServiceAdmin, json_shown_as
 from projects import selectors, services
 from projects.models import Baseline, Policy, Project, ProjectPolicy, Version, VersionHistory
 
@@ -271,8 +271,7 @@ class VersionHistoryAdmin(BigTableAdmin, ReadOnlyAdmin):
     def get_fields(self, request, obj=None):
         # The config once, indented, in its author's key order (model_config_text), where
         # the jsonb `model_config` would stand.
-        fields = [f for f in super().get_fields(request, obj) if f not in ("model_config_json", "model_config_text")]
-        return ["model_config_json" if name == "model_config" else name for name in fields]
+        return json_shown_as(super().get_fields(request, obj), "model_config", "model_config_text", "model_config_json")
 
     @admin.display(description="model config")
     def model_config_json(self, obj):

@@ -5,7 +5,7 @@ import json
 
 from django.contrib import admin
 
-from core.admin_tools import ReasonActionForm, ServiceAdmin
+from core.admin_tools import ReasonActionForm, ServiceAdmin, json_shown_as
 from quarantine import services
 from quarantine.models import QuarantineRecord, ReevaluationRequest
 
@@ -47,8 +47,7 @@ class QuarantineRecordAdmin(admin.ModelAdmin):
     def get_fields(self, request, obj=None):
         # The config once, indented, in its author's key order (config_text), where the
         # jsonb `config` would stand.
-        fields = [name for name in super().get_fields(request, obj) if name not in ("config_json", "config_text")]
-        return ["config_json" if name == "config" else name for name in fields]
+        return json_shown_as(super().get_fields(request, obj), "config", "config_text", "config_json")
 
     @admin.display(description="config")
     def config_json(self, obj):
