@@ -116,10 +116,48 @@ def _count_after_commit(db, entity: str, action: str, payload) -> None:
     db.on_commit(functools.partial(domain.audit_entry_committed, entity, action, payload), robust=True)
 
 
-_INSERT_ENTRY = (
-    "INSERT INTO audits.audit_log (id, ts, entity, action, actor, payload, entry_hmac) "
-    "VALUES (%s, %s, %s, %s, %s, %s::jsonb, %s)"
+_ENTRY_COLUMNS = "id, ts, entity, action, actor, payload, entry_hmac"
+_INSERT_ENTRY = f"INSERT INTO audits.audit_log ({_ENTRY_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s::jsonb, %s)"
+# The change and its entry as one statement: the entry is written only if the change
+# wrote its row (the CTE returned it), never for a change that matched nothing.
+_AUDITED = (
+    "WITH change AS ({change} RETURNING 1) "
+    f"INSERT INTO audits.audit_log ({_ENTRY_COLUMNS}) "
+    "SELECT %s::bigint, %s::timestamptz, %s, %s, %s::uuid, %s::jsonb, %s WHERE EXISTS (SELECT FROM change)"
 )
+
+
+def audit_check(*, entity: str, action: str, payload: dict | None) -> str:
+    """The checks audit_record makes, without writing: returns the payload's jsonb text or
+    raises ValidationFailed (bad names, secret-named keys, values jsonb cannot hold)."""
+    if not (isinstance(entity, str) and _NAME.match(entity) and isinstance(action, str) and _NAME.match(action)):
+        raise ValidationFailed("Audit entity and action are 1-64 characters of A-Z a-z 0-9 _ . : -")
+    return payload_text(payload or {})
+
+
+def _entry_row(db, cursor, *, entity: str, action: str, actor, payload: dict | None, ts: datetime | None):
+    """The checked, signed values of one new entry (in _ENTRY_COLUMNS order), its
+    partition ensured; and the payload as recorded (for _after_entry)."""
+    payload = _with_request_id(payload or {})
+    text = audit_check(entity=entity, action=action, payload=payload)
+    actor_id = getattr(actor, "pk", actor)
+    actor_text = str(actor_id) if actor_id else None
+    when = (ts or timezone.now()).astimezone(UTC)
+    if ts is None:
+        partitions.ensure_partition_for(when, cursor=cursor)
+    else:
+        partitions.ensure_partition(when.date(), cursor=cursor)
+    entry_id = _next_id(cursor, db)
+    body = signing.content(entry_id, signing.ts_text(when), entity, action, actor_text, text)
+    mac = signing.entry_hmac(signing.signing_key(), body)
+    return [entry_id, when, entity, action, actor_text, text, mac], payload
+
+
+def _after_entry(db, entity: str, action: str, payload: dict) -> None:
+    """Once the entry's transaction commits: seal it, count it (at once in autocommit,
+    so only after the entry was written)."""
+    chain.schedule_after_commit(db)
+    _count_after_commit(db, entity, action, payload)
 
 
 def audit_record(
@@ -133,27 +171,30 @@ def audit_record(
     audits.chain). Refuses payloads whose keys name secrets (passwords, tokens, keys),
     values jsonb cannot hold, and entity/action names outside [A-Za-z0-9_.:-]{1,64}.
     """
-    if not (isinstance(entity, str) and _NAME.match(entity) and isinstance(action, str) and _NAME.match(action)):
-        raise ValidationFailed("Audit entity and action are 1-64 characters of A-Z a-z 0-9 _ . : -")
-    payload = _with_request_id(payload or {})
-    text = payload_text(payload)
-    actor_id = getattr(actor, "pk", actor)
-    actor_text = str(actor_id) if actor_id else None
-    when = (ts or timezone.now()).astimezone(UTC)
     # The connection once: every `django.db.connection.<attribute>` is a thread-local lookup.
     db = transaction.get_connection()
     with db.cursor() as cursor:
-        if ts is None:
-            partitions.ensure_partition_for(when, cursor=cursor)
-        else:
-            partitions.ensure_partition(when.date(), cursor=cursor)
-        entry_id = _next_id(cursor, db)
-        body = signing.content(entry_id, signing.ts_text(when), entity, action, actor_text, text)
-        mac = signing.entry_hmac(signing.signing_key(), body)
-        prepared.execute(cursor, _INSERT_ENTRY, [entry_id, when, entity, action, actor_text, text, mac])
-    chain.schedule_after_commit(db)
-    _count_after_commit(db, entity, action, payload)
-    return entry_id
+        row, recorded = _entry_row(db, cursor, entity=entity, action=action, actor=actor, payload=payload, ts=ts)
+        prepared.execute(cursor, _INSERT_ENTRY, row)
+    _after_entry(db, entity, action, recorded)
+    return row[0]
+
+
+def audited(change: tuple[str, list], *, entity: str, action: str, actor=None, payload: dict | None = None):
+    """`change` (one INSERT or UPDATE of one row, as fixed (sql, params) without a
+    RETURNING clause: core.db.rows) with its audit entry, as one statement to run in the
+    caller's transaction, which must be open. Its row count is 1 when the change wrote
+    its row and the entry was written with it, 0 when the change matched nothing (then
+    nothing was written, and the caller rolls back: the after-commit work is scheduled
+    already). The same checks as audit_record, made before anything is sent."""
+    db = transaction.get_connection()
+    if not db.in_atomic_block:
+        raise RuntimeError("audited() statements run inside transaction.atomic()")
+    sql, params = change
+    with db.cursor() as cursor:
+        row, recorded = _entry_row(db, cursor, entity=entity, action=action, actor=actor, payload=payload, ts=None)
+    _after_entry(db, entity, action, recorded)
+    return _AUDITED.format(change=sql), [*params, *row]
 
 
 @dataclass(frozen=True)
@@ -165,14 +206,6 @@ class AuditItem:
     actor: object
     payload: dict
     ts: datetime
-
-
-def audit_check(*, entity: str, action: str, payload: dict | None) -> str:
-    """The checks audit_record makes, without writing: returns the payload's jsonb text or
-    raises ValidationFailed (bad names, secret-named keys, values jsonb cannot hold)."""
-    if not (isinstance(entity, str) and _NAME.match(entity) and isinstance(action, str) and _NAME.match(action)):
-        raise ValidationFailed("Audit entity and action are 1-64 characters of A-Z a-z 0-9 _ . : -")
-    return payload_text(payload or {})
 
 
 def audit_record_many(*, items: list[AuditItem]) -> list:

@@ -90,11 +90,12 @@ _PROJECT_LOCK_SQL = f"SELECT {prepared.columns(_PROJECT_FIELDS)} FROM projects W
 def project_for_write_then(
     *, project_id, actor, statements: list[tuple[str, list]]
 ) -> tuple[Project, list[prepared.StatementResult]]:
-    """project_for_write, with `statements` (fixed SQL: core.db.prepared, locks and reads
-    only) sent in the same round trip right after the share lock, each with its own
-    snapshot; returns the project and their results. They run before the project is
-    checked: when it is refused, the caller's transaction is rolled back with whatever
-    they took."""
+    """project_for_write, with `statements` (fixed SQL: core.db.prepared) sent in the same
+    round trip right after the share lock, each with its own snapshot; returns the project
+    and their results. They run before the project is checked: when it is refused, the
+    caller's transaction is rolled back with whatever they took or wrote. A write among
+    them is one whose caller checks every answer before it commits (an audited create or
+    move: experiments.services.lifecycle)."""
     check_can_write(actor)
     lock = (_PROJECT_LOCK_SQL, [as_uuid(project_id)])
     with connection.cursor() as cursor:  # the primary: a lock is a write's

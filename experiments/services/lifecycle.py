@@ -11,15 +11,15 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from audits.services import audit_record
+from audits.services import audit_record, audited
 from core import canonical
-from core.db.pipeline import pipelined
+from core.db import rows
 from core.exceptions import ConfigBlacklisted, InvalidTransition, NotFound, PermissionDenied, ValidationFailed
 from core.validation import clean_text
 from experiments import rules
 from experiments.models import ALLOWED_MOVES, Experiment, Status
 from projects.models import Project
-from projects.selectors import check_can_write, project_for_write, project_for_write_then
+from projects.selectors import as_uuid, check_can_write, project_for_write, project_for_write_then
 from quarantine.services.blacklist import shared_hash_lock_then_blacklisted
 
 UNSET: Any = object()
@@ -55,6 +55,13 @@ def cleaned_text(value, field: str, *, required: bool = False, max_length: int =
 
 # The experiment's row lock and its current status, sent with the project's lock.
 _STATUS_FOR_UPDATE = "SELECT status FROM experiments.experiments WHERE id = %s FOR UPDATE"
+
+
+def _require_written(result) -> None:
+    # The checks before it passed, so the change matched its row: anything else is a bug,
+    # and raising rolls back whatever the message wrote.
+    if result.rowcount != 1:
+        raise RuntimeError(f"an audited experiment write changed {result.rowcount} rows, not 1")
 
 
 def experiment_lock(experiment_id) -> Experiment:
@@ -118,15 +125,9 @@ def experiment_create(
     description = cleaned_text(description, "description", max_length=100_000)
     dataset_id = cleaned_text(dataset_id, "dataset_id", max_length=200)
     digest, text = rules.config_hash_and_text(config)
-    # One round trip: the project's share lock, then the config-hash lock and the
-    # blacklist read (shared_hash_lock_then_blacklisted), each statement with its own snapshot.
-    project, (_, blacklisted) = project_for_write_then(
-        project_id=getattr(project, "pk", project), actor=actor, statements=shared_hash_lock_then_blacklisted(digest)
-    )
-    if blacklisted.rows[0][0]:
-        raise ConfigBlacklisted(details={"config_hash": digest})
+    project_id = as_uuid(getattr(project, "pk", project))
     experiment = Experiment(
-        project=project,
+        project_id=project_id,
         name=name,
         description=description,
         config=config,
@@ -135,23 +136,29 @@ def experiment_create(
         dataset_id=dataset_id,
         created_by=creator,
     )
-    # The row and its entry in one round trip: neither statement's answer is read.
-    with pipelined():
-        experiment.save(force_insert=True)
-        audit_record(
-            entity="experiment",
-            action="create",
-            actor=actor,
-            payload={
-                "id": str(experiment.pk),
-                "project": str(project.pk),
-                "name": name,
-                "config_hash": digest,
-                "dataset_id": dataset_id,
-                "status": experiment.status,
-            },
-        )
-    return experiment
+    payload = {
+        "id": str(experiment.pk),
+        "project": str(project_id),
+        "name": name,
+        "config_hash": digest,
+        "dataset_id": dataset_id,
+        "status": experiment.status,
+    }
+    write = audited(
+        rows.insert_statement(experiment), entity="experiment", action="create", actor=actor, payload=payload
+    )
+    # One message: the project's share lock, the config-hash lock, the blacklist read
+    # (shared_hash_lock_then_blacklisted), then the row with its entry, each statement
+    # after the one before it. The answers are checked before the commit: a refused
+    # create is rolled back, row and entry with it.
+    project, (_, blacklisted, written) = project_for_write_then(
+        project_id=project_id, actor=actor, statements=[*shared_hash_lock_then_blacklisted(digest), write]
+    )
+    if blacklisted.rows[0][0]:
+        raise ConfigBlacklisted(details={"config_hash": digest})
+    _require_written(written)
+    experiment.project = project
+    return rows.mark_saved(experiment)
 
 
 @transaction.atomic
@@ -191,7 +198,7 @@ def experiment_transition(*, experiment: Experiment, to: str, actor, reason: str
     status read under the lock: of two concurrent moves from the same status exactly one
     wins, the other gets 409 invalid_transition. `promoted` and `quarantined` are reached
     only through their workflows (promotion, quarantine), which create the records they
-    need. Four round trips: BEGIN, the locks, the UPDATE with its audit entry, COMMIT."""
+    need. Three round trips: BEGIN, the locks with the UPDATE and its audit entry, COMMIT."""
     if to not in Status.values:
         raise ValidationFailed.field("to", f"Unknown status '{to}'.")
     if to in WORKFLOW_TARGETS:
@@ -200,24 +207,24 @@ def experiment_transition(*, experiment: Experiment, to: str, actor, reason: str
     frm = experiment.status
     if to not in ALLOWED_MOVES[frm]:
         raise InvalidTransition(frm=frm, to=to, entity="experiment")
-    # One round trip: the project's share lock (refuses an archived or invisible project),
-    # then the experiment's row lock and its status as it is now. Of two concurrent moves
-    # the second waits for the first and then reads the status it left.
-    _, (locked,) = project_for_write_then(
-        project_id=experiment.project_id, actor=actor, statements=[(_STATUS_FOR_UPDATE, [experiment.pk])]
+    fields = _transition_fields(to, timezone.now())
+    move = rows.update_statement(Experiment, experiment.pk, fields, where={"status": frm})
+    payload = _transition_payload(experiment, frm, to, **({"reason": reason} if reason else {}))
+    write = audited(move, entity="experiment", action="transition", actor=actor, payload=payload)
+    # One message: the project's share lock (refuses an archived or invisible project),
+    # the experiment's row lock and its status as it is now, then the move from the status
+    # the caller saw, with its entry. Of two concurrent moves the second waits for the
+    # first's row lock and then reads the status it left; its move matches no row and it
+    # is refused, rolled back.
+    _, (locked, written) = project_for_write_then(
+        project_id=experiment.project_id, actor=actor, statements=[(_STATUS_FOR_UPDATE, [experiment.pk]), write]
     )
     if not locked.rows:
         raise NotFound("Experiment not found.")
     current = locked.rows[0][0]
     if current != frm:
         raise InvalidTransition(frm=current, to=to, entity="experiment")
-    fields = _transition_fields(to, timezone.now())
-    # The UPDATE and the entry in one round trip. The row is locked and its status read
-    # under the lock, so the UPDATE matches it: its row count is not needed (and not
-    # known inside the pipeline).
-    with pipelined():
-        Experiment.objects.filter(pk=experiment.pk).update(**fields)
-        _record_transition(experiment, frm, to, actor, **({"reason": reason} if reason else {}))
+    _require_written(written)
     for name, value in fields.items():
         setattr(experiment, name, value)
     return experiment

@@ -1,5 +1,6 @@
-"""core.db.pipeline: the statements of a block go together, in order, and an error comes
-back as Django's exception; an audited create's round trips."""
+"""An audited write's round trips: BEGIN, one message with the locks, the checks' reads
+and the change with its audit entry, COMMIT; and prepared statements under psycopg's
+pipeline mode."""
 
 import itertools
 import os
@@ -7,10 +8,8 @@ import tempfile
 from contextlib import contextmanager
 
 import pytest
-from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.db import DatabaseError, connection, transaction
 from psycopg import pq
-
-from core.db import pipeline
 
 
 @contextmanager
@@ -38,36 +37,10 @@ def round_trips(lines: list[str]) -> int:
     return sum(1 for before, after in itertools.pairwise(directions) if before == "F" and after == "B")
 
 
-@pytest.mark.django_db
-def test_the_statements_of_a_pipelined_block_go_in_one_round_trip(regular_user):
-    with transaction.atomic():
-        connection.cursor().execute("SELECT 1")  # the transaction's BEGIN is behind us
-        with protocol_trace() as trace, connection.cursor() as first, connection.cursor() as second:
-            with pipeline.pipelined():
-                first.execute("UPDATE accounts.users SET name = %s WHERE id = %s", ["piped", regular_user.pk])
-                second.execute("SELECT name FROM accounts.users WHERE id = %s", [regular_user.pk])
-            assert first.rowcount == 1
-            assert second.fetchone() == ("piped",)  # each statement sees the one before it
-    assert round_trips(trace) == 1
-
-
 @pytest.mark.django_db(transaction=True)
-def test_an_error_in_a_pipelined_block_is_raised_at_its_end_and_rolls_the_transaction_back(regular_user):
-    from accounts.models import User
-
-    with pytest.raises(IntegrityError), transaction.atomic(), pipeline.pipelined():
-        User.objects.filter(pk=regular_user.pk).update(name="changed in the block")
-        with connection.cursor() as cursor:
-            # A duplicate primary key: its error arrives when the block's results do.
-            cursor.execute("INSERT INTO accounts.users SELECT * FROM accounts.users WHERE id = %s", [regular_user.pk])
-    regular_user.refresh_from_db()
-    assert regular_user.name != "changed in the block"
-
-
-@pytest.mark.django_db(transaction=True)
-def test_an_experiment_is_created_in_four_round_trips_with_its_audit_entry(regular_user, settings):
-    """BEGIN; the project's lock, the config hash's lock and the blacklist read; the row
-    and its audit entry; COMMIT (the sealer is off here: it runs after the commit)."""
+def test_an_experiment_is_created_in_three_round_trips_with_its_audit_entry(regular_user, settings):
+    """BEGIN; the project's lock, the config hash's lock, the blacklist read, the row and
+    its audit entry; COMMIT (the sealer is off here: it runs after the commit)."""
     from audits.models import AuditEntry
     from audits.services import audit_ids_forget
     from experiments.models import Experiment
@@ -81,15 +54,15 @@ def test_an_experiment_is_created_in_four_round_trips_with_its_audit_entry(regul
     experiment_create(project=project, name="refill", config={"a": 2}, actor=regular_user)  # an id block taken
     with protocol_trace() as trace:
         made = experiment_create(project=project, name="traced", config={"b": 1, "a": 2}, actor=regular_user)
-    assert round_trips(trace) == 4
+    assert round_trips(trace) == 3
     assert Experiment.objects.filter(pk=made.pk).exists()
     assert AuditEntry.objects.filter(entity="experiment", action="create", payload__id=str(made.pk)).count() == 1
 
 
 @pytest.mark.django_db(transaction=True)
-def test_an_experiment_moves_in_four_round_trips_with_its_audit_entry(regular_user, settings):
-    """BEGIN; the project's lock and the experiment's row lock with its status; the
-    UPDATE and its audit entry; COMMIT."""
+def test_an_experiment_moves_in_three_round_trips_with_its_audit_entry(regular_user, settings):
+    """BEGIN; the project's lock, the experiment's row lock with its status, the UPDATE
+    and its audit entry; COMMIT."""
     from audits.models import AuditEntry
     from experiments.models import Experiment
     from experiments.services import experiment_create, experiment_transition
@@ -102,7 +75,7 @@ def test_an_experiment_moves_in_four_round_trips_with_its_audit_entry(regular_us
     made = experiment_create(project=project, name="traced", config={"a": 2}, actor=regular_user)
     with protocol_trace() as trace:
         experiment_transition(experiment=made, to="running", actor=regular_user)
-    assert round_trips(trace) == 4
+    assert round_trips(trace) == 3
     assert Experiment.objects.get(pk=made.pk).status == "running"
     assert AuditEntry.objects.filter(entity="experiment", action="transition", payload__id=str(made.pk)).count() == 1
 
@@ -115,10 +88,12 @@ def test_a_statement_first_met_in_a_pipeline_is_sent_plain_and_prepared_later():
     from core.db import prepared
 
     sql = "SELECT %s::int + 1 AS pipelined_first"
+    connection.ensure_connection()
     with (
         pytest.raises(DatabaseError),
         transaction.atomic(),
-        pipeline.pipelined(),
+        connection.wrap_database_errors,
+        connection.connection.pipeline(),
         connection.cursor() as failing,
         connection.cursor() as later,
     ):

@@ -1,0 +1,94 @@
+"""One row's INSERT or UPDATE as a fixed statement, for write paths that send it together
+with other statements (core.db.prepared.run_together) instead of through save().
+
+save() compiles its INSERT anew on every call and sends it alone; on an audited create
+that compiling was the largest single piece of the writer's Python. These statements are
+built from the model's fields once per shape, so they can be prepared (core.db.prepared)
+and sent in the same message as the write's locks and checks. Values are prepared for the
+database by each field's own get_db_prep_save(), as save() and QuerySet.update() do.
+
+For models whose every column gets its value in Python: a field with a database default
+(db_default) or a generated column is refused when the statement is built, since its value
+would have to come back from the database.
+"""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.models import Model
+
+M = TypeVar("M", bound=Model)
+
+# (model, fields...) -> SQL. Shapes are few and written in the code (a model's INSERT,
+# an UPDATE of named fields), so the cache stays small.
+_statements: dict[tuple, str] = {}
+_insert_fields: dict[type, list] = {}
+
+
+def _insertable_fields(model) -> list:
+    fields = _insert_fields.get(model)
+    if fields is None:
+        fields = [field for field in model._meta.get_fields() if getattr(field, "concrete", False)]
+        for field in fields:
+            if getattr(field, "generated", False) or field.has_db_default():
+                raise ValueError(f"{model.__name__}.{field.name}: its value comes from the database; save() it")
+        _insert_fields[model] = fields
+    return fields
+
+
+def _quoted(connection, name: str) -> str:
+    return connection.ops.quote_name(name)
+
+
+def insert_statement(instance: Model, *, using: str = DEFAULT_DB_ALIAS) -> tuple[str, list]:
+    """(sql, params) inserting `instance` as a new row, every concrete column named. Fields
+    with a pre_save() step (auto_now, auto_now_add) set their value on the instance here,
+    as save() does. Call mark_saved(instance) once the statement ran."""
+    model = type(instance)
+    fields = _insertable_fields(model)
+    connection = connections[using]
+    key = (model, "insert")
+    sql = _statements.get(key)
+    if sql is None:
+        columns = ", ".join(_quoted(connection, field.column) for field in fields)
+        placeholders = ", ".join(["%s"] * len(fields))
+        table = _quoted(connection, model._meta.db_table)
+        sql = _statements[key] = f"INSERT INTO {table} ({columns}) VALUES ({placeholders})"
+    return sql, [field.get_db_prep_save(field.pre_save(instance, True), connection) for field in fields]
+
+
+def update_statement(
+    model, pk, values: dict, *, where: dict | None = None, using: str = DEFAULT_DB_ALIAS
+) -> tuple[str, list]:
+    """(sql, params) setting `values` ({field name: value}) on the row whose primary key is
+    `pk` and whose fields equal `where` ({field name: value}), as
+    model.objects.filter(pk=pk, **where).update(**values) would."""
+    where = where or {}
+    connection = connections[using]
+    key = (model, "update", tuple(values), tuple(where))
+    sql = _statements.get(key)
+    meta = model._meta
+    if sql is None:
+
+        def column(name: str) -> str:
+            return _quoted(connection, meta.get_field(name).column)
+
+        assignments = ", ".join(f"{column(name)} = %s" for name in values)
+        conditions = " AND ".join(
+            [f"{_quoted(connection, meta.pk.column)} = %s", *(f"{column(n)} = %s" for n in where)]
+        )
+        sql = _statements[key] = f"UPDATE {_quoted(connection, meta.db_table)} SET {assignments} WHERE {conditions}"
+    params = [meta.get_field(name).get_db_prep_save(value, connection) for name, value in values.items()]
+    params.append(meta.pk.get_db_prep_save(pk, connection))
+    params.extend(meta.get_field(name).get_db_prep_save(value, connection) for name, value in where.items())
+    return sql, params
+
+
+def mark_saved(instance: M, *, using: str = DEFAULT_DB_ALIAS) -> M:
+    """Mark an instance whose insert_statement() ran as a saved row of `using` (the
+    documented ModelState flags that save() and Model.from_db() set)."""
+    instance._state.adding = False
+    instance._state.db = using
+    return instance
