@@ -457,3 +457,25 @@ def test_selectors_hide_other_users_experiments(project, regular_user, other_use
         selectors.experiment_get(user=other_user, pk=experiment.pk)
     assert selectors.experiment_get(user=viewer_user, pk=experiment.pk) == experiment
     assert not selectors.experiment_list(user=other_user).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("refusal", ["blacklisted", "archived", "another user's project"])
+def test_a_refused_create_leaves_neither_row_nor_entry(refusal, regular_user, other_user, admin_user):
+    """The checks' answers come back with the row and its entry already sent (one
+    message): the refusal rolls both back."""
+    from audits.models import AuditEntry
+    from projects.services import project_archive
+    from projects.tests.factories import make_project
+
+    project = make_project(other_user if refusal == "another user's project" else regular_user, name="refusals")
+    config = {"model": "refused"}
+    if refusal == "blacklisted":
+        services.blacklist_add(config=config, reason="known bad", actor=admin_user)
+    elif refusal == "archived":
+        project_archive(project=project, actor=regular_user)
+    expected = {"blacklisted": ConfigBlacklisted, "archived": Conflict, "another user's project": NotFound}[refusal]
+    with pytest.raises(expected):
+        services.experiment_create(project=project, name="refused", config=config, actor=regular_user)
+    assert not Experiment.objects.filter(name="refused").exists()
+    assert not AuditEntry.objects.filter(entity="experiment", action="create", payload__name="refused").exists()
