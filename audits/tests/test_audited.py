@@ -57,14 +57,13 @@ def test_a_change_that_matches_no_row_writes_no_entry(regular_user):
 @pytest.mark.django_db
 def test_a_bad_entry_is_refused_before_anything_is_sent(regular_user):
     before = regular_user.name
-    with transaction.atomic():
-        with pytest.raises(SecretInAuditPayload):
-            audited(
-                _rename(regular_user, "Leaky", where_name=before),
-                entity="user",
-                action="rename",
-                payload={"password": "hunter2"},
-            )
+    with transaction.atomic(), pytest.raises(SecretInAuditPayload):
+        audited(
+            _rename(regular_user, "Leaky", where_name=before),
+            entity="user",
+            action="rename",
+            payload={"password": "hunter2"},
+        )
     regular_user.refresh_from_db()
     assert regular_user.name == before
 
