@@ -71,5 +71,5 @@ def test_a_model_with_a_database_default_is_refused():
         class Meta:
             app_label = "core"
 
-    with pytest.raises(ValueError, match="Stamped.made"):
+    with pytest.raises(ValueError, match=r"Stamped\.made"):
         rows.insert_statement(Stamped())
