@@ -71,6 +71,19 @@ def check_can_write(actor) -> None:
         raise PermissionDenied("Your role does not allow changes.")
 
 
+_PROJECT_FIELDS = Project._meta.concrete_fields
+_PROJECT_LOCK_SQL = f"SELECT {prepared.columns(_PROJECT_FIELDS)} FROM projects WHERE id = %s FOR SHARE"
+# The same lock with only what the check reads, for writes that need no Project instance.
+_PROJECT_CHECK_SQL = "SELECT owner_id, archived FROM projects WHERE id = %s FOR SHARE"
+
+
+def _refuse_unwritable(owner_id, archived: bool, actor) -> None:
+    if actor is not None and not actor.is_admin_role and owner_id != actor.pk:
+        raise NotFound("Project not found.")
+    if archived:
+        raise ProjectArchived()
+
+
 def project_for_write(*, project_id, actor=None) -> Project:
     """The project, share-locked for the rest of the caller's transaction, if `actor` may
     write to it. Call inside the writing service's transaction.
@@ -79,42 +92,34 @@ def project_for_write(*, project_id, actor=None) -> Project:
     check commits before an archive can, and a write that starts after an archive
     committed sees archived=true. Refuses: a viewer (403), a user's access to another
     user's project (404), an archived project (409 project_archived)."""
-    project, _ = project_for_write_then(project_id=project_id, actor=actor, statements=[])
-    return project
-
-
-_PROJECT_FIELDS = Project._meta.concrete_fields
-_PROJECT_LOCK_SQL = f"SELECT {prepared.columns(_PROJECT_FIELDS)} FROM projects WHERE id = %s FOR SHARE"
-
-
-def project_for_write_then(
-    *, project_id, actor, statements: list[tuple[str, list]]
-) -> tuple[Project, list[prepared.StatementResult]]:
-    """project_for_write, with `statements` (fixed SQL: core.db.prepared) sent in the same
-    round trip right after the share lock, each with its own snapshot; returns the project
-    and their results. They run before the project is checked: when it is refused, the
-    caller's transaction is rolled back with whatever they took or wrote. A write among
-    them is one whose caller checks every answer before it commits (an audited create or
-    move: experiments.services.lifecycle)."""
     check_can_write(actor)
-    lock = (_PROJECT_LOCK_SQL, [as_uuid(project_id)])
     with connection.cursor() as cursor:  # the primary: a lock is a write's
-        if statements:
-            # One message (simple query protocol): half the client's CPU of the same
-            # statements through a pipeline, in the same single round trip.
-            locked, *results = prepared.run_together(cursor, [lock, *statements])
-            row = locked.rows[0] if locked.rows else None
-        else:
-            prepared.execute(cursor, *lock)
-            row, results = cursor.fetchone(), []
+        prepared.execute(cursor, _PROJECT_LOCK_SQL, [as_uuid(project_id)])
+        row = cursor.fetchone()
     if row is None:
         raise NotFound("Project not found.")
     project = prepared.instance_from_row(Project, _PROJECT_FIELDS, row, connection.alias)
-    if actor is not None and not actor.is_admin_role and project.owner_id != actor.pk:
+    _refuse_unwritable(project.owner_id, project.archived, actor)
+    return project
+
+
+def project_writable_then(*, project_id, actor, statements: list[tuple[str, list]]) -> list[prepared.StatementResult]:
+    """project_for_write's lock and checks, with `statements` (fixed SQL: core.db.prepared)
+    sent in the same message right after the share lock, each with its own snapshot;
+    returns their results (no Project is built). They run before the project is checked:
+    when it is refused, the caller's transaction is rolled back with whatever they took
+    or wrote. A write among them is one whose caller checks every answer before it
+    commits (an audited create or move: experiments.services.lifecycle)."""
+    check_can_write(actor)
+    with connection.cursor() as cursor:  # the primary: a lock is a write's
+        # One message (simple query protocol): half the client's CPU of the same
+        # statements through a pipeline, in the same single round trip.
+        locked, *results = prepared.run_together(cursor, [(_PROJECT_CHECK_SQL, [as_uuid(project_id)]), *statements])
+    if not locked.rows:
         raise NotFound("Project not found.")
-    if project.archived:
-        raise ProjectArchived()
-    return project, results
+    owner_id, archived = locked.rows[0]
+    _refuse_unwritable(owner_id, archived, actor)
+    return results
 
 
 def project_get(*, user, pk, for_write: bool = False) -> Project:

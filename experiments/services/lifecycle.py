@@ -19,7 +19,7 @@ from core.validation import clean_text
 from experiments import rules
 from experiments.models import ALLOWED_MOVES, Experiment, Status
 from projects.models import Project
-from projects.selectors import as_uuid, check_can_write, project_for_write, project_for_write_then
+from projects.selectors import as_uuid, check_can_write, project_for_write, project_writable_then
 from quarantine.services.blacklist import shared_hash_lock_then_blacklisted
 
 UNSET: Any = object()
@@ -151,13 +151,12 @@ def experiment_create(
     # (shared_hash_lock_then_blacklisted), then the row with its entry, each statement
     # after the one before it. The answers are checked before the commit: a refused
     # create is rolled back, row and entry with it.
-    project, (_, blacklisted, written) = project_for_write_then(
+    _, blacklisted, written = project_writable_then(
         project_id=project_id, actor=actor, statements=[*shared_hash_lock_then_blacklisted(digest), write]
     )
     if blacklisted.rows[0][0]:
         raise ConfigBlacklisted(details={"config_hash": digest})
     _require_written(written)
-    experiment.project = project
     return rows.mark_saved(experiment)
 
 
@@ -216,7 +215,7 @@ def experiment_transition(*, experiment: Experiment, to: str, actor, reason: str
     # the caller saw, with its entry. Of two concurrent moves the second waits for the
     # first's row lock and then reads the status it left; its move matches no row and it
     # is refused, rolled back.
-    _, (locked, written) = project_for_write_then(
+    locked, written = project_writable_then(
         project_id=experiment.project_id, actor=actor, statements=[(_STATUS_FOR_UPDATE, [experiment.pk]), write]
     )
     if not locked.rows:
