@@ -7,9 +7,9 @@ built from the model's fields once per shape, so they can be prepared (core.db.p
 and sent in the same message as the write's locks and checks. Values are prepared for the
 database by each field's own get_db_prep_save(), as save() and QuerySet.update() do.
 
-For models whose every column gets its value in Python: a field with a database default
-(db_default) or a generated column is refused when the statement is built, since its value
-would have to come back from the database.
+For models whose every column gets its value in Python and whose row is one row: a field
+with a database default (db_default) or a generated column, or a model with a parent
+(multi-table inheritance), is refused when the statement is built.
 """
 
 from __future__ import annotations
@@ -30,7 +30,9 @@ _insert_fields: dict[type, list] = {}
 def _insertable_fields(model) -> list:
     fields = _insert_fields.get(model)
     if fields is None:
-        fields = [field for field in model._meta.get_fields() if getattr(field, "concrete", False)]
+        if model._meta.parents:
+            raise ValueError(f"{model.__name__}: a child of another model is two rows; save() it")
+        fields = list(model._meta.concrete_fields)
         for field in fields:
             if getattr(field, "generated", False) or field.has_db_default():
                 raise ValueError(f"{model.__name__}.{field.name}: its value comes from the database; save() it")

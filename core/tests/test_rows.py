@@ -73,3 +73,17 @@ def test_a_model_with_a_database_default_is_refused():
 
     with pytest.raises(ValueError, match=r"Stamped\.made"):
         rows.insert_statement(Stamped())
+
+
+@isolate_apps("core")
+def test_a_child_model_of_multi_table_inheritance_is_refused():
+    class Base(models.Model):
+        class Meta:
+            app_label = "core"
+
+    class Child(Base):
+        class Meta:
+            app_label = "core"
+
+    with pytest.raises(ValueError, match="Child"):
+        rows.insert_statement(Child())
