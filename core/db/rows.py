@@ -17,31 +17,39 @@ from __future__ import annotations
 from typing import TypeVar
 
 from django.db import DEFAULT_DB_ALIAS, connections
-from django.db.models import Model
+from django.db.models import Field, Model
 
 M = TypeVar("M", bound=Model)
 
-# (model, fields...) -> SQL. Shapes are few and written in the code (a model's INSERT,
-# an UPDATE of named fields), so the cache stays small.
-_statements: dict[tuple, str] = {}
-_insert_fields: dict[type, list] = {}
-
-
-def _insertable_fields(model) -> list:
-    fields = _insert_fields.get(model)
-    if fields is None:
-        if model._meta.parents:
-            raise ValueError(f"{model.__name__}: a child of another model is two rows; save() it")
-        fields = list(model._meta.concrete_fields)
-        for field in fields:
-            if getattr(field, "generated", False) or field.has_db_default():
-                raise ValueError(f"{model.__name__}.{field.name}: its value comes from the database; save() it")
-        _insert_fields[model] = fields
-    return fields
+# (model, shape) -> (SQL, the fields whose values fill its placeholders, in order). Shapes
+# are few and written in the code (a model's INSERT, an UPDATE of named fields), so the
+# cache stays small.
+_shapes: dict[tuple, tuple[str, tuple[Field, ...]]] = {}
 
 
 def _quoted(connection, name: str) -> str:
     return connection.ops.quote_name(name)
+
+
+def _insert_shape(model, connection) -> tuple[str, tuple[Field, ...]]:
+    if model._meta.parents:
+        raise ValueError(f"{model.__name__}: a child of another model is two rows; save() it")
+    fields = tuple(model._meta.concrete_fields)
+    for field in fields:
+        if getattr(field, "generated", False) or field.has_db_default():
+            raise ValueError(f"{model.__name__}.{field.name}: its value comes from the database; save() it")
+    columns = ", ".join(_quoted(connection, field.column) for field in fields)
+    placeholders = ", ".join(["%s"] * len(fields))
+    return f"INSERT INTO {_quoted(connection, model._meta.db_table)} ({columns}) VALUES ({placeholders})", fields
+
+
+def _update_shape(model, connection, names: tuple[str, ...], where: tuple[str, ...]) -> tuple[str, tuple[Field, ...]]:
+    meta = model._meta
+    assigned = tuple(meta.get_field(name) for name in names)
+    matched = (meta.pk, *(meta.get_field(name) for name in where))
+    assignments = ", ".join(f"{_quoted(connection, field.column)} = %s" for field in assigned)
+    conditions = " AND ".join(f"{_quoted(connection, field.column)} = %s" for field in matched)
+    return f"UPDATE {_quoted(connection, meta.db_table)} SET {assignments} WHERE {conditions}", assigned + matched
 
 
 def insert_statement(instance: Model, *, using: str = DEFAULT_DB_ALIAS) -> tuple[str, list]:
@@ -49,15 +57,12 @@ def insert_statement(instance: Model, *, using: str = DEFAULT_DB_ALIAS) -> tuple
     with a pre_save() step (auto_now, auto_now_add) set their value on the instance here,
     as save() does. Call mark_saved(instance) once the statement ran."""
     model = type(instance)
-    fields = _insertable_fields(model)
     connection = connections[using]
     key = (model, "insert")
-    sql = _statements.get(key)
-    if sql is None:
-        columns = ", ".join(_quoted(connection, field.column) for field in fields)
-        placeholders = ", ".join(["%s"] * len(fields))
-        table = _quoted(connection, model._meta.db_table)
-        sql = _statements[key] = f"INSERT INTO {table} ({columns}) VALUES ({placeholders})"
+    shape = _shapes.get(key)
+    if shape is None:
+        shape = _shapes[key] = _insert_shape(model, connection)
+    sql, fields = shape
     return sql, [field.get_db_prep_save(field.pre_save(instance, True), connection) for field in fields]
 
 
@@ -70,22 +75,12 @@ def update_statement(
     where = where or {}
     connection = connections[using]
     key = (model, "update", tuple(values), tuple(where))
-    sql = _statements.get(key)
-    meta = model._meta
-    if sql is None:
-
-        def column(name: str) -> str:
-            return _quoted(connection, meta.get_field(name).column)
-
-        assignments = ", ".join(f"{column(name)} = %s" for name in values)
-        conditions = " AND ".join(
-            [f"{_quoted(connection, meta.pk.column)} = %s", *(f"{column(n)} = %s" for n in where)]
-        )
-        sql = _statements[key] = f"UPDATE {_quoted(connection, meta.db_table)} SET {assignments} WHERE {conditions}"
-    params = [meta.get_field(name).get_db_prep_save(value, connection) for name, value in values.items()]
-    params.append(meta.pk.get_db_prep_save(pk, connection))
-    params.extend(meta.get_field(name).get_db_prep_save(value, connection) for name, value in where.items())
-    return sql, params
+    shape = _shapes.get(key)
+    if shape is None:
+        shape = _shapes[key] = _update_shape(model, connection, tuple(values), tuple(where))
+    sql, fields = shape
+    given = (*values.values(), pk, *where.values())
+    return sql, [field.get_db_prep_save(value, connection) for field, value in zip(fields, given, strict=True)]
 
 
 def mark_saved(instance: M, *, using: str = DEFAULT_DB_ALIAS) -> M:
