@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from audits.services import audit_record, audited
 from core import canonical
-from core.db import rows
+from core.db import prepared, rows
 from core.exceptions import ConfigBlacklisted, InvalidTransition, NotFound, PermissionDenied, ValidationFailed
 from core.validation import clean_text
 from experiments import rules
@@ -57,11 +57,11 @@ def cleaned_text(value, field: str, *, required: bool = False, max_length: int =
 _STATUS_FOR_UPDATE = "SELECT status FROM experiments.experiments WHERE id = %s FOR UPDATE"
 
 
-def _require_written(result) -> None:
+def _require_written(rowcount: int) -> None:
     # The checks before it passed, so the change matched its row: anything else is a bug,
     # and raising rolls back whatever the message wrote.
-    if result.rowcount != 1:
-        raise RuntimeError(f"an audited experiment write changed {result.rowcount} rows, not 1")
+    if rowcount != 1:
+        raise RuntimeError(f"an audited experiment write changed {rowcount} rows, not 1")
 
 
 def experiment_lock(experiment_id) -> Experiment:
@@ -80,14 +80,13 @@ def _transition_fields(to: str, now) -> dict:
     return fields
 
 
-def _transition_payload(experiment: Experiment, frm: str, to: str, **extra) -> dict:
-    return {"id": str(experiment.pk), "project": str(experiment.project_id), "from": frm, "to": to, **extra}
-
-
-def _record_transition(experiment: Experiment, frm: str, to: str, actor, **extra) -> None:
-    audit_record(
-        entity="experiment", action="transition", actor=actor, payload=_transition_payload(experiment, frm, to, **extra)
-    )
+def _audited_move(experiment: Experiment, frm: str, to: str, actor, **extra) -> tuple[tuple[str, list], dict]:
+    """The move from `frm` with its audit entry as one statement (audits.audited), and the
+    fields it sets. Matches no row, and writes nothing, unless the status is still `frm`."""
+    fields = _transition_fields(to, timezone.now())
+    move = rows.update_statement(Experiment, experiment.pk, fields, where={"status": frm})
+    payload = {"id": str(experiment.pk), "project": str(experiment.project_id), "from": frm, "to": to, **extra}
+    return audited(move, entity="experiment", action="transition", actor=actor, payload=payload), fields
 
 
 def experiment_move_locked(experiment: Experiment, to: str, actor, **extra) -> Experiment:
@@ -95,11 +94,12 @@ def experiment_move_locked(experiment: Experiment, to: str, actor, **extra) -> E
     frm = experiment.status
     if to not in ALLOWED_MOVES[frm]:
         raise InvalidTransition(frm=frm, to=to, entity="experiment")
-    fields = _transition_fields(to, timezone.now())
+    write, fields = _audited_move(experiment, frm, to, actor, **extra)
+    with transaction.get_connection().cursor() as cursor:
+        prepared.execute(cursor, *write)
+        _require_written(cursor.rowcount)
     for name, value in fields.items():
         setattr(experiment, name, value)
-    experiment.save(update_fields=list(fields))
-    _record_transition(experiment, frm, to, actor, **extra)
     return experiment
 
 
@@ -156,7 +156,7 @@ def experiment_create(
     )
     if blacklisted.rows[0][0]:
         raise ConfigBlacklisted(details={"config_hash": digest})
-    _require_written(written)
+    _require_written(written.rowcount)
     return rows.mark_saved(experiment)
 
 
@@ -206,10 +206,7 @@ def experiment_transition(*, experiment: Experiment, to: str, actor, reason: str
     frm = experiment.status
     if to not in ALLOWED_MOVES[frm]:
         raise InvalidTransition(frm=frm, to=to, entity="experiment")
-    fields = _transition_fields(to, timezone.now())
-    move = rows.update_statement(Experiment, experiment.pk, fields, where={"status": frm})
-    payload = _transition_payload(experiment, frm, to, **({"reason": reason} if reason else {}))
-    write = audited(move, entity="experiment", action="transition", actor=actor, payload=payload)
+    write, fields = _audited_move(experiment, frm, to, actor, **({"reason": reason} if reason else {}))
     # One message: the project's share lock (refuses an archived or invisible project),
     # the experiment's row lock and its status as it is now, then the move from the status
     # the caller saw, with its entry. Of two concurrent moves the second waits for the
@@ -223,7 +220,7 @@ def experiment_transition(*, experiment: Experiment, to: str, actor, reason: str
     current = locked.rows[0][0]
     if current != frm:
         raise InvalidTransition(frm=current, to=to, entity="experiment")
-    _require_written(written)
+    _require_written(written.rowcount)
     for name, value in fields.items():
         setattr(experiment, name, value)
     return experiment
