@@ -25,7 +25,7 @@ from django.conf import settings
 from django.core import signing
 from django.utils import timezone
 
-from core.db import prepared
+from core.db import bound, rows
 
 
 def new_secret() -> str:
@@ -83,7 +83,7 @@ class _SessionLookup:
     compiling the equivalent select_related() queryset in Python, and PostgreSQL
     planning the join anew each time (~0.2 ms; Django's client-side binding never
     reuses a plan). So the statement is built once from the models' concrete fields and
-    prepared once per database connection (core.db.prepared); rows become model
+    prepared once per database connection (core.db.bound); rows become model
     instances through Model.from_db and each field's from_db_value, exactly what the
     ORM would return. bench/accounts.py measures the result against the raw query.
     """
@@ -94,18 +94,15 @@ class _SessionLookup:
         self.session_model, self.user_model = Session, User
         self.session_fields = list(Session._meta.concrete_fields)
         self.user_fields = list(User._meta.concrete_fields)
-        columns = f"{prepared.columns(self.session_fields, 's')}, {prepared.columns(self.user_fields, 'u')}"
+        columns = f"{rows.columns(self.session_fields, 's')}, {rows.columns(self.user_fields, 'u')}"
         self.sql = (
             f"SELECT {columns} FROM accounts.sessions s JOIN accounts.users u ON u.id = s.user_id "
             "WHERE s.id = %s AND s.revoked_at IS NULL AND s.expires_at > %s AND u.is_active"
         )
 
     def __call__(self, session_id: uuid.UUID, now: datetime):
-        from django.db import connection
 
-        with connection.cursor() as cursor:
-            prepared.execute(cursor, self.sql, [session_id, now])
-            return self.session_from_row(cursor.fetchone())
+        return self.session_from_row(bound.fetch_row(self.sql, [session_id, now]))
 
     def session_from_row(self, row):
         if row is None:
@@ -113,8 +110,8 @@ class _SessionLookup:
         from django.db import connection
 
         split = len(self.session_fields)
-        session = prepared.instance_from_row(self.session_model, self.session_fields, row[:split], connection.alias)
-        session.user = prepared.instance_from_row(self.user_model, self.user_fields, row[split:], connection.alias)
+        session = rows.instance_from_row(self.session_model, self.session_fields, row[:split], connection.alias)
+        session.user = rows.instance_from_row(self.user_model, self.user_fields, row[split:], connection.alias)
         return session
 
 

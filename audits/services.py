@@ -14,7 +14,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from audits import chain, jsonb, partitions, signing
-from core.db import prepared
+from core.db import bound
 from core.exceptions import ValidationFailed
 from core.observability import domain
 from core.observability.context import current_request_id
@@ -118,12 +118,14 @@ def _count_after_commit(db, entity: str, action: str, payload) -> None:
 
 _ENTRY_COLUMNS = "id, ts, entity, action, actor, payload, entry_hmac"
 _INSERT_ENTRY = f"INSERT INTO audits.audit_log ({_ENTRY_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s::jsonb, %s)"
-# The change and its entry as one statement: the entry is written only if the change
-# wrote its row (the CTE returned it), never for a change that matched nothing.
+# A change with its entry as one statement: the reads (locks, answers) first, the entry
+# written only if the change wrote its row (the CTE returned it), never for a change that
+# matched nothing; the statement returns how many rows the change wrote, then the answers.
 _AUDITED = (
-    "WITH change AS ({change} RETURNING 1) "
-    f"INSERT INTO audits.audit_log ({_ENTRY_COLUMNS}) "
-    "SELECT %s::bigint, %s::timestamptz, %s, %s, %s::uuid, %s::jsonb, %s WHERE EXISTS (SELECT FROM change)"
+    "WITH {reads}change AS ({change} RETURNING 1), "
+    f"entry AS (INSERT INTO audits.audit_log ({_ENTRY_COLUMNS}) "
+    "SELECT %s::bigint, %s::timestamptz, %s, %s, %s::uuid, %s::jsonb, %s WHERE EXISTS (SELECT FROM change)) "
+    "SELECT (SELECT count(*) FROM change){answers}"
 )
 
 
@@ -173,28 +175,70 @@ def audit_record(
     """
     # The connection once: every `django.db.connection.<attribute>` is a thread-local lookup.
     db = transaction.get_connection()
-    with db.cursor() as cursor:
+    with bound.cursor(db.alias) as cursor:
         row, recorded = _entry_row(db, cursor, entity=entity, action=action, actor=actor, payload=payload, ts=ts)
-        prepared.execute(cursor, _INSERT_ENTRY, row)
+        cursor.execute(_INSERT_ENTRY, row)
     _after_entry(db, entity, action, recorded)
     return row[0]
 
 
-def audited(change: tuple[str, list], *, entity: str, action: str, actor=None, payload: dict | None = None):
-    """`change` (one INSERT or UPDATE of one row, as fixed (sql, params) without a
-    RETURNING clause: core.db.rows) with its audit entry, as one statement to run in the
-    caller's transaction, which must be open. Its row count is 1 when the change wrote
-    its row and the entry was written with it, 0 when the change matched nothing (then
-    nothing was written, and the caller rolls back: the after-commit work is scheduled
-    already). The same checks as audit_record, made before anything is sent."""
+@dataclass(frozen=True)
+class Reads:
+    """What an audited write reads in its statement before the change: common table
+    expressions (`ctes`, each `name AS MATERIALIZED (...)`, fixed SQL with `params`) that
+    take the write's locks and read what its caller checks before it commits, and the
+    answers: `columns` of the FROM item `source` over them, which has one row, or none
+    when what it reads is missing."""
+
+    ctes: str
+    params: list
+    columns: str
+    source: str
+
+
+@dataclass(frozen=True)
+class Audited:
+    written: int  # rows the change wrote; its entry was written with them, if any
+    answers: tuple | None  # the Reads' columns, None when their source had no row
+
+
+def audited(
+    change: tuple[str, list],
+    *,
+    reads: Reads | None = None,
+    entity: str,
+    action: str,
+    actor=None,
+    payload: dict | None = None,
+) -> Audited:
+    """Run `change` (one INSERT or UPDATE, as fixed (sql, params) without a RETURNING
+    clause: core.db.rows) with its audit entry as one statement, after `reads`, in the
+    caller's transaction, which must be open. The entry is written exactly when the
+    change wrote a row. The caller checks the answers and the count before it commits and
+    raises to refuse: the transaction is rolled back, change and entry with it (the
+    after-commit work is scheduled already and finds nothing). The same checks as
+    audit_record, made before anything is sent. The statement is bound and prepared once
+    per connection (core.db.bound): this is the hot path of every audited write."""
     db = transaction.get_connection()
     if not db.in_atomic_block:
-        raise RuntimeError("audited() statements run inside transaction.atomic()")
+        raise RuntimeError("audited() runs inside transaction.atomic()")
     sql, params = change
     with db.cursor() as cursor:
         row, recorded = _entry_row(db, cursor, entity=entity, action=action, actor=actor, payload=payload, ts=None)
     _after_entry(db, entity, action, recorded)
-    return _AUDITED.format(change=sql), [*params, *row]
+    if reads is None:
+        statement = _AUDITED.format(reads="", change=sql, answers="")
+        return Audited(bound.fetch_one(statement, [*params, *row])[0], None)
+    statement = _AUDITED.format(
+        reads=f"{reads.ctes}, ",
+        change=sql,
+        answers=(
+            f", answer.* FROM (VALUES (1)) AS one "
+            f"LEFT JOIN (SELECT true, {reads.columns} FROM {reads.source}) AS answer ON true"
+        ),
+    )
+    written, found, *answers = bound.fetch_one(statement, [*reads.params, *params, *row])
+    return Audited(written, tuple(answers) if found else None)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ stand-in for each value it depends on (the primary key, the visibility filter's 
 a list's filter values), compile it with Django's public
 `QuerySet.query.sql_with_params()`, and find each stand-in among the parameters; each
 call then puts the real values in their places and runs the statement prepared once per
-connection (core.db.prepared). For a page that also saves its planning (about 0.6 ms on
+connection (core.db.bound). For a page that also saves its planning (about 0.6 ms on
 the bench data, more than running it); PostgreSQL keeps custom plans for the first five
 calls and uses a generic plan after only when it does not cost more than those, the
 usual trade of prepared statements (psycopg's and JDBC's `prepare_threshold` make it
@@ -33,9 +33,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.core.exceptions import EmptyResultSet
-from django.db import connections, models, router
+from django.db import models, router
 
-from core.db import prepared
+from core.db import bound
 
 # The page statements kept per process: one per list shape (filters used, ordering, page).
 MAX_PAGE_STATEMENTS = 512
@@ -52,19 +52,19 @@ class Statement:
 
     def _run(self, cursor, values: dict[str, Any]) -> None:
         params = [_as_sent(values[name]) if name is not None else constant for name, constant in self.slots]
-        prepared.execute(cursor, self.sql, params)
+        cursor.execute(self.sql, params)
 
     def first_row(self, **values: Any) -> tuple | None:
         """The row for these values, or None; values as the database driver returns them
-        (the caller converts what the ORM would: core.db.prepared.instance_from_row)."""
-        with connections[router.db_for_read(self.model)].cursor() as cursor:
+        (the caller converts what the ORM would: core.db.rows.instance_from_row)."""
+        with bound.cursor(router.db_for_read(self.model)) as cursor:
             self._run(cursor, values)
             row = cursor.fetchone()
         return None if row is None else tuple(row)
 
     def rows(self, **values: Any) -> list[tuple]:
         """Every row for these values, in the queryset's order."""
-        with connections[router.db_for_read(self.model)].cursor() as cursor:
+        with bound.cursor(router.db_for_read(self.model)) as cursor:
             self._run(cursor, values)
             return [tuple(row) for row in cursor.fetchall()]
 

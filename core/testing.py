@@ -165,20 +165,9 @@ def page_and_list_query(client, url: str, params: dict) -> tuple[dict, str]:
     client.get(url, params)
     with CaptureQueriesContext(connection) as queries:
         page = client.get(url, params).json()
-    statements = [prepared_text(connection, q["sql"]) for q in queries.captured_queries]
+    statements = [q["sql"] for q in queries.captured_queries]
     [list_query] = [sql for sql in statements if "json_build_object" in sql]
     return page, list_query
-
-
-def prepared_text(connection, sql: str) -> str:
-    """`sql`, or for an EXECUTE of a statement prepared on `connection` that statement's
-    text (core.db.prepared, core.lookups)."""
-    if not sql.startswith("EXECUTE "):
-        return sql
-    name = sql.split()[1].split("(")[0]
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT statement FROM pg_prepared_statements WHERE name = %s", [name])
-        return cursor.fetchone()[0]
 
 
 def filter_by_statuses(queryset, statuses):

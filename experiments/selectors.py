@@ -11,7 +11,7 @@ from django.db import router
 from django.db.models import Count, Expression, OuterRef, QuerySet, Subquery
 
 from core import lookups, sqljson
-from core.db import prepared
+from core.db import rows
 from core.db.counts import DEFAULT_CAP, capped_counts
 from core.exceptions import NotFound
 from experiments import rules
@@ -102,7 +102,7 @@ def experiment_get(*, user, pk) -> Experiment:
     row = compiled.first_row(pk=as_uuid(pk), **visible)
     if row is None:
         raise NotFound("Experiment not found.")
-    experiment = prepared.instance_from_row(Experiment, _EXPERIMENT_FIELDS, row[:-1], router.db_for_read(Experiment))
+    experiment = rows.instance_from_row(Experiment, _EXPERIMENT_FIELDS, row[:-1], router.db_for_read(Experiment))
     experiment.verdict = row[-1]
     return experiment
 

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from django.db import connection
 from django.db.models import QuerySet
 
-from core.db import prepared
+from core.db import bound, rows
 from core.exceptions import NotFound, PermissionDenied, ProjectArchived, ValidationFailed
 from projects.models import Baseline, Policy, Project, ProjectPolicy, Tag, Version, VersionHistory
 
@@ -72,16 +72,28 @@ def check_can_write(actor) -> None:
 
 
 _PROJECT_FIELDS = Project._meta.concrete_fields
-_PROJECT_LOCK_SQL = f"SELECT {prepared.columns(_PROJECT_FIELDS)} FROM projects WHERE id = %s FOR SHARE"
-# The same lock with only what the check reads, for writes that need no Project instance.
-_PROJECT_CHECK_SQL = "SELECT owner_id, archived FROM projects WHERE id = %s FOR SHARE"
+_PROJECT_LOCK_SQL = f"SELECT {rows.columns(_PROJECT_FIELDS)} FROM projects WHERE id = %s FOR SHARE"
+# The same lock with only what the check reads, as the common table expression `project`
+# of an audited write's statement (audits.services.Reads): writes that need no Project.
+_PROJECT_LOCK_CTE = "project AS MATERIALIZED (SELECT owner_id, archived FROM projects WHERE id = %s FOR SHARE)"
 
 
-def _refuse_unwritable(owner_id, archived: bool, actor) -> None:
-    if actor is not None and not actor.is_admin_role and owner_id != actor.pk:
+def refuse_unwritable(owner_id, archived: bool | None, actor) -> None:
+    """The write check of project_for_write on what its lock read (owner_id None: no
+    such project)."""
+    if owner_id is None or (actor is not None and not actor.is_admin_role and owner_id != actor.pk):
         raise NotFound("Project not found.")
     if archived:
         raise ProjectArchived()
+
+
+def project_write_lock(*, project_id, actor) -> tuple[str, list]:
+    """project_for_write's share lock as the common table expression `project` (columns
+    owner_id, archived) of an audited write's statement, with its values; the caller
+    passes what it read to refuse_unwritable before it commits (a refused write is rolled
+    back with whatever the statement wrote). Refuses a viewer at once."""
+    check_can_write(actor)
+    return _PROJECT_LOCK_CTE, [as_uuid(project_id)]
 
 
 def project_for_write(*, project_id, actor=None) -> Project:
@@ -93,33 +105,12 @@ def project_for_write(*, project_id, actor=None) -> Project:
     committed sees archived=true. Refuses: a viewer (403), a user's access to another
     user's project (404), an archived project (409 project_archived)."""
     check_can_write(actor)
-    with connection.cursor() as cursor:  # the primary: a lock is a write's
-        prepared.execute(cursor, _PROJECT_LOCK_SQL, [as_uuid(project_id)])
-        row = cursor.fetchone()
+    row = bound.fetch_row(_PROJECT_LOCK_SQL, [as_uuid(project_id)])  # the primary: a lock is a write's
     if row is None:
         raise NotFound("Project not found.")
-    project = prepared.instance_from_row(Project, _PROJECT_FIELDS, row, connection.alias)
-    _refuse_unwritable(project.owner_id, project.archived, actor)
+    project = rows.instance_from_row(Project, _PROJECT_FIELDS, row, connection.alias)
+    refuse_unwritable(project.owner_id, project.archived, actor)
     return project
-
-
-def project_writable_then(*, project_id, actor, statements: list[tuple[str, list]]) -> list[prepared.StatementResult]:
-    """project_for_write's lock and checks, with `statements` (fixed SQL: core.db.prepared)
-    sent in the same message right after the share lock, each with its own snapshot;
-    returns their results (no Project is built). They run before the project is checked:
-    when it is refused, the caller's transaction is rolled back with whatever they took
-    or wrote. A write among them is one whose caller checks every answer before it
-    commits (an audited create or move: experiments.services.lifecycle)."""
-    check_can_write(actor)
-    with connection.cursor() as cursor:  # the primary: a lock is a write's
-        # One message (simple query protocol): half the client's CPU of the same
-        # statements through a pipeline, in the same single round trip.
-        locked, *results = prepared.run_together(cursor, [(_PROJECT_CHECK_SQL, [as_uuid(project_id)]), *statements])
-    if not locked.rows:
-        raise NotFound("Project not found.")
-    owner_id, archived = locked.rows[0]
-    _refuse_unwritable(owner_id, archived, actor)
-    return results
 
 
 def project_get(*, user, pk, for_write: bool = False) -> Project:

@@ -1,10 +1,11 @@
-"""One row's INSERT or UPDATE as a fixed statement, for write paths that send it together
-with other statements (core.db.prepared.run_together) instead of through save().
+"""Rows as fixed statements and back: one row's INSERT or UPDATE, for write paths that send
+it inside a statement of their own (an audited write: audits.services.audited) instead of
+through save(); and model instances from the rows of statements that name their columns.
 
 save() compiles its INSERT anew on every call and sends it alone; on an audited create
 that compiling was the largest single piece of the writer's Python. These statements are
-built from the model's fields once per shape, so they can be prepared (core.db.prepared)
-and sent in the same message as the write's locks and checks. Values are prepared for the
+built from the model's fields once per shape, so they can be prepared (core.db.bound)
+and sent in the same statement as the write's locks and checks. Values are prepared for the
 database by each field's own get_db_prep_save(), as save() and QuerySet.update() do.
 
 For models whose every column gets its value in Python and whose row is one row: a field
@@ -89,3 +90,39 @@ def mark_saved(instance: M, *, using: str = DEFAULT_DB_ALIAS) -> M:
     instance._state.adding = False
     instance._state.db = using
     return instance
+
+
+def columns(fields, alias: str | None = None) -> str:
+    """The quoted column list of `fields` (concrete fields), each qualified by `alias`
+    when given: the select list of a statement that names its columns."""
+    prefix = f"{alias}." if alias else ""
+    return ", ".join(f'{prefix}"{field.column}"' for field in fields)
+
+
+# (id(fields), alias) -> (fields, attnames, per-column converters). The entry holds
+# `fields` itself, so the id cannot be reused by another list while it is cached.
+_loaders: dict[tuple[int, str], tuple[list, list[str], list[tuple]]] = {}
+
+
+def _loader(fields, connection):
+    key = (id(fields), connection.alias)
+    entry = _loaders.get(key)
+    if entry is None or entry[0] is not fields:
+        converters = [tuple(field.get_db_converters(connection)) for field in fields]
+        entry = _loaders[key] = (fields, [field.attname for field in fields], converters)
+    return entry
+
+
+def instance_from_row(model, fields, values, alias: str):
+    """A `model` instance from one row of `fields` (concrete fields, in the statement's
+    column order), each value converted as the ORM converts it (the field's converters,
+    e.g. from_db_value). `fields` should be a list kept for reuse (a module constant):
+    its converters are looked up once per connection alias."""
+    connection = connections[alias]
+    _, attnames, converters = _loader(fields, connection)
+    converted = []
+    for field_converters, value in zip(converters, values, strict=True):
+        for converter in field_converters:
+            value = converter(value, None, connection)
+        converted.append(value)
+    return model.from_db(alias, attnames, converted)

@@ -1,6 +1,5 @@
-"""An audited write's round trips: BEGIN, one message with the locks, the checks' reads
-and the change with its audit entry, COMMIT; and prepared statements under psycopg's
-pipeline mode."""
+"""An audited write's round trips: BEGIN, one statement with the locks, the checks' reads
+and the change with its audit entry, COMMIT."""
 
 import itertools
 import os
@@ -8,7 +7,7 @@ import tempfile
 from contextlib import contextmanager
 
 import pytest
-from django.db import DatabaseError, connection, transaction
+from django.db import connection
 from psycopg import pq
 
 
@@ -39,8 +38,9 @@ def round_trips(lines: list[str]) -> int:
 
 @pytest.mark.django_db(transaction=True)
 def test_an_experiment_is_created_in_three_round_trips_with_its_audit_entry(regular_user, settings):
-    """BEGIN; the project's lock, the config hash's lock, the blacklist read, the row and
-    its audit entry; COMMIT (the sealer is off here: it runs after the commit)."""
+    """BEGIN; one statement: the project's lock, the config hash's lock, the blacklist
+    read, the row and its audit entry; COMMIT (the sealer is off here: it runs after the
+    commit)."""
     from audits.models import AuditEntry
     from audits.services import audit_ids_forget
     from experiments.models import Experiment
@@ -61,8 +61,8 @@ def test_an_experiment_is_created_in_three_round_trips_with_its_audit_entry(regu
 
 @pytest.mark.django_db(transaction=True)
 def test_an_experiment_moves_in_three_round_trips_with_its_audit_entry(regular_user, settings):
-    """BEGIN; the project's lock, the experiment's row lock with its status, the UPDATE
-    and its audit entry; COMMIT."""
+    """BEGIN; one statement: the project's lock, the experiment's row lock with its
+    status, the UPDATE and its audit entry; COMMIT."""
     from audits.models import AuditEntry
     from experiments.models import Experiment
     from experiments.services import experiment_create, experiment_transition
@@ -78,29 +78,3 @@ def test_an_experiment_moves_in_three_round_trips_with_its_audit_entry(regular_u
     assert round_trips(trace) == 3
     assert Experiment.objects.get(pk=made.pk).status == "running"
     assert AuditEntry.objects.filter(entity="experiment", action="transition", payload__id=str(made.pk)).count() == 1
-
-
-@pytest.mark.django_db(transaction=True)
-def test_a_statement_first_met_in_a_pipeline_is_sent_plain_and_prepared_later():
-    """A PREPARE queued behind a statement that fails never runs: a new statement is
-    sent as it is inside a pipeline, so a failure there cannot leave the connection
-    believing it prepared (every later EXECUTE of it would fail)."""
-    from core.db import prepared
-
-    sql = "SELECT %s::int + 1 AS pipelined_first"
-    connection.ensure_connection()
-    with (
-        pytest.raises(DatabaseError),
-        transaction.atomic(),
-        connection.wrap_database_errors,
-        connection.connection.pipeline(),
-        connection.cursor() as failing,
-        connection.cursor() as later,
-    ):
-        failing.execute("SELECT 1 / 0")
-        prepared.execute(later, sql, [1])
-    with connection.cursor() as cursor:
-        prepared.execute(cursor, sql, [41])
-        assert cursor.fetchone() == (42,)
-        cursor.execute("SELECT count(*) FROM pg_prepared_statements WHERE name = %s", [prepared.statement_name(sql)])
-        assert cursor.fetchone() == (1,)  # prepared now, outside the pipeline

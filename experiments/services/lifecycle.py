@@ -11,16 +11,16 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from audits.services import audit_record, audited
+from audits.services import Reads, audit_record, audited
 from core import canonical
-from core.db import prepared, rows
+from core.db import rows
 from core.exceptions import ConfigBlacklisted, InvalidTransition, NotFound, PermissionDenied, ValidationFailed
 from core.validation import clean_text
 from experiments import rules
 from experiments.models import ALLOWED_MOVES, Experiment, Status
 from projects.models import Project
-from projects.selectors import as_uuid, check_can_write, project_for_write, project_writable_then
-from quarantine.services.blacklist import shared_hash_lock_then_blacklisted
+from projects.selectors import as_uuid, check_can_write, project_for_write, project_write_lock, refuse_unwritable
+from quarantine.services.blacklist import blacklisted_after_shared_lock
 
 UNSET: Any = object()
 
@@ -53,8 +53,12 @@ def cleaned_text(value, field: str, *, required: bool = False, max_length: int =
     return clean_text(value, field, required=required, max_length=max_length)
 
 
-# The experiment's row lock and its current status, sent with the project's lock.
-_STATUS_FOR_UPDATE = "SELECT status FROM experiments.experiments WHERE id = %s FOR UPDATE"
+# The experiment's row lock and its status as it is now, taken after the project's lock
+# (the EXISTS reads `project` first): the order every experiment write locks in.
+_HELD_CTE = (
+    "held AS MATERIALIZED (SELECT status FROM experiments.experiments "
+    "WHERE id = %s AND EXISTS (SELECT FROM project) FOR UPDATE)"
+)
 
 
 def _require_written(rowcount: int) -> None:
@@ -80,13 +84,14 @@ def _transition_fields(to: str, now) -> dict:
     return fields
 
 
-def _audited_move(experiment: Experiment, frm: str, to: str, actor, **extra) -> tuple[tuple[str, list], dict]:
-    """The move from `frm` with its audit entry as one statement (audits.audited), and the
-    fields it sets. Matches no row, and writes nothing, unless the status is still `frm`."""
+def _audited_move(experiment: Experiment, frm: str, to: str, actor, reads: Reads | None = None, **extra):
+    """The move from `frm`, with its audit entry, as one statement after `reads`
+    (audits.audited); returns its result and the fields it set. Writes nothing unless
+    the status is still `frm`."""
     fields = _transition_fields(to, timezone.now())
     move = rows.update_statement(Experiment, experiment.pk, fields, where={"status": frm})
     payload = {"id": str(experiment.pk), "project": str(experiment.project_id), "from": frm, "to": to, **extra}
-    return audited(move, entity="experiment", action="transition", actor=actor, payload=payload), fields
+    return audited(move, reads=reads, entity="experiment", action="transition", actor=actor, payload=payload), fields
 
 
 def experiment_move_locked(experiment: Experiment, to: str, actor, **extra) -> Experiment:
@@ -94,10 +99,8 @@ def experiment_move_locked(experiment: Experiment, to: str, actor, **extra) -> E
     frm = experiment.status
     if to not in ALLOWED_MOVES[frm]:
         raise InvalidTransition(frm=frm, to=to, entity="experiment")
-    write, fields = _audited_move(experiment, frm, to, actor, **extra)
-    with transaction.get_connection().cursor() as cursor:
-        prepared.execute(cursor, *write)
-        _require_written(cursor.rowcount)
+    result, fields = _audited_move(experiment, frm, to, actor, **extra)
+    _require_written(result.written)
     for name, value in fields.items():
         setattr(experiment, name, value)
     return experiment
@@ -144,19 +147,24 @@ def experiment_create(
         "dataset_id": dataset_id,
         "status": experiment.status,
     }
-    write = audited(
-        rows.insert_statement(experiment), entity="experiment", action="create", actor=actor, payload=payload
+    # One statement: the project's share lock, then the config-hash lock and the
+    # blacklist read after it, then the row with its entry. The answers are checked
+    # before the commit: a refused create is rolled back, row and entry with it.
+    project_lock, project_params = project_write_lock(project_id=project_id, actor=actor)
+    blacklisted, blacklisted_params = blacklisted_after_shared_lock(digest)
+    reads = Reads(
+        ctes=f"{project_lock}, blacklisted AS MATERIALIZED (SELECT {blacklisted} AS blacklisted FROM project)",
+        params=[*project_params, *blacklisted_params],
+        columns="project.owner_id, project.archived, blacklisted.blacklisted",
+        source="project CROSS JOIN blacklisted",
     )
-    # One message: the project's share lock, the config-hash lock, the blacklist read
-    # (shared_hash_lock_then_blacklisted), then the row with its entry, each statement
-    # after the one before it. The answers are checked before the commit: a refused
-    # create is rolled back, row and entry with it.
-    _, blacklisted, written = project_writable_then(
-        project_id=project_id, actor=actor, statements=[*shared_hash_lock_then_blacklisted(digest), write]
-    )
-    if blacklisted.rows[0][0]:
+    insert = rows.insert_statement(experiment)
+    result = audited(insert, reads=reads, entity="experiment", action="create", actor=actor, payload=payload)
+    owner_id, archived, is_blacklisted = result.answers or (None, None, None)
+    refuse_unwritable(owner_id, archived, actor)
+    if is_blacklisted:
         raise ConfigBlacklisted(details={"config_hash": digest})
-    _require_written(written.rowcount)
+    _require_written(result.written)
     return rows.mark_saved(experiment)
 
 
@@ -206,21 +214,26 @@ def experiment_transition(*, experiment: Experiment, to: str, actor, reason: str
     frm = experiment.status
     if to not in ALLOWED_MOVES[frm]:
         raise InvalidTransition(frm=frm, to=to, entity="experiment")
-    write, fields = _audited_move(experiment, frm, to, actor, **({"reason": reason} if reason else {}))
-    # One message: the project's share lock (refuses an archived or invisible project),
-    # the experiment's row lock and its status as it is now, then the move from the status
-    # the caller saw, with its entry. Of two concurrent moves the second waits for the
-    # first's row lock and then reads the status it left; its move matches no row and it
-    # is refused, rolled back.
-    locked, written = project_writable_then(
-        project_id=experiment.project_id, actor=actor, statements=[(_STATUS_FOR_UPDATE, [experiment.pk]), write]
+    # One statement: the project's share lock (refuses an archived or invisible project),
+    # the experiment's row lock and its status as it is now, then the move from the
+    # status the caller saw, with its entry. Of two concurrent moves the second waits for
+    # the first's row lock and then reads the status it left; its move matches no row and
+    # it is refused, rolled back.
+    project_lock, project_params = project_write_lock(project_id=experiment.project_id, actor=actor)
+    reads = Reads(
+        ctes=f"{project_lock}, {_HELD_CTE}",
+        params=[*project_params, experiment.pk],
+        columns="project.owner_id, project.archived, held.status",
+        source="project LEFT JOIN held ON true",
     )
-    if not locked.rows:
+    result, fields = _audited_move(experiment, frm, to, actor, reads, **({"reason": reason} if reason else {}))
+    owner_id, archived, current = result.answers or (None, None, None)
+    refuse_unwritable(owner_id, archived, actor)
+    if current is None:
         raise NotFound("Experiment not found.")
-    current = locked.rows[0][0]
     if current != frm:
         raise InvalidTransition(frm=current, to=to, entity="experiment")
-    _require_written(written.rowcount)
+    _require_written(result.written)
     for name, value in fields.items():
         setattr(experiment, name, value)
     return experiment

@@ -2,7 +2,7 @@
 advisory lock that orders every change of them.
 
 An experiment is never created with a blacklisted config: creation takes the hash's lock
-shared and then reads the blacklist (shared_hash_lock_then_blacklisted); blacklisting
+shared and then reads the blacklist (blacklisted_after_shared_lock); blacklisting
 takes it exclusively (hash_lock). Rows are added by quarantining an experiment
 (experiments.services.quarantining) or by an administrator, lifted by an administrator
 (hand-added rows only) or by a passing re-evaluation (quarantine.services.reevaluation).
@@ -49,24 +49,23 @@ def hash_key(config_hash: str) -> int:
 
 def hash_lock(config_hash: str) -> None:
     """Transaction-scoped exclusive advisory lock on one config hash (see the module
-    docstring); creation takes it shared, in shared_hash_lock_then_blacklisted."""
+    docstring); creation takes it shared, in blacklisted_after_shared_lock."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [HASH_LOCK_NAMESPACE, hash_key(config_hash)])
 
 
-def shared_hash_lock_then_blacklisted(config_hash: str) -> list[tuple[str, list]]:
+def blacklisted_after_shared_lock(config_hash: str) -> tuple[str, list]:
     """The shared config-hash lock, then whether the hash is blacklisted (a row not
-    lifted), as statements for one message (core.db.prepared.execute_together). The
-    blacklist must be read after the lock is granted, in a statement of its own, so that
-    its snapshot includes any blacklisting that held the lock. PostgreSQL runs each statement
-    of a message with its own snapshot (READ COMMITTED), taken when that statement
-    starts, so the blacklist is still read after the lock was granted, exactly as when
-    the two are sent apart (test_races: creation waits for a blacklisting in flight, then
-    sees it; it fails when the two are made one statement)."""
-    return [
-        ("SELECT pg_advisory_xact_lock_shared(%s, %s)", [HASH_LOCK_NAMESPACE, hash_key(config_hash)]),
-        ("SELECT EXISTS (SELECT 1 FROM blacklist WHERE config_hash = %s AND lifted_at IS NULL)", [config_hash]),
-    ]
+    lifted): an SQL expression with its values, for the statement of an experiment's
+    create (experiments.services.lifecycle). The blacklist must be read after the lock is
+    granted, so that a blacklisting that held the lock and committed meanwhile is seen;
+    inside one statement that takes a snapshot of its own, which the function
+    experiments.blacklisted_after_shared_lock (migration experiments 0005) takes after
+    the lock (test_races: creation waits for a blacklisting in flight, then sees it)."""
+    return (
+        "experiments.blacklisted_after_shared_lock(%s::integer, %s::integer, %s)",
+        [int(HASH_LOCK_NAMESPACE), hash_key(config_hash), config_hash],
+    )
 
 
 def _blacklist_view(b: Blacklist) -> dict:

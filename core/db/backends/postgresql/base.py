@@ -11,6 +11,7 @@ import functools
 import select
 from datetime import UTC
 
+import psycopg
 import psycopg.adapt
 import psycopg.pq
 import psycopg.types.datetime
@@ -47,6 +48,17 @@ class DatabaseSchemaEditor(schema.DatabaseSchemaEditor):
 
 
 class DatabaseOperations(operations.DatabaseOperations):
+    def last_executed_query(self, cursor, sql, params):
+        # A statement of bound_cursor() is logged (debug, the tests' query capture) with its
+        # values quoted in, as Django logs every statement when all are bound on the
+        # server; its own reading of the driver's last query finds nothing there.
+        if isinstance(cursor, base.ServerBindingCursor):
+            try:
+                return self.compose_sql(sql, params)
+            except psycopg.DataError:
+                return None
+        return super().last_executed_query(cursor, sql, params)
+
     def adapt_datetimefield_value(self, value):
         # PostgreSQL refuses UTC offsets beyond ±15:59 ("time zone displacement out of
         # range") although ISO 8601 and Python allow up to ±23:59. Every aware value is
@@ -116,6 +128,25 @@ class DatabaseWrapper(base.DatabaseWrapper):
             return self.connection.cursor(name, scrollable=False, withhold=self.connection.autocommit)
         return self.connection.cursor()
 
+    def bound_cursor(self):
+        """A cursor whose statements go to the server with their values bound apart
+        (extended protocol), where every other cursor of Django's quotes the values into
+        the text. psycopg prepares each statement the first time a connection runs it
+        (prepare_threshold, set in get_connection_params) and dumps the values in C, so a
+        statement sent thousands of times is parsed and planned once per connection. For
+        fixed statements written in the code (core.db.bound); one statement per execute().
+        Wrapped as connection.cursor() wraps: query logging, execute wrappers and errors
+        translated into Django's."""
+        self.close_if_health_check_failed()
+        self.ensure_connection()
+        with self.wrap_database_errors:
+            cursor = base.ServerBindingCursor(self.connection)  # type: ignore[call-arg]  # psycopg's Cursor(connection); the stubs give it no constructor
+        self.validate_thread_sharing()
+        # The stubs type the argument as Django's wrapper; Django passes the driver's cursor.
+        if self.queries_logged:
+            return self.make_debug_cursor(cursor)  # type: ignore[arg-type]
+        return self.make_cursor(cursor)  # type: ignore[arg-type]
+
     def get_connection_params(self):
         params = super().get_connection_params()
         if self._fast_utc_timestamps and "context" in params:
@@ -125,11 +156,18 @@ class DatabaseWrapper(base.DatabaseWrapper):
             value = params.pop(key, None)
             if value:
                 server_settings.append(f"-c {name}={int(value)}")
-        if params.pop("search_path_in_options", True) is False:
+        behind_pgbouncer = params.pop("search_path_in_options", True) is False
+        if behind_pgbouncer:
             # Behind PgBouncer (transaction mode) startup options are refused: the search
             # path and timeouts then come from the role (`ALTER ROLE ... SET`, done by
             # manage.py db_roles).
             server_settings = []
+        if "prepare_threshold" not in self.settings_dict["OPTIONS"]:
+            # Only bound_cursor()'s statements are ever prepared by psycopg (Django's own
+            # cursors quote values client-side and never prepare); they are prepared on
+            # first use. Not behind PgBouncer: a prepared statement need not follow the
+            # session from one transaction to the next there.
+            params["prepare_threshold"] = None if behind_pgbouncer else 0
         existing = params.get("options", "")
         params["options"] = " ".join(filter(None, [existing, *server_settings]))
         if not params["options"]:
