@@ -52,6 +52,7 @@ from django.conf import settings
 from django.db import close_old_connections, connection, transaction
 
 from audits import keycheck, signing
+from core.db import bound
 from core.locks import AdvisoryLock
 from core.observability import metrics
 
@@ -78,13 +79,6 @@ def chain_head(cursor) -> tuple[int, str]:
     return (row[0], row[1]) if row else (0, signing.GENESIS)
 
 
-def _sequencer_head(cursor) -> tuple[int, str]:
-    """The head as the sequencer left it (audits.audit_chain_head, migration 0005)."""
-    cursor.execute("SELECT chain_seq, signature FROM audits.audit_chain_head")
-    row = cursor.fetchone()
-    return (row[0], row[1]) if row else chain_head(cursor)
-
-
 def _array_literal(values) -> str:
     """A PostgreSQL array literal of integers or hex digests (nothing to quote in either).
     psycopg adapts a list parameter element by element in Python, which cost the
@@ -92,21 +86,51 @@ def _array_literal(values) -> str:
     return "{" + ",".join(map(str, values)) + "}"
 
 
-def _seal_batch(cursor, batch_size: int) -> int:
-    """Seal up to batch_size pending entries. The caller holds the sequencer lock."""
-    cursor.execute(
-        "SELECT * FROM audits.audit_log_pending(%s, %s::bigint[])", [batch_size, _array_literal(sorted(_refused_ids))]
+# The pending entries in id order, each with the head as the sequencer left it
+# (audits.audit_chain_head, migration 0005): one round trip, after the lock was taken.
+_PENDING_WITH_HEAD = (
+    "SELECT p.id, p.ts, p.entity, p.action, p.actor, p.payload, p.entry_hmac, h.chain_seq, h.signature "
+    "FROM audits.audit_log_pending(%s, %s::bigint[]) AS p LEFT JOIN audits.audit_chain_head AS h ON true "
+    "ORDER BY p.id"
+)
+_SEAL_PARTITION = "SELECT audits.audit_log_seal(%s, %s::bigint[], %s::bigint[], %s::text[], %s::text[]) AS sealed"
+
+
+def _seal_statement(partitions: int) -> str:
+    """One statement that seals a batch: each partition's entries (returning how many each
+    sealed), the new head and the day's counts, in the sequencer's transaction."""
+    seals = ", ".join(f"seal{i} AS ({_SEAL_PARTITION})" for i in range(partitions))
+    counts = ", ".join(f"(SELECT sealed FROM seal{i})" for i in range(partitions))
+    return (
+        f"WITH {seals}, head AS (SELECT audits.audit_log_seal_head(%s, %s)), "
+        "counts AS (INSERT INTO audits.audit_daily_counts (day, entity, action, count) "
+        "SELECT * FROM unnest(%s::date[], %s::text[], %s::text[], %s::bigint[]) "
+        "ON CONFLICT (day, entity, action) DO UPDATE SET count = audit_daily_counts.count + EXCLUDED.count) "
+        f"SELECT {counts}, (SELECT count(*) FROM head)"
     )
-    rows = cursor.fetchall()
-    if not rows:
-        return 0
-    key = signing.signing_key()
-    keycheck.ensure_sealing_key(cursor, key)  # never seal under a key the chain was not written with
-    seq, prev = _sequencer_head(cursor)
+
+
+def _seal_batch(batch_size: int) -> int:
+    """Seal up to batch_size pending entries. The caller holds the sequencer lock. Two
+    statements, each prepared once per connection (planning a statement over every
+    monthly partition costs more than running it): the pending entries with the head,
+    then every write of the batch."""
+    with bound.cursor() as cursor:
+        cursor.execute(_PENDING_WITH_HEAD, [batch_size, _array_literal(sorted(_refused_ids))])
+        rows = cursor.fetchall()
+        if not rows:
+            return 0
+        key = signing.signing_key()
+        keycheck.ensure_sealing_key(cursor, key)  # never seal under a key the chain was not written with
+        seq, prev = (rows[0][7], rows[0][8]) if rows[0][7] is not None else chain_head(cursor)
+        return _seal_rows(cursor, key, rows, seq, prev)
+
+
+def _seal_rows(cursor, key: bytes, rows: list[tuple], seq: int, prev: str) -> int:
     per_partition: dict[str, list[tuple]] = defaultdict(list)
     counts: Counter = Counter()
     refused = 0
-    for entry_id, ts, entity, action, actor, payload, mac in rows:
+    for entry_id, ts, entity, action, actor, payload, mac, _, _ in rows:
         body = signing.content(entry_id, ts, entity, action, actor, payload)
         if signing.entry_hmac(key, body) != mac:
             refused += 1
@@ -124,36 +148,26 @@ def _seal_batch(cursor, batch_size: int) -> int:
             "they are not sealed and verification reports them",
             refused,
         )
+    if not per_partition:
+        return 0
+    params: list = []
     for part, items in per_partition.items():
-        ids, seqs, prevs, sigs = (_array_literal(col) for col in zip(*items, strict=True))
-        cursor.execute(
-            "SELECT audits.audit_log_seal(%s, %s::bigint[], %s::bigint[], %s::text[], %s::text[])",
-            [part, ids, seqs, prevs, sigs],
-        )
-        sealed = cursor.fetchone()[0]
-        if sealed != len(items):
-            raise RuntimeError(f"audit sequencer sealed {sealed} of {len(items)} entries in {part}")
-    if per_partition:
-        cursor.execute("SELECT audits.audit_log_seal_head(%s, %s)", [seq, prev])
-    if counts:
-        days, entities, actions, numbers = (
-            list(col) for col in zip(*((*k, n) for k, n in counts.items()), strict=True)
-        )
-        cursor.execute(
-            "INSERT INTO audits.audit_daily_counts (day, entity, action, count) "
-            "SELECT * FROM unnest(%s::date[], %s::text[], %s::text[], %s::bigint[]) "
-            "ON CONFLICT (day, entity, action) DO UPDATE SET count = audit_daily_counts.count + EXCLUDED.count",
-            [days, entities, actions, numbers],
-        )
+        params += [part, *(_array_literal(col) for col in zip(*items, strict=True))]
+    days, entities, actions, numbers = (list(col) for col in zip(*((*k, n) for k, n in counts.items()), strict=True))
+    cursor.execute(_seal_statement(len(per_partition)), [*params, seq, prev, days, entities, actions, numbers])
+    *sealed, _ = cursor.fetchone()
+    for (part, items), done in zip(per_partition.items(), sealed, strict=True):
+        if done != len(items):
+            raise RuntimeError(f"audit sequencer sealed {done} of {len(items)} entries in {part}")
     return len(rows) - refused
 
 
-def _pending_exists(cursor) -> bool:
-    cursor.execute(
-        "SELECT EXISTS (SELECT 1 FROM audits.audit_log_pending(1, %s::bigint[]))",
+def _pending_exists() -> bool:
+    # Straight from the partial index of pending entries: stops at the first one found.
+    return bound.fetch_one(
+        "SELECT EXISTS (SELECT 1 FROM audits.audit_log WHERE chain_seq IS NULL AND id <> ALL (%s::bigint[]))",
         [_array_literal(sorted(_refused_ids))],
-    )
-    return cursor.fetchone()[0]
+    )[0]
 
 
 def _try_sequencer_lock(cursor) -> bool:
@@ -181,7 +195,7 @@ def _seal_committed(*, batch_size: int, wait: bool, linger: float) -> tuple[int,
                 cursor.execute("SELECT pg_advisory_xact_lock(%s)", [SEQUENCER_LOCK])
             elif not _try_sequencer_lock(cursor):
                 return sealed, True
-            done = _seal_batch(cursor, batch_size)
+            done = _seal_batch(batch_size)
         sealed += done
         if done:
             metrics.note_sealed(done)
@@ -189,9 +203,8 @@ def _seal_committed(*, batch_size: int, wait: bool, linger: float) -> tuple[int,
             continue
         if linger and done:
             time.sleep(linger)
-        with connection.cursor() as cursor:
-            if done == 0 or not _pending_exists(cursor):
-                return sealed, False
+        if done == 0 or not _pending_exists():
+            return sealed, False
 
 
 def chain_pending(*, batch_size: int = DEFAULT_BATCH, wait: bool = False, linger: float = 0.0) -> int:

@@ -13,7 +13,7 @@ def seal_in_transaction():
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [chain.SEQUENCER_LOCK])
             total = 0
-            while done := chain._seal_batch(cursor, chain.DEFAULT_BATCH):
+            while done := chain._seal_batch(chain.DEFAULT_BATCH):
                 total += done
             return total
 

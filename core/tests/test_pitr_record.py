@@ -17,7 +17,7 @@ def _seal_here() -> None:
     """Seal inside the test's transaction, as the sequencer does after a commit."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", [chain.SEQUENCER_LOCK])
-        while chain._seal_batch(cursor, chain.DEFAULT_BATCH):
+        while chain._seal_batch(chain.DEFAULT_BATCH):
             pass
 
 
