@@ -101,7 +101,6 @@ class _SessionLookup:
         )
 
     def __call__(self, session_id: uuid.UUID, now: datetime):
-
         return self.session_from_row(bound.fetch_row(self.sql, [session_id, now]))
 
     def session_from_row(self, row):

@@ -218,7 +218,7 @@ def audited(
     raises to refuse: the transaction is rolled back, change and entry with it (the
     after-commit work is scheduled already and finds nothing). The same checks as
     audit_record, made before anything is sent. The statement is bound and prepared once
-    per connection (core.db.bound): this is the hot path of every audited write."""
+    per connection (core.db.bound): the hot path of the audited experiment writes."""
     db = transaction.get_connection()
     if not db.in_atomic_block:
         raise RuntimeError("audited() runs inside transaction.atomic()")

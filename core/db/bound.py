@@ -1,10 +1,11 @@
-"""One fixed statement with its values bound on the server, prepared once per connection.
+"""Fixed statements with their values bound on the server, prepared once per connection.
 
 Django's cursors quote every value into the statement's text in Python and send it to be
-parsed and planned again. For the one statement an audited write sends on the hot path
-(its locks and checks, the row and its audit entry: audits.services.audited), the
-backend's bound_cursor() sends the values apart instead (extended protocol): psycopg
-dumps them in C and prepares the statement the first time a connection runs it
+parsed and planned again. For the statements of the hot paths (an audited write's one
+statement: audits.services.audited; the session lookup; the compiled details and list
+pages of core.lookups; project_for_write's lock; audit_record's INSERT; the sequencer's
+batch) the backend's bound_cursor() sends the values apart instead (extended protocol):
+psycopg dumps them in C and prepares the statement the first time a connection runs it
 (prepare_threshold 0; not behind PgBouncer, where it sends the statement unprepared).
 
 Only for statements written in the code, never built from input: each distinct text is
