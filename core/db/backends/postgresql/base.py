@@ -142,10 +142,9 @@ class DatabaseWrapper(base.DatabaseWrapper):
         with self.wrap_database_errors:
             cursor = base.ServerBindingCursor(self.connection)  # type: ignore[call-arg]  # psycopg's Cursor(connection); the stubs give it no constructor
         self.validate_thread_sharing()
-        # The stubs type the argument as Django's wrapper; Django passes the driver's cursor.
         if self.queries_logged:
-            return self.make_debug_cursor(cursor)  # type: ignore[arg-type]
-        return self.make_cursor(cursor)  # type: ignore[arg-type]
+            return self.make_debug_cursor(cursor)  # type: ignore[arg-type]  # the stubs want Django's wrapper; Django passes the driver's cursor
+        return self.make_cursor(cursor)  # type: ignore[arg-type]  # the stubs want Django's wrapper; Django passes the driver's cursor
 
     def get_connection_params(self):
         params = super().get_connection_params()
