@@ -223,21 +223,27 @@ def audited(
     if not db.in_atomic_block:
         raise RuntimeError("audited() runs inside transaction.atomic()")
     sql, params = change
-    with db.cursor() as cursor:
-        row, recorded = _entry_row(db, cursor, entity=entity, action=action, actor=actor, payload=payload, ts=None)
-    _after_entry(db, entity, action, recorded)
     if reads is None:
-        statement = _AUDITED.format(reads="", change=sql, answers="")
-        return Audited(bound.fetch_one(statement, [*params, *row])[0], None)
-    statement = _AUDITED.format(
-        reads=f"{reads.ctes}, ",
-        change=sql,
-        answers=(
-            f", answer.* FROM (VALUES (1)) AS one "
-            f"LEFT JOIN (SELECT true, {reads.columns} FROM {reads.source}) AS answer ON true"
-        ),
-    )
-    written, found, *answers = bound.fetch_one(statement, [*reads.params, *params, *row])
+        statement, values = _AUDITED.format(reads="", change=sql, answers=""), list(params)
+    else:
+        statement = _AUDITED.format(
+            reads=f"{reads.ctes}, ",
+            change=sql,
+            answers=(
+                f", answer.* FROM (VALUES (1)) AS one "
+                f"LEFT JOIN (SELECT true, {reads.columns} FROM {reads.source}) AS answer ON true"
+            ),
+        )
+        values = [*reads.params, *params]
+    # One cursor for the entry's own statements (its partition, an id block) and the write.
+    with bound.cursor(db.alias) as cursor:
+        row, recorded = _entry_row(db, cursor, entity=entity, action=action, actor=actor, payload=payload, ts=None)
+        _after_entry(db, entity, action, recorded)
+        cursor.execute(statement, [*values, *row])
+        written, *rest = cursor.fetchone()
+    if reads is None:
+        return Audited(written, None)
+    found, *answers = rest
     return Audited(written, tuple(answers) if found else None)
 
 
