@@ -7,16 +7,18 @@ Transparency logs (Trillian's sequencer), writers only *append* (an INSERT insid
 own transaction, no shared lock), and a sequencer later gives committed entries their
 place in the chain:
 
-    1. audit_record() inserts the entry with its entry_hmac and chain_seq NULL, in the
-       same transaction as the change it records: no change commits without its entry,
-       and no entry survives a rolled-back change.
+    1. audit_record() appends the entry, with its entry_hmac, to audits.audit_pending, in
+       the same transaction as the change it records: no change commits without its
+       entry, and no entry survives a rolled-back change.
     2. After that transaction commits, the sequencer is woken (see AUDIT_SEALER below).
        It takes a transaction-scoped advisory lock with pg_try_advisory_xact_lock; if
        another process holds it, that process is sealing and will see this entry (3).
        The holder reads pending entries in id order, checks each entry_hmac, computes
-       chain_seq = head + 1, ..., prev_hash and signature, and seals them per partition
-       through audits.audit_log_seal(), a SECURITY DEFINER function (the application
-       role has no UPDATE privilege on the log; the trigger allows this change, once).
+       chain_seq = head + 1, ..., prev_hash and signature, and moves them into the log
+       through audits.audit_seal(), a SECURITY DEFINER function (migration 0008): one
+       INSERT of the sealed rows into their months' partitions, then the DELETE of the
+       pending ones. The log itself is never updated; its rows are written once, sealed,
+       and only by this move.
     3. After committing a batch the holder looks for pending entries again and loops. A
        sealer that failed to get the lock did so while the holder held it, i.e. after
        its entry was committed, so the holder's look after releasing sees that entry:
@@ -24,6 +26,12 @@ place in the chain:
        probe statement (the lock taken and released in autocommit), and a sealer thread
        that found another process sealing leaves its own commits to that one for a few
        windows (BUSY_BACKOFF_WINDOWS) instead of trying again after each of them.
+
+Why a table of its own for pending entries: sealing an entry in place was an UPDATE of
+a row of the log, a second version of it through every index of the log (never a HOT
+update: chain_seq is indexed), written into the pages the writers were filling. Moving
+it is one narrow DELETE and the row's one and only insert into the log, made by one
+process; writers touch only the pending table and its primary key.
 
 AUDIT_SEALER chooses who runs step 2:
 - "thread" (default): each process has one background sealer thread, woken by an event
@@ -46,7 +54,7 @@ import logging
 import os
 import threading
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 
 from django.conf import settings
 from django.db import close_old_connections, connection, transaction
@@ -88,35 +96,32 @@ def _array_literal(values) -> str:
 
 # The pending entries in id order, each with the head as the sequencer left it
 # (audits.audit_chain_head, migration 0005): one round trip, after the lock was taken.
+# The timestamp is rendered as signing.TS_SQL renders it (what entry_hmac was made over).
 _PENDING_WITH_HEAD = (
-    "SELECT p.id, p.ts, p.entity, p.action, p.actor, p.payload, p.entry_hmac, h.chain_seq, h.signature "
-    "FROM audits.audit_log_pending(%s, %s::bigint[]) AS p LEFT JOIN audits.audit_chain_head AS h ON true "
-    "ORDER BY p.id"
+    f"SELECT p.id, {signing.TS_SQL}, p.entity::text, p.action::text, p.actor::text, "
+    "p.payload::text, p.entry_hmac::text, h.chain_seq, h.signature "
+    "FROM (SELECT * FROM audits.audit_pending WHERE id <> ALL (%s::bigint[]) ORDER BY id LIMIT %s) AS p "
+    "LEFT JOIN audits.audit_chain_head AS h ON true ORDER BY p.id"
 )
-_SEAL_PARTITION = "SELECT audits.audit_log_seal(%s, %s::bigint[], %s::bigint[], %s::text[], %s::text[]) AS sealed"
 
-
-def _seal_statement(partitions: int) -> str:
-    """One statement that seals a batch: each partition's entries (returning how many each
-    sealed), the new head and the day's counts, in the sequencer's transaction."""
-    seals = ", ".join(f"seal{i} AS ({_SEAL_PARTITION})" for i in range(partitions))
-    counts = ", ".join(f"(SELECT sealed FROM seal{i})" for i in range(partitions))
-    return (
-        f"WITH {seals}, head AS (SELECT audits.audit_log_seal_head(%s, %s)), "
-        "counts AS (INSERT INTO audits.audit_daily_counts (day, entity, action, count) "
-        "SELECT * FROM unnest(%s::date[], %s::text[], %s::text[], %s::bigint[]) "
-        "ON CONFLICT (day, entity, action) DO UPDATE SET count = audit_daily_counts.count + EXCLUDED.count) "
-        f"SELECT {counts}, (SELECT count(*) FROM head)"
-    )
+# A batch in one statement: its entries moved into the log (returning how many), the new
+# head and the day's counts, in the sequencer's transaction.
+_SEAL_BATCH = (
+    "WITH seal AS (SELECT audits.audit_seal(%s::bigint[], %s::bigint[], %s::text[], %s::text[]) AS sealed), "
+    "head AS (SELECT audits.audit_log_seal_head(%s, %s)), "
+    "counts AS (INSERT INTO audits.audit_daily_counts (day, entity, action, count) "
+    "SELECT * FROM unnest(%s::date[], %s::text[], %s::text[], %s::bigint[]) "
+    "ON CONFLICT (day, entity, action) DO UPDATE SET count = audit_daily_counts.count + EXCLUDED.count) "
+    "SELECT (SELECT sealed FROM seal), (SELECT count(*) FROM head)"
+)
 
 
 def _seal_batch(batch_size: int) -> int:
     """Seal up to batch_size pending entries. The caller holds the sequencer lock. Two
-    statements, each prepared once per connection (planning a statement over every
-    monthly partition costs more than running it): the pending entries with the head,
-    then every write of the batch."""
+    statements, each prepared once per connection: the pending entries with the head,
+    then the batch's move into the log with the new head and the day's counts."""
     with bound.cursor() as cursor:
-        cursor.execute(_PENDING_WITH_HEAD, [batch_size, _array_literal(sorted(_refused_ids))])
+        cursor.execute(_PENDING_WITH_HEAD, [_array_literal(sorted(_refused_ids)), batch_size])
         rows = cursor.fetchall()
         if not rows:
             return 0
@@ -127,7 +132,7 @@ def _seal_batch(batch_size: int) -> int:
 
 
 def _seal_rows(cursor, key: bytes, rows: list[tuple], seq: int, prev: str) -> int:
-    per_partition: dict[str, list[tuple]] = defaultdict(list)
+    sealed: list[tuple] = []
     counts: Counter = Counter()
     refused = 0
     for entry_id, ts, entity, action, actor, payload, mac, _, _ in rows:
@@ -139,7 +144,7 @@ def _seal_rows(cursor, key: bytes, rows: list[tuple], seq: int, prev: str) -> in
             continue
         seq += 1
         signature = signing.link_signature(key, body, seq, prev)
-        per_partition[f"audit_log_{ts[0:4]}_{ts[5:7]}"].append((entry_id, seq, prev, signature))
+        sealed.append((entry_id, seq, prev, signature))
         counts[(ts[0:10], entity, action)] += 1
         prev = signature
     if refused:
@@ -148,24 +153,20 @@ def _seal_rows(cursor, key: bytes, rows: list[tuple], seq: int, prev: str) -> in
             "they are not sealed and verification reports them",
             refused,
         )
-    if not per_partition:
+    if not sealed:
         return 0
-    params: list = []
-    for part, items in per_partition.items():
-        params += [part, *(_array_literal(col) for col in zip(*items, strict=True))]
+    columns = [_array_literal(column) for column in zip(*sealed, strict=True)]
     days, entities, actions, numbers = (list(col) for col in zip(*((*k, n) for k, n in counts.items()), strict=True))
-    cursor.execute(_seal_statement(len(per_partition)), [*params, seq, prev, days, entities, actions, numbers])
-    *sealed, _ = cursor.fetchone()
-    for (part, items), done in zip(per_partition.items(), sealed, strict=True):
-        if done != len(items):
-            raise RuntimeError(f"audit sequencer sealed {done} of {len(items)} entries in {part}")
-    return len(rows) - refused
+    cursor.execute(_SEAL_BATCH, [*columns, seq, prev, days, entities, actions, numbers])
+    moved, _ = cursor.fetchone()
+    if moved != len(sealed):
+        raise RuntimeError(f"audit sequencer moved {moved} of {len(sealed)} entries into the log")
+    return len(sealed)
 
 
 def _pending_exists() -> bool:
-    # Straight from the partial index of pending entries: stops at the first one found.
     return bound.fetch_one(
-        "SELECT EXISTS (SELECT 1 FROM audits.audit_log WHERE chain_seq IS NULL AND id <> ALL (%s::bigint[]))",
+        "SELECT EXISTS (SELECT 1 FROM audits.audit_pending WHERE id <> ALL (%s::bigint[]))",
         [_array_literal(sorted(_refused_ids))],
     )[0]
 

@@ -1,7 +1,9 @@
 """Mappings of the audit log (created in plain SQL by migration 0001; see there for why).
 
-Nothing here writes: `audits.services.audit_record` is the one way in, and the database
-refuses every UPDATE/DELETE/TRUNCATE except the sequencer's one-time seal."""
+Both entry models read audits.audit_entries (migration 0008): the sealed log and the
+entries still waiting in audits.audit_pending, whose chain columns are NULL. Nothing here
+writes: `audits.services.audit_record` is the one way in, the sequencer moves entries into
+the log, and the database refuses every UPDATE/DELETE/TRUNCATE of the log."""
 
 from django.db import models
 
@@ -35,7 +37,7 @@ class AuditEntry(_AuditColumns):
 
     class Meta:
         managed = False
-        db_table = "audit_log"
+        db_table = "audit_entries"
 
     def __str__(self) -> str:
         return f"#{self.id} {self.entity}.{self.action}"
@@ -49,7 +51,7 @@ class AuditLogRow(_AuditColumns):
 
     class Meta:
         managed = False
-        db_table = "audit_log"
+        db_table = "audit_entries"
         verbose_name = "audit log entry"
         verbose_name_plural = "audit log"
         ordering = ["-ts", "-id"]

@@ -32,7 +32,7 @@ def restored_head() -> dict:
         seq, signature = chain_head(cursor)
         cursor.execute("SELECT id, ts FROM audits.audit_log WHERE chain_seq = %s", [seq])
         row = cursor.fetchone()
-        cursor.execute("SELECT count(*) FROM audits.audit_log WHERE chain_seq IS NULL")
+        cursor.execute("SELECT count(*) FROM audits.audit_pending")
         pending = cursor.fetchone()[0]
     entry_id, ts = row if row else (None, None)
     return {

@@ -42,7 +42,7 @@ def chain_status() -> dict:
             "SELECT chain_seq, id, ts FROM audits.audit_log WHERE chain_seq IS NOT NULL ORDER BY chain_seq DESC LIMIT 1"
         )
         head = cursor.fetchone()
-        cursor.execute("SELECT count(*), min(ts) FROM audits.audit_log WHERE chain_seq IS NULL")
+        cursor.execute("SELECT count(*), min(ts) FROM audits.audit_pending")
         pending, oldest = cursor.fetchone()
     return {
         "head_seq": head[0] if head else 0,

@@ -13,7 +13,7 @@ from uuid import UUID
 from django.db import connection, transaction
 from django.utils import timezone
 
-from audits import chain, jsonb, partitions, signing
+from audits import chain, jsonb, signing
 from core.db import bound
 from core.exceptions import ValidationFailed
 from core.observability import domain
@@ -117,13 +117,15 @@ def _count_after_commit(db, entity: str, action: str, payload) -> None:
 
 
 _ENTRY_COLUMNS = "id, ts, entity, action, actor, payload, entry_hmac"
-_INSERT_ENTRY = f"INSERT INTO audits.audit_log ({_ENTRY_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s::jsonb, %s)"
+# Entries are appended to audits.audit_pending; the sequencer moves them into the log with
+# their chain position (audits.chain, migration 0008).
+_INSERT_ENTRY = f"INSERT INTO audits.audit_pending ({_ENTRY_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s::jsonb, %s)"
 # A change with its entry as one statement: the reads (locks, answers) first, the entry
 # written only if the change wrote its row (the CTE returned it), never for a change that
 # matched nothing; the statement returns how many rows the change wrote, then the answers.
 _AUDITED = (
     "WITH {reads}change AS ({change} RETURNING 1), "
-    f"entry AS (INSERT INTO audits.audit_log ({_ENTRY_COLUMNS}) "
+    f"entry AS (INSERT INTO audits.audit_pending ({_ENTRY_COLUMNS}) "
     "SELECT %s::bigint, %s::timestamptz, %s, %s, %s::uuid, %s::jsonb, %s WHERE EXISTS (SELECT FROM change)) "
     "SELECT (SELECT count(*) FROM change){answers}"
 )
@@ -138,17 +140,14 @@ def audit_check(*, entity: str, action: str, payload: dict | None) -> str:
 
 
 def _entry_row(db, cursor, *, entity: str, action: str, actor, payload: dict | None, ts: datetime | None):
-    """The checked, signed values of one new entry (in _ENTRY_COLUMNS order), its
-    partition ensured; and the payload as recorded (for _after_entry)."""
+    """The checked, signed values of one new entry (in _ENTRY_COLUMNS order), and the
+    payload as recorded (for _after_entry). No partition is needed yet: the entry waits in
+    audits.audit_pending, and sealing creates its month's partition if missing."""
     payload = _with_request_id(payload or {})
     text = audit_check(entity=entity, action=action, payload=payload)
     actor_id = getattr(actor, "pk", actor)
     actor_text = str(actor_id) if actor_id else None
     when = (ts or timezone.now()).astimezone(UTC)
-    if ts is None:
-        partitions.ensure_partition_for(when, cursor=cursor)
-    else:
-        partitions.ensure_partition(when.date(), cursor=cursor)
     entry_id = _next_id(cursor, db)
     body = signing.content(entry_id, signing.ts_text(when), entity, action, actor_text, text)
     mac = signing.entry_hmac(signing.signing_key(), body)
@@ -168,9 +167,10 @@ def audit_record(
     """Append one entry to the audit log, in the caller's transaction; returns its id.
 
     `actor` is a user (or user id) or None for the system. `ts` defaults to now; an
-    explicit, older ts (legacy import) creates that month's partition on the spot. The
-    entry is sealed into the hash chain right after the transaction commits (see
-    audits.chain). Refuses payloads whose keys name secrets (passwords, tokens, keys),
+    explicit, older ts (legacy import) is kept as given. The entry waits in
+    audits.audit_pending until the sequencer moves it into the log, sealed into the hash
+    chain, right after the transaction commits (see audits.chain); sealing creates the
+    month's partition if it is missing. Refuses payloads whose keys name secrets (passwords, tokens, keys),
     values jsonb cannot hold, and entity/action names outside [A-Za-z0-9_.:-]{1,64}.
     """
     # The connection once: every `django.db.connection.<attribute>` is a thread-local lookup.
@@ -262,7 +262,7 @@ def audit_record_many(*, items: list[AuditItem]) -> list:
     """Append many entries in the caller's transaction, in the order given.
 
     The bulk twin of audit_record (legacy import of past events): the same checks per
-    entry, every month's partition ensured once, ids taken from the sequence in one
+    entry, ids taken from the sequence in one
     statement and handed out in ascending order, so the sequencer seals the entries in
     the order given (chain order among them), and one INSERT for the lot. Returns one
     core.bulk.RowResult per item: created (the entry's id), or refused with the reason
@@ -282,8 +282,6 @@ def audit_record_many(*, items: list[AuditItem]) -> list:
         return results
     key = signing.signing_key()
     with connection.cursor() as cursor:
-        for year, month in sorted({(v[3].year, v[3].month) for v in valid}):
-            partitions.ensure_partition(datetime(year, month, 1, tzinfo=UTC).date(), cursor=cursor)
         cursor.execute("SELECT nextval('audits.audit_log_id_seq') FROM generate_series(1, %s)", [len(valid)])
         ids = sorted(row[0] for row in cursor.fetchall())
         rows = []
@@ -300,7 +298,7 @@ def audit_record_many(*, items: list[AuditItem]) -> list:
             rows.append(f'[{entry_id},"{ts}","{item.entity}","{item.action}",{actor_json},{text},"{mac}"]')
             results[index] = bulk.created(entry_id)
         cursor.execute(
-            "INSERT INTO audits.audit_log (id, ts, entity, action, actor, payload, entry_hmac) "
+            "INSERT INTO audits.audit_pending (id, ts, entity, action, actor, payload, entry_hmac) "
             "SELECT (r->>0)::bigint, (r->>1)::timestamptz, r->>2, r->>3, (r->>4)::uuid, r->5, r->>6 "
             "FROM jsonb_array_elements(%s::jsonb) AS r",
             ["[" + ",".join(rows) + "]"],

@@ -17,7 +17,7 @@ def restart_chain_sealed_under_another_key() -> bool:
             return False
         cursor.execute("SET session_replication_role = replica")
         try:
-            cursor.execute("TRUNCATE audits.audit_log, audits.audit_daily_counts")
+            cursor.execute("TRUNCATE audits.audit_log, audits.audit_pending, audits.audit_daily_counts")
             cursor.execute("UPDATE audits.audit_chain_head SET chain_seq = 0, signature = %s", [signing.GENESIS])
         finally:
             cursor.execute("SET session_replication_role = origin")

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 
 from django.conf import settings
 from django.db import connection, connections, transaction
@@ -98,10 +98,17 @@ def _recorded_drop(cursor, name: str, runs: list) -> bool:
     return cursor.fetchone() is not None
 
 
+def _midnight_utc(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
 def _retire(info: partitions.PartitionInfo, report: UpkeepReport, actor) -> None:
     name = info.name
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(f"SELECT count(*) FROM audits.{name} WHERE chain_seq IS NULL")
+        cursor.execute(
+            "SELECT EXISTS (SELECT FROM audits.audit_pending WHERE ts >= %s AND ts < %s)",
+            [_midnight_utc(info.month), _midnight_utc(partitions.add_months(info.month, 1))],
+        )
         if cursor.fetchone()[0]:
             report.skipped.append(f"{name}: it holds entries not yet sealed into the chain")
             return

@@ -92,7 +92,7 @@ class VerifyResult:
 def _check_pending(cursor, result: VerifyResult, key: bytes) -> None:
     cursor.execute(
         f"SELECT id, {signing.TS_SQL}, entity, action, actor::text, payload::text, entry_hmac "
-        "FROM audits.audit_log WHERE chain_seq IS NULL ORDER BY id"
+        "FROM audits.audit_pending ORDER BY id"
     )
     for entry_id, ts, entity, action, actor, payload, mac in cursor.fetchall():
         result.pending += 1

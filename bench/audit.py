@@ -136,7 +136,7 @@ class _LagSampler(threading.Thread):
         while not self.stop_flag.is_set():
             now = time.time()
             for (entry_id,) in conn.execute(
-                "SELECT id FROM audits.audit_log WHERE chain_seq IS NULL AND action = %s", [self.tag]
+                "SELECT id FROM audits.audit_pending WHERE action = %s", [self.tag]
             ).fetchall():
                 self.last_seen[entry_id] = now
             time.sleep(self.interval)

@@ -63,7 +63,7 @@ def usage_reconcile(*, day: date) -> ReconcileReport:
             SELECT payload->>'user', payload->>'provider', payload->>'model', count(*),
                    sum((payload->>'requests')::bigint), sum((payload->>'tokens_input')::bigint),
                    sum((payload->>'tokens_output')::bigint), sum((payload->>'cost')::numeric)
-              FROM audits.audit_log
+              FROM audits.audit_entries
              WHERE entity = 'usage' AND action = 'record' AND ts >= %s AND ts < %s
                AND payload->>'date' = %s
              GROUP BY 1, 2, 3

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import connection, connections, transaction
+from django.db import IntegrityError, connection, connections, transaction
 
 from audits import jsonb, signing
 from audits.chain import chain_pending
@@ -109,7 +109,8 @@ def test_a_forged_checkpoint_is_refused(five_entries):
 
 def test_rows_inserted_without_the_key_are_never_sealed(db, seal_in_transaction):
     _tamper(
-        "INSERT INTO audits.audit_log (entity, action, payload, entry_hmac) VALUES ('user', 'grant_admin', '{}', %s)",
+        "INSERT INTO audits.audit_pending (id, ts, entity, action, payload, entry_hmac) "
+        "VALUES (nextval('audits.audit_log_id_seq'), now(), 'user', 'grant_admin', '{}', %s)",
         ["f" * 64],
     )
     seal_in_transaction()
@@ -117,6 +118,17 @@ def test_rows_inserted_without_the_key_are_never_sealed(db, seal_in_transaction)
     assert forged.chain_seq is None
     result = verify_chain()
     assert not result.ok and forged.id in result.pending_invalid
+
+
+def test_the_log_takes_no_row_without_its_chain_position(db):
+    """Only sealing writes the log: a row without chain_seq/prev_hash/signature, which
+    would sit there unsealed and unverified, is refused."""
+    with pytest.raises(IntegrityError), transaction.atomic():
+        _tamper(
+            "INSERT INTO audits.audit_log (entity, action, payload, entry_hmac) "
+            "VALUES ('user', 'grant_admin', '{}', %s)",
+            ["f" * 64],
+        )
 
 
 def test_verify_command_reports_ok_and_broken(five_entries, capsys):
@@ -239,8 +251,10 @@ def test_background_sealer_thread_seals_after_commit(settings):
 
 
 def test_the_pending_queue_renders_timestamps_as_the_signatures_do(db):
-    """audits.audit_log_pending (the sequencer's cached query) must print ts exactly as
-    signing.TS_SQL does, or no entry would ever match its entry_hmac."""
+    """The sequencer's read of pending entries must print ts exactly as the entry_hmac
+    was computed over (signing.ts_text), or no entry would ever match it."""
+    from audits.chain import _PENDING_WITH_HEAD
+
     moments = [
         datetime(2023, 5, 1, 0, 0, tzinfo=UTC),
         datetime(2026, 11, 21, 23, 59, 59, 999999, tzinfo=UTC),
@@ -248,11 +262,8 @@ def test_the_pending_queue_renders_timestamps_as_the_signatures_do(db):
     ]
     ids = [audit_record(entity="queue", action="ts", payload={}, ts=moment) for moment in moments]
     with connection.cursor() as cursor:
-        cursor.execute("SELECT id, ts FROM audits.audit_log_pending(100000, '{}'::bigint[]) WHERE id = ANY(%s)", [ids])
-        queued = dict(cursor.fetchall())
-        cursor.execute(f"SELECT id, {signing.TS_SQL} FROM audits.audit_log WHERE id = ANY(%s)", [ids])
-        rendered = dict(cursor.fetchall())
-    assert queued == rendered
+        cursor.execute(_PENDING_WITH_HEAD, ["{}", 100000])
+        queued = {row[0]: row[1] for row in cursor.fetchall() if row[0] in ids}
     assert queued == {i: signing.ts_text(m) for i, m in zip(ids, moments, strict=True)}
 
 

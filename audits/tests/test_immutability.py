@@ -1,4 +1,5 @@
-"""The database itself refuses every change to the log but the sequencer's one-time seal."""
+"""The database itself refuses every change to the log, and lets a pending entry leave
+its table only into the log."""
 
 import pytest
 from django.db import DatabaseError, connection, transaction
@@ -54,10 +55,25 @@ def test_resealing_a_sealed_entry_is_refused(sealed_entry):
     )
 
 
-def test_sealing_cannot_smuggle_content_changes(db):
+def test_a_pending_entry_is_never_changed_and_leaves_only_into_the_log(db):
     entry_id = audit_record(entity="thing", action="create", payload={"n": 1})
-    _refused(
-        "UPDATE audits.audit_log SET chain_seq = 999999, prev_hash = repeat('0', 64), signature = repeat('0', 64), "
-        """payload = '{"n": 2}' WHERE id = %s""",
-        [entry_id],
-    )
+    _refused("""UPDATE audits.audit_pending SET payload = '{"n": 2}' WHERE id = %s""", [entry_id])
+    _refused("DELETE FROM audits.audit_pending WHERE id = %s", [entry_id])
+    _refused("TRUNCATE audits.audit_pending")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT payload FROM audits.audit_pending WHERE id = %s", [entry_id])
+        assert cursor.fetchone()[0] == '{"n": 1}'
+
+
+def test_sealing_moves_an_entry_into_the_log_unchanged(db, seal_in_transaction):
+    entry_id = audit_record(entity="thing", action="create", payload={"n": 1})
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT ts, entry_hmac FROM audits.audit_pending WHERE id = %s", [entry_id])
+        pending = cursor.fetchone()
+    seal_in_transaction()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM audits.audit_pending WHERE id = %s", [entry_id])
+        assert cursor.fetchone()[0] == 0
+        cursor.execute("SELECT ts, entry_hmac, payload, chain_seq FROM audits.audit_log WHERE id = %s", [entry_id])
+        ts, mac, payload, seq = cursor.fetchone()
+    assert (ts, mac, payload) == (*pending, '{"n": 1}') and seq > 0

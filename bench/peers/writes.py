@@ -196,7 +196,7 @@ def _cpu_spent(before: dict[int, float], after: dict[int, float]) -> float:
 
 def _wait_sealed(conn, timeout: float = 120.0) -> None:
     deadline = time.perf_counter() + timeout
-    while conn.execute("SELECT EXISTS (SELECT 1 FROM audits.audit_log WHERE chain_seq IS NULL)").fetchone()[0]:
+    while conn.execute("SELECT EXISTS (SELECT 1 FROM audits.audit_pending)").fetchone()[0]:
         if time.perf_counter() > deadline:
             raise RuntimeError("audit entries still unsealed after the writes")
         time.sleep(0.002)

@@ -1,8 +1,9 @@
 """The application role's privileges (least privilege), as SQL statements.
 
 The application role owns nothing. It reads and writes the domain tables, but:
-- the audit log: SELECT and INSERT only (sealing goes through the SECURITY DEFINER
-  function audits.audit_log_seal; partitions through audit_log_ensure_partition);
+- the audit log and its pending entries: SELECT and INSERT only (sealing moves entries
+  from audits.audit_pending into the log through the SECURITY DEFINER function
+  audits.audit_seal; partitions come through audit_log_ensure_partition);
 - quarantine records: no DELETE, and UPDATE only on the review columns;
 - no TRUNCATE anywhere, and as a non-owner it can neither ALTER a table nor disable its
   triggers.
@@ -113,7 +114,7 @@ def grant_statements(conn, *, app_role: str, owner_role: str) -> list[str]:
     out.append(f"REVOKE INSERT, UPDATE, DELETE ON public.django_migrations FROM {app}")
     for function in (
         "audits.audit_log_ensure_partition(date)",
-        "audits.audit_log_seal(text, bigint[], bigint[], text[], text[])",
+        "audits.audit_seal(bigint[], bigint[], text[], text[])",
         "audits.audit_log_seal_head(bigint, text)",
     ):
         out.append(f"REVOKE EXECUTE ON FUNCTION {function} FROM PUBLIC")

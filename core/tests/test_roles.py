@@ -47,10 +47,11 @@ def test_db_roles_is_idempotent(app_role):
 
 def test_app_role_appends_and_reads_the_audit_log(app_role):
     entry_id = audit_record(entity="roles", action="probe", payload={})
-    rows = _as_app("SELECT count(*) FROM audits.audit_log WHERE id = %s", [entry_id])
+    rows = _as_app("SELECT count(*) FROM audits.audit_entries WHERE id = %s", [entry_id])
     assert rows == [(1,)]
     _as_app(
-        "INSERT INTO audits.audit_log (entity, action, payload, entry_hmac) VALUES ('roles', 'probe', '{}', %s)",
+        "INSERT INTO audits.audit_pending (id, ts, entity, action, payload, entry_hmac) "
+        "VALUES (nextval('audits.audit_log_id_seq'), now(), 'roles', 'probe', '{}', %s)",
         ["0" * 64],
     )
 
@@ -61,6 +62,9 @@ def test_app_role_appends_and_reads_the_audit_log(app_role):
         "UPDATE audits.audit_log SET action = 'x'",
         "DELETE FROM audits.audit_log",
         "TRUNCATE audits.audit_log",
+        "UPDATE audits.audit_pending SET action = 'x'",
+        "DELETE FROM audits.audit_pending",
+        "TRUNCATE audits.audit_pending",
         "UPDATE audits.audit_daily_counts SET count = 0 WHERE false",
     ],
 )

@@ -58,8 +58,8 @@ def test_nothing_of_a_domain_app_sits_in_public():
 def test_table_names_are_globally_unique():
     tables = [m._meta.db_table for m in apps.get_models(include_auto_created=True)]
     dupes = {t for t in tables if tables.count(t) > 1}
-    # The audit log is mapped twice on purpose (composite key, and id-only for the admin).
-    assert dupes <= {"audit_log"}, dupes
+    # The audit entries are mapped twice on purpose (composite key, and id-only for the admin).
+    assert dupes <= {"audit_entries"}, dupes
 
 
 @pytest.mark.django_db

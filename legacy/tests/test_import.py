@@ -301,7 +301,7 @@ def test_audit_events_keep_their_ts_and_come_in_ts_order(sample_export, run_impo
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT m.key, a.id, a.ts, a.entity, a.action, a.payload::text FROM legacy_records m "
-            "JOIN audits.audit_log a ON a.id = m.audit_id WHERE m.kind = 'audit' ORDER BY a.id"
+            "JOIN audits.audit_entries a ON a.id = m.audit_id WHERE m.kind = 'audit' ORDER BY a.id"
         )
         rows = cursor.fetchall()
     assert len(rows) == len(expected)
