@@ -170,8 +170,9 @@ def audit_record(
     explicit, older ts (legacy import) is kept as given. The entry waits in
     audits.audit_pending until the sequencer moves it into the log, sealed into the hash
     chain, right after the transaction commits (see audits.chain); sealing creates the
-    month's partition if it is missing. Refuses payloads whose keys name secrets (passwords, tokens, keys),
-    values jsonb cannot hold, and entity/action names outside [A-Za-z0-9_.:-]{1,64}.
+    month's partition if it is missing. Refuses payloads whose keys name secrets
+    (passwords, tokens, keys), values jsonb cannot hold, and entity/action names outside
+    [A-Za-z0-9_.:-]{1,64}.
     """
     # The connection once: every `django.db.connection.<attribute>` is a thread-local lookup.
     db = transaction.get_connection()
@@ -262,11 +263,10 @@ def audit_record_many(*, items: list[AuditItem]) -> list:
     """Append many entries in the caller's transaction, in the order given.
 
     The bulk twin of audit_record (legacy import of past events): the same checks per
-    entry, ids taken from the sequence in one
-    statement and handed out in ascending order, so the sequencer seals the entries in
-    the order given (chain order among them), and one INSERT for the lot. Returns one
-    core.bulk.RowResult per item: created (the entry's id), or refused with the reason
-    (nothing written for it)."""
+    entry, ids taken from the sequence in one statement and handed out in ascending
+    order, so the sequencer seals the entries in the order given (chain order among
+    them), and one INSERT for the lot. Returns one core.bulk.RowResult per item: created
+    (the entry's id), or refused with the reason (nothing written for it)."""
     from core import bulk
 
     results: list = [None] * len(items)
