@@ -115,3 +115,23 @@ def new_audit(db):
         return AuditEntry.objects.filter(id__gt=start, **filters)
 
     return entries
+
+
+@pytest.fixture
+def seal_in_transaction():
+    """Seal pending audit entries inside the current (test) transaction, as the sequencer
+    would after commit (it also creates the months their partitions were missing).
+    Non-transactional tests roll everything back, so tampering stays local."""
+    from django.db import connection
+
+    from audits import chain
+
+    def seal() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [chain.SEQUENCER_LOCK])
+            total = 0
+            while done := chain._seal_batch(chain.DEFAULT_BATCH):
+                total += done
+            return total
+
+    return seal

@@ -1,23 +1,4 @@
 import pytest
-from django.db import connection
-
-from audits import chain
-
-
-@pytest.fixture
-def seal_in_transaction():
-    """Seal pending entries inside the current (test) transaction, as the sequencer would
-    after commit. Non-transactional tests roll everything back, so tampering stays local."""
-
-    def seal() -> int:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [chain.SEQUENCER_LOCK])
-            total = 0
-            while done := chain._seal_batch(chain.DEFAULT_BATCH):
-                total += done
-            return total
-
-    return seal
 
 
 @pytest.fixture
