@@ -55,6 +55,8 @@ def key_matches_chain(cursor, key: bytes, *, oldest_too: bool = False) -> bool:
     """True when the chain is empty or one of its newest (and, with oldest_too, oldest)
     WINDOW sealed entries has an entry_hmac that verifies under `key`."""
     orders = ["DESC", "ASC"] if oldest_too else ["DESC"]
+    # Each read is a walk of the log's chain_seq index from one end (every sealing
+    # process runs it once); without that index it would sort the whole log.
     seen = False
     for order in orders:
         cursor.execute(
