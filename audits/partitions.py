@@ -7,16 +7,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 
-from django.db import connection, transaction
+from django.db import connection
 
 PARTITION_RE = re.compile(r"^audit_log_(\d{4})_(\d{2})$")
-
-# Months known to have a partition, per process: appends at "now" skip the check after
-# the first one of the month. Retention only ever drops months long past, and explicit
-# (old) timestamps always go through ensure_partition.
-_known_months: set[tuple[int, int]] = set()
 
 
 def month_start(d: date | datetime) -> date:
@@ -38,22 +33,7 @@ def ensure_partition(month: date, *, cursor=None) -> bool:
         with connection.cursor() as cur:
             return ensure_partition(month, cursor=cur)
     cursor.execute("SELECT audits.audit_log_ensure_partition(%s)", [month_start(month)])
-    created = bool(cursor.fetchone()[0])
-    # Remember the month only once it is certainly committed: a partition created inside a
-    # transaction that rolls back is gone again.
-    key = (month.year, month.month)
-    transaction.on_commit(lambda: _known_months.add(key))
-    return created
-
-
-def ensure_partition_for(ts: datetime, *, cursor) -> None:
-    ts = ts.astimezone(UTC)
-    if (ts.year, ts.month) not in _known_months:
-        ensure_partition(ts.date(), cursor=cursor)
-
-
-def forget_known_months() -> None:
-    _known_months.clear()
+    return bool(cursor.fetchone()[0])
 
 
 @dataclass(frozen=True)

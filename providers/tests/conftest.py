@@ -81,17 +81,6 @@ def probe_server():
     server.server_close()
 
 
-@pytest.fixture(autouse=True)
-def _fresh_partition_cache():
-    """Tests travel in time: the audit writer's per-process cache of months known to have
-    a partition must not outlive a test whose transaction (and partition) rolled back."""
-    from audits.partitions import forget_known_months
-
-    forget_known_months()
-    yield
-    forget_known_months()
-
-
 @pytest.fixture
 def new_audit(db):
     """new_audit(**filters) → the audit entries written since the test began. The audit
